@@ -1,0 +1,231 @@
+// Argument parsing for every command of the public interface (DESIGN.md "Command line").
+// Handlers live in one module per area and are imported lazily so `--help` stays fast.
+
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { CliError, type ExitCode } from './output.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+export const VERSION = pkg.version;
+
+type Opts = Record<string, unknown>;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function stateDirOption(): Option {
+  return new Option('--state-dir <dir>', 'state directory (default $PORTCULLIS_STATE_DIR or ~/.portcullis)');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('portcullis')
+    .description(
+      'A gateway for machines on AWS: verifies their IdP tokens, re-signs their calls with scoped credentials,\n' +
+        'records every session, masks secrets, holds risky calls for approval and blocks forbidden ones.',
+    )
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false })
+    .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage. Run `portcullis <command> --help` for a command\'s options.');
+
+  program
+    .command('start')
+    .description('run the gateway (dashboard on a TTY, JSON lines otherwise)')
+    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8443')
+    .addOption(stateDirOption())
+    .option('--headless', 'no dashboard: print JSON event lines')
+    .option('--upstream-endpoint <url>', 'send every AWS call here instead of AWS (moto, LocalStack, MinIO)')
+    .option('--public-host <name>', 'extra host name for the server certificate (repeatable)', collect, [])
+    .option('--theme <name>', 'dashboard theme (dark, light, high-contrast; or $PORTCULLIS_THEME)')
+    .action(async (opts: Opts) => (await import('./start.js')).start(opts));
+
+  program
+    .command('init')
+    .description('write policy.yaml, create the CA and signing keys, print client set-up')
+    .option('--dir <dir>', 'where to write policy.yaml', '.')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./init.js')).init(opts));
+
+  program
+    .command('demo')
+    .description('self-contained demo: gateway + local IdP + local upstream + simulated MCP traffic')
+    .option('--headless', 'no dashboard: print JSON event lines')
+    .option('--duration <seconds>', 'stop by itself after this many seconds')
+    .action(async (opts: Opts) => (await import('./demo.js')).demo(opts));
+
+  program
+    .command('dash')
+    .description('attach a dashboard to a running gateway')
+    .addOption(stateDirOption())
+    .option('--theme <name>', 'dashboard theme')
+    .action(async (opts: Opts) => (await import('./dash.js')).dash(opts));
+
+  program
+    .command('env')
+    .description('print the client set-up for a service account')
+    .requiredOption('--service-account <name>', 'service account name')
+    .addOption(new Option('--format <format>', 'output format').choices(['shell', 'json', 'mcp', 'aws-config']).default('shell'))
+    .option('-o, --output <file>', 'write to a file (aws-config)')
+    .option('--url <url>', 'gateway URL (default: read from the running gateway in the state dir)')
+    .option('--policy <file>', 'policy file (for the role and region)', 'policy.yaml')
+    .option('--token-file <file>', 'where the client reads its identity token')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./env.js')).env(opts));
+
+  program
+    .command('credentials')
+    .description('print credential_process JSON obtained from the gateway')
+    .requiredOption('--service-account <name>', 'service account name')
+    .option('--token-file <file>', 'identity token file')
+    .option('--client-id <id>', 'client id for the client-credentials grant')
+    .option('--client-secret-file <file>', 'file holding the client secret')
+    .option('--url <url>', 'gateway URL')
+    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./credentials.js')).credentials(opts));
+
+  const token = program
+    .command('token')
+    .description('mint a gateway-signed identity token (service accounts with issuer: local)')
+    .option('--service-account <name>', 'service account name')
+    .option('--ttl <duration>', 'lifetime', '1h')
+    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./credentials.js')).token(opts));
+  token
+    .command('fetch')
+    .description('fetch (and keep fresh) an IdP token with the client-credentials grant')
+    .requiredOption('--issuer <name>', 'issuer name from the policy')
+    .requiredOption('--client-id <id>', 'client id')
+    .requiredOption('--client-secret-file <file>', 'file holding the client secret')
+    .requiredOption('--out <file>', 'token file to write (mode 0600, atomically)')
+    .option('--refresh', 'keep running and rewrite the file before each expiry')
+    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .action(async (opts: Opts) => (await import('./credentials.js')).tokenFetch(opts));
+
+  const policy = program.command('policy').description('check a policy file or explain a decision');
+  policy
+    .command('check')
+    .description('validate a policy file; lists every error with file:line:column')
+    .argument('[file]', 'policy file', 'policy.yaml')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, opts: Opts) => (await import('./policy.js')).policyCheck(file, opts));
+  policy
+    .command('explain')
+    .description('what would happen to this call, and which rule decides it')
+    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .option('--as <name>', 'service account')
+    .option('--action <svc:Op>', 'action, e.g. s3:GetObject')
+    .option('--resource <arn>', 'resource ARN', '*')
+    .option('--region <region>', 'region')
+    .option('--token <file>', 'explain which issuer and service account a token maps to')
+    .option('--claims <json>', 'like --token, from a JSON claims object')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: Opts) => (await import('./policy.js')).policyExplain(opts));
+
+  program
+    .command('sessions')
+    .description('list recorded sessions')
+    .option('--active', 'only sessions whose credentials are still valid')
+    .option('--json', 'machine-readable output')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./admin.js')).sessions(opts));
+  program
+    .command('pending')
+    .description('list calls waiting for approval')
+    .option('--json', 'machine-readable output')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./admin.js')).pending(opts));
+  program
+    .command('approve')
+    .description('approve a held call')
+    .argument('<id>', 'pending approval id')
+    .option('--for <duration>', 'also let the same account + action + resource pass until then')
+    .option('--reason <text>', 'why')
+    .addOption(stateDirOption())
+    .action(async (id: string, opts: Opts) => (await import('./admin.js')).approve(id, opts));
+  program
+    .command('deny')
+    .description('deny a held call')
+    .argument('<id>', 'pending approval id')
+    .option('--reason <text>', 'why (the client sees it)')
+    .addOption(stateDirOption())
+    .action(async (id: string, opts: Opts) => (await import('./admin.js')).deny(id, opts));
+  program
+    .command('revoke')
+    .description('revoke a session (or every session of a service account) at once')
+    .argument('[session]', 'session id')
+    .option('--service-account <name>', 'revoke all of this account\'s sessions')
+    .addOption(stateDirOption())
+    .action(async (session: string | undefined, opts: Opts) => (await import('./admin.js')).revoke(session, opts));
+  program
+    .command('tail')
+    .description('stream the masked event log from a running gateway')
+    .option('--session <id>', 'only this session')
+    .option('--json', 'JSON lines')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./admin.js')).tail(opts));
+
+  program
+    .command('replay')
+    .description('step through a recorded session')
+    .argument('<session>', 'session id or file')
+    .option('--speed <factor>', 'playback speed', '1')
+    .addOption(stateDirOption())
+    .action(async (session: string, opts: Opts) => (await import('./recording.js')).replay(session, opts));
+  program
+    .command('export')
+    .description('export recordings as JSONL, HAR 1.2 or OCSF API Activity')
+    .argument('[session]', 'session id or file')
+    .option('--all', 'every session')
+    .option('--since <time>', 'with --all: sessions started at or after (ISO time or duration like 24h)')
+    .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'har', 'ocsf']).default('jsonl'))
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .addOption(stateDirOption())
+    .action(async (session: string | undefined, opts: Opts) => (await import('./recording.js')).exportSessions(session, opts));
+  program
+    .command('verify')
+    .description('prove a session recording untouched (exit 1 naming the first bad line)')
+    .argument('[target]', 'session id or file')
+    .option('--key', 'print the public key that checks digests')
+    .option('--json', 'machine-readable output')
+    .addOption(stateDirOption())
+    .action(async (target: string | undefined, opts: Opts) => (await import('./recording.js')).verify(target, opts));
+
+  return program;
+}
+
+function applyExitOverride(command: Command): void {
+  command.exitOverride();
+  command.configureOutput({
+    writeErr: (text) => process.stderr.write(text),
+    outputError: (text, write) => write(text.replace(/^error: /, 'portcullis: ')),
+  });
+  for (const sub of command.commands) applyExitOverride(sub);
+}
+
+export async function main(argv: string[]): Promise<ExitCode> {
+  const program = buildProgram();
+  applyExitOverride(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      if (error.code === 'commander.executeSubCommandAsync') return 1;
+      return 2;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`portcullis: ${error.message}\n`);
+      return error.exitCode;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`portcullis: ${message}\n`);
+    if (process.env.PORTCULLIS_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,78 @@
+// The compiled shape of a policy file (schema v1). The YAML keys are public interface; these
+// camelCase fields are what the rest of the gateway reads after load → validate → compile.
+
+export type Effect = 'allow' | 'deny' | 'approve';
+
+export type DetectorName =
+  | 'aws_access_key_id'
+  | 'aws_secret_access_key'
+  | 'private_key'
+  | 'jwt'
+  | 'email'
+  | 'credit_card';
+
+export interface IssuerConfig {
+  name: string;
+  /** Exact `iss` values accepted. */
+  issuer: string;
+  audience: string[];
+  jwksUri?: string;
+  /** Allowed JWS algorithms; never `none` nor HS*. */
+  algorithms: string[];
+  clockSkewMs: number;
+}
+
+export interface ServiceAccountConfig {
+  name: string;
+  /** Name of an entry in identity.issuers, or `local` for gateway-minted tokens. */
+  issuer: string;
+  subject: string;
+  claims: Record<string, string>;
+  roles: string[];
+  sessionTtlMs: number;
+}
+
+export interface ApprovalSettings {
+  holdMs: number;
+  timeoutMs: number;
+}
+
+export interface RuleConfig {
+  id: string;
+  effect: Effect;
+  principals: string[];
+  actions: string[];
+  resources: string[];
+  message?: string;
+  /** Only meaningful for effect `approve`; defaults filled in. */
+  approval: ApprovalSettings;
+}
+
+export interface MaskingConfig {
+  fields: string[];
+  detectors: DetectorName[];
+  patterns: { name: string; regex: string }[];
+  maxBodyBytes: number;
+}
+
+export interface RecordingConfig {
+  maxBodyBytes: number;
+  durability: 'batch' | 'strict';
+  onFailure: 'deny' | 'allow';
+}
+
+export interface PolicyConfig {
+  version: 1;
+  upstream: { endpoint?: string; region: string };
+  issuers: IssuerConfig[];
+  serviceAccounts: ServiceAccountConfig[];
+  rules: RuleConfig[];
+  masking: MaskingConfig;
+  recording: RecordingConfig;
+}
+
+export const DEFAULT_REGION = 'us-east-1';
+export const DEFAULT_APPROVAL: ApprovalSettings = { holdMs: 20_000, timeoutMs: 600_000 };
+export const DEFAULT_SESSION_TTL_MS = 3_600_000;
+export const DEFAULT_MASKING_MAX_BODY_BYTES = 1_048_576;
+export const DEFAULT_RECORDING_MAX_BODY_BYTES = 65_536;
