@@ -1,0 +1,136 @@
+// Typed events the gateway emits. Recording, the headless log, the admin event stream and the
+// dashboard all consume these; none of them feeds back into gateway decisions.
+// Every value in an event is already masked by the time it is emitted.
+
+import type { Effect } from './config/types.js';
+
+export interface PolicyErrorItem {
+  file: string;
+  line: number;
+  column: number;
+  /** e.g. `rules[2].effect` */
+  path: string;
+  message: string;
+}
+
+export interface MaskingReport {
+  /** Field rules that fired, with how many values each masked. */
+  fields: Record<string, number>;
+  /** Detectors (and custom patterns) that fired, with how many values each masked. */
+  detectors: Record<string, number>;
+  /** Why the body was not inspected, if it was not. */
+  skipped?: 'binary' | 'too-large' | 'encoded' | 'none';
+}
+
+interface Base {
+  /** ISO-8601 time */
+  at: string;
+}
+
+export type GatewayEvent =
+  | (Base & { type: 'listening'; url: string; stateDir: string; policyFile: string; version: string })
+  | (Base & { type: 'policy.loaded'; file: string; sha256: string; rules: number; serviceAccounts: number })
+  | (Base & { type: 'policy.rejected'; file: string; errors: PolicyErrorItem[]; keptSha256?: string })
+  | (Base & {
+      type: 'session.started';
+      sessionId: string;
+      serviceAccount: string;
+      issuer: string;
+      subject: string;
+      claims: Record<string, unknown>;
+      roleArn: string;
+      sourceIp?: string;
+      userAgent?: string;
+      expiresAt: string;
+      policySha256: string;
+    })
+  | (Base & { type: 'session.refused'; reason: string; code: string; sourceIp?: string; userAgent?: string })
+  | (Base & {
+      type: 'request';
+      sessionId: string;
+      requestId: string;
+      serviceAccount: string;
+      service: string;
+      action: string;
+      resource: string;
+      region: string;
+      params?: unknown;
+      sourceIp?: string;
+    })
+  | (Base & {
+      type: 'decision';
+      sessionId: string;
+      requestId: string;
+      serviceAccount: string;
+      action: string;
+      resource: string;
+      effect: Effect;
+      ruleId: string;
+      message?: string;
+      /** `grant` when an earlier approval let this call through. */
+      via?: 'policy' | 'grant';
+    })
+  | (Base & {
+      type: 'approval.proposed';
+      approvalId: string;
+      sessionId: string;
+      requestId: string;
+      serviceAccount: string;
+      action: string;
+      resource: string;
+      params?: unknown;
+      ruleId: string;
+      message?: string;
+      expiresAt: string;
+    })
+  | (Base & {
+      type: 'approval.decided';
+      approvalId: string;
+      decision: 'approved' | 'denied';
+      by: string;
+      reason?: string;
+      forMs?: number;
+    })
+  | (Base & { type: 'approval.expired'; approvalId: string })
+  | (Base & { type: 'approval.executed'; approvalId: string; requestId: string })
+  | (Base & {
+      type: 'response';
+      sessionId: string;
+      requestId: string;
+      serviceAccount: string;
+      action: string;
+      resource: string;
+      status: number;
+      errorCode?: string;
+      bytes: number;
+      durationMs: number;
+      masking?: MaskingReport;
+      bodyExcerpt?: string;
+    })
+  | (Base & { type: 'session.revoked'; sessionId: string; by: string; reason?: string })
+  | (Base & { type: 'session.ended'; sessionId: string; reason: 'expired' | 'revoked' | 'shutdown' })
+  | (Base & { type: 'error'; message: string; code?: string });
+
+export type GatewayEventType = GatewayEvent['type'];
+
+export type EventListener = (event: GatewayEvent) => void;
+
+/** A tiny synchronous fan-out; listeners must not throw (a throwing listener is isolated and reported). */
+export class EventBus {
+  readonly #listeners = new Set<EventListener>();
+
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  emit(event: GatewayEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        if (event.type !== 'error') this.emit({ type: 'error', at: new Date().toISOString(), message: `event listener failed: ${(error as Error).message}` });
+      }
+    }
+  }
+}
