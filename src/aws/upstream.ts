@@ -1,0 +1,134 @@
+// The gateway's real credentials: a base identity from the standard AWS chain, then
+// sts:AssumeRole into each service account's role (RoleSessionName and SourceIdentity name the
+// service account, so CloudTrail attributes every call to the job). Cached until shortly before expiry.
+
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import aws4 from 'aws4';
+import { XMLParser } from 'fast-xml-parser';
+import { request } from 'undici';
+import { GatewayError } from '../errors.js';
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: Date;
+}
+
+export type CredentialProvider = () => Promise<AwsCredentials>;
+
+export interface UpstreamCredentialsOptions {
+  /** Where to send sts:AssumeRole: the override endpoint, or the regional STS endpoint. */
+  stsOrigin: string;
+  region: string;
+  baseProvider?: CredentialProvider;
+  /** Refresh this long before expiry. */
+  refreshBeforeMs?: number;
+  durationSeconds?: number;
+  now?: () => Date;
+}
+
+type ResolvedOptions = Required<Omit<UpstreamCredentialsOptions, 'baseProvider'>> & { baseProvider: CredentialProvider };
+
+const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false });
+
+/** STS RoleSessionName / SourceIdentity allow `[\w+=,.@-]`, 2-64 characters. */
+export function stsSafeName(name: string): string {
+  const cleaned = name.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
+  return cleaned.length >= 2 ? cleaned : `${cleaned}--`.slice(0, 2);
+}
+
+export class UpstreamCredentials {
+  readonly #options: ResolvedOptions;
+  readonly #cache = new Map<string, Promise<AwsCredentials>>();
+
+  constructor(options: UpstreamCredentialsOptions) {
+    this.#options = {
+      refreshBeforeMs: 5 * 60_000,
+      durationSeconds: 3600,
+      now: () => new Date(),
+      baseProvider: options.baseProvider ?? (fromNodeProviderChain() as CredentialProvider),
+      ...options,
+    } as ResolvedOptions;
+  }
+
+  /** Credentials for calls made on behalf of `serviceAccount` in `roleArn`. */
+  async forRole(serviceAccount: string, roleArn: string): Promise<AwsCredentials> {
+    const key = `${serviceAccount}\n${roleArn}`;
+    const cached = this.#cache.get(key);
+    if (cached) {
+      const creds = await cached.catch(() => undefined);
+      if (creds && (!creds.expiration || creds.expiration.getTime() - this.#options.now().getTime() > this.#options.refreshBeforeMs)) {
+        return creds;
+      }
+    }
+    const pending = this.#assumeRole(serviceAccount, roleArn);
+    this.#cache.set(key, pending);
+    pending.catch(() => this.#cache.delete(key));
+    return pending;
+  }
+
+  async #baseCredentials(): Promise<AwsCredentials> {
+    try {
+      return await this.#options.baseProvider();
+    } catch (error) {
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `the gateway has no AWS credentials of its own: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async #assumeRole(serviceAccount: string, roleArn: string): Promise<AwsCredentials> {
+    const base = await this.#baseCredentials();
+    const form = new URLSearchParams({
+      Action: 'AssumeRole',
+      Version: '2011-06-15',
+      RoleArn: roleArn,
+      RoleSessionName: stsSafeName(`portcullis-${serviceAccount}`),
+      SourceIdentity: stsSafeName(serviceAccount),
+      DurationSeconds: String(this.#options.durationSeconds),
+    }).toString();
+    const origin = new URL(this.#options.stsOrigin);
+    const signed = aws4.sign(
+      {
+        host: origin.host,
+        path: '/',
+        method: 'POST',
+        service: 'sts',
+        region: this.#options.region,
+        body: form,
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      },
+      { accessKeyId: base.accessKeyId, secretAccessKey: base.secretAccessKey, sessionToken: base.sessionToken },
+    );
+    let status: number;
+    let text: string;
+    try {
+      const response = await request(new URL('/', origin), {
+        method: 'POST',
+        headers: Object.fromEntries(Object.entries(signed.headers ?? {}).map(([name, value]) => [name, String(value)])),
+        body: form,
+        headersTimeout: 15_000,
+        bodyTimeout: 15_000,
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `sts:AssumeRole at ${origin.origin} failed: ${(error as Error).message}`, { cause: error });
+    }
+    const doc = xml.parse(text) as Record<string, any>;
+    if (status !== 200) {
+      const code = doc?.ErrorResponse?.Error?.Code ?? `HTTP ${status}`;
+      const message = doc?.ErrorResponse?.Error?.Message ?? text.slice(0, 200);
+      throw new GatewayError('ACCESS_DENIED', `the gateway could not assume ${roleArn} for ${serviceAccount}: ${code}: ${message}`);
+    }
+    const creds = doc?.AssumeRoleResponse?.AssumeRoleResult?.Credentials;
+    if (!creds?.AccessKeyId || !creds?.SecretAccessKey) {
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `sts:AssumeRole at ${origin.origin} returned no credentials`);
+    }
+    return {
+      accessKeyId: String(creds.AccessKeyId),
+      secretAccessKey: String(creds.SecretAccessKey),
+      sessionToken: creds.SessionToken ? String(creds.SessionToken) : undefined,
+      expiration: creds.Expiration ? new Date(String(creds.Expiration)) : undefined,
+    };
+  }
+}
