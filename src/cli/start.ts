@@ -1,7 +1,68 @@
-// Handlers for `portcullis start` commands.
-import { notBuilt } from './output.js';
+// `portcullis start`: the gateway in the foreground. Headless (or without a TTY) it prints one JSON
+// event per line on stdout, the first being {"event":"listening",...}.
 
-export async function start(..._args: unknown[]): Promise<void> {
-  notBuilt('start');
+import { EventBus, type GatewayEvent } from '../events.js';
+import { Gateway } from '../proxy/server.js';
+import { resolveStateDir } from '../state.js';
+import { VERSION } from './main.js';
+import { CliError } from './output.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
 }
 
+export function parseListen(text: string): ListenAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new CliError(`--listen: "${text}" is not HOST:PORT (e.g. 127.0.0.1:8443, 0.0.0.0:8443, 127.0.0.1:0)`, 2);
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+/** One JSON line per event; `event` carries the type so log pipelines can filter on it. */
+export function headlessLine(event: GatewayEvent): string {
+  const { type, ...rest } = event;
+  return JSON.stringify({ event: type, ...rest });
+}
+
+export function attachHeadlessLog(bus: EventBus, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): () => void {
+  return bus.subscribe((event) => write(headlessLine(event)));
+}
+
+export async function start(opts: Record<string, unknown>): Promise<void> {
+  const listen = parseListen(String(opts.listen ?? '127.0.0.1:8443'));
+  const stateDir = resolveStateDir(opts.stateDir as string | undefined);
+  const bus = new EventBus();
+  const headless = Boolean(opts.headless) || !process.stdout.isTTY;
+  attachHeadlessLog(bus);
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.start({
+      policyFile: String(opts.policy ?? 'policy.yaml'),
+      stateDir,
+      host: listen.host,
+      port: listen.port,
+      upstreamEndpoint: opts.upstreamEndpoint as string | undefined,
+      publicHosts: (opts.publicHost as string[] | undefined) ?? [],
+      bus,
+      version: VERSION,
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new CliError(`--listen ${listen.host}:${listen.port}: address already in use`);
+    if (code === 'EACCES') throw new CliError(`--listen ${listen.host}:${listen.port}: permission denied`);
+    throw new CliError((error as Error).message);
+  }
+  if (!headless) {
+    process.stderr.write(`portcullis: listening on ${gateway.url} (the dashboard is not built yet; showing JSON events)\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void gateway.close().then(resolve, resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
