@@ -69,6 +69,8 @@ export interface PolicyConfig {
   rules: RuleConfig[];
   masking: MaskingConfig;
   recording: RecordingConfig;
+  /** Host globs the forward proxy tunnels untouched (never AWS hosts); lower-cased. */
+  passthrough: string[];
 }
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -76,3 +78,4 @@ export const DEFAULT_APPROVAL: ApprovalSettings = { holdMs: 20_000, timeoutMs: 6
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
 export const DEFAULT_MASKING_MAX_BODY_BYTES = 1_048_576;
 export const DEFAULT_RECORDING_MAX_BODY_BYTES = 65_536;
+export const DEFAULT_CLOCK_SKEW_MS = 60_000;

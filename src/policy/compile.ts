@@ -1,0 +1,92 @@
+// Compiles validated rules into an index so evaluation touches only the rules that can match an action:
+// rules are bucketed by lower-cased service prefix, then by exact operation name; patterns with globs in the
+// service part go to a small list that is always checked. Built once per policy load.
+
+import type { Effect, PolicyConfig, RuleConfig } from '../config/types.js';
+import { compileMatcher, globToRegExp, hasGlob, type Matcher } from './glob.js';
+
+export interface CompiledRule {
+  /** Position in the file: ties between rules of the same effect go to the earlier one. */
+  index: number;
+  rule: RuleConfig;
+  /** deny 3, approve 2, allow 1: higher wins. */
+  rank: number;
+  matchPrincipal: Matcher;
+  matchResource: Matcher;
+}
+
+/** One action pattern of one rule whose operation part has a glob (or whose service part does). */
+export interface ActionGlob {
+  compiled: CompiledRule;
+  /** Tested against the lower-cased service; undefined when the bucket already fixes the service. */
+  service?: RegExp;
+  /** Tested against the operation, case-sensitively; undefined means any operation. */
+  operation?: RegExp;
+}
+
+export interface ServiceBucket {
+  byOperation: Map<string, CompiledRule[]>;
+  operationGlobs: ActionGlob[];
+}
+
+export interface CompiledPolicy {
+  rules: CompiledRule[];
+  /** Keyed by lower-cased service prefix. */
+  services: Map<string, ServiceBucket>;
+  /** `*` and patterns with a glob in the service part. */
+  anyService: ActionGlob[];
+  /** masking.patterns, compiled (global flag) for the masker. */
+  maskingPatterns: { name: string; regex: RegExp }[];
+}
+
+const RANK: Record<Effect, number> = { deny: 3, approve: 2, allow: 1 };
+
+export function compilePolicy(config: Pick<PolicyConfig, 'rules'> & Partial<Pick<PolicyConfig, 'masking'>>): CompiledPolicy {
+  const rules: CompiledRule[] = [];
+  const services = new Map<string, ServiceBucket>();
+  const anyService: ActionGlob[] = [];
+
+  const bucketFor = (service: string): ServiceBucket => {
+    let bucket = services.get(service);
+    if (!bucket) services.set(service, (bucket = { byOperation: new Map(), operationGlobs: [] }));
+    return bucket;
+  };
+
+  config.rules.forEach((rule, index) => {
+    const compiled: CompiledRule = {
+      index,
+      rule,
+      rank: RANK[rule.effect],
+      matchPrincipal: compileMatcher(rule.principals),
+      matchResource: compileMatcher(rule.resources),
+    };
+    rules.push(compiled);
+    for (const action of new Set(rule.actions)) {
+      if (action === '*') {
+        anyService.push({ compiled });
+        continue;
+      }
+      const colon = action.indexOf(':');
+      const service = action.slice(0, colon).toLowerCase();
+      const operation = action.slice(colon + 1);
+      const operationGlob = operation === '*' ? undefined : hasGlob(operation) ? globToRegExp(operation) : undefined;
+      if (hasGlob(service)) {
+        anyService.push({
+          compiled,
+          service: globToRegExp(service, { caseInsensitive: true }),
+          operation: operation === '*' ? undefined : globToRegExp(operation),
+        });
+      } else if (operation === '*' || operationGlob) {
+        bucketFor(service).operationGlobs.push({ compiled, operation: operationGlob });
+      } else {
+        const byOperation = bucketFor(service).byOperation;
+        const list = byOperation.get(operation);
+        if (list) list.push(compiled);
+        else byOperation.set(operation, [compiled]);
+      }
+    }
+  });
+
+  const maskingPatterns = (config.masking?.patterns ?? []).map((p) => ({ name: p.name, regex: new RegExp(p.regex, 'g') }));
+  return { rules, services, anyService, maskingPatterns };
+}
