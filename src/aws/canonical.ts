@@ -1,0 +1,255 @@
+// SigV4 canonicalisation, written by hand because it is the product's own security boundary: the same functions
+// build the canonical request when verifying a client and when re-signing for upstream, so what we check is what we
+// sign. Cross-checked in tests against @smithy/signature-v4 (JS SDK v3) and botocore.
+
+import { createHash, createHmac } from 'node:crypto';
+
+/** Request headers as Node gives them (`req.headers` or `req.headersDistinct`), or a plain record. */
+export type HeaderBag = Record<string, string | readonly string[] | number | undefined>;
+
+export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
+export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function hmac(key: Uint8Array | string, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
+}
+
+/** Services whose canonical URI is the path exactly as sent (no normalisation, no second encoding). */
+export function isS3Service(service: string): boolean {
+  return service === 's3' || service === 's3-object-lambda' || service === 's3-outposts';
+}
+
+const UNRESERVED = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[c.charCodeAt(0)] = 1;
+const HEX = '0123456789ABCDEF';
+
+/** RFC 3986 encoding as SigV4 defines it: every byte but A-Z a-z 0-9 - . _ ~ becomes %XX (uppercase). */
+export function uriEncode(input: string | Uint8Array, encodeSlash = true): string {
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  let out = '';
+  for (const b of bytes) {
+    if (b < 128 && UNRESERVED[b] === 1) out += String.fromCharCode(b);
+    else if (b === 0x2f && !encodeSlash) out += '/';
+    else out += '%' + HEX[b >> 4] + HEX[b & 15];
+  }
+  return out;
+}
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 65 && code <= 70) return code - 55;
+  if (code >= 97 && code <= 102) return code - 87;
+  return -1;
+}
+
+/**
+ * Percent-decoding to bytes. A `%` not followed by two hex digits stays a literal `%`, and invalid UTF-8 survives,
+ * so decode→encode never throws and never merges two different inputs into one. `+` is a literal plus (RFC 3986),
+ * not a space: no AWS SDK sends a raw `+` in a query.
+ */
+export function percentDecodeBytes(text: string): Buffer {
+  if (!text.includes('%')) return Buffer.from(text, 'utf8');
+  const parts: Buffer[] = [];
+  let literalStart = 0;
+  let i = 0;
+  while (i < text.length) {
+    if (text.charCodeAt(i) === 0x25 && i + 2 < text.length) {
+      const hi = hexValue(text.charCodeAt(i + 1));
+      const lo = hexValue(text.charCodeAt(i + 2));
+      if (hi >= 0 && lo >= 0) {
+        if (i > literalStart) parts.push(Buffer.from(text.slice(literalStart, i), 'utf8'));
+        parts.push(Buffer.of(hi * 16 + lo));
+        i += 3;
+        literalStart = i;
+        continue;
+      }
+    }
+    i += 1;
+  }
+  if (text.length > literalStart) parts.push(Buffer.from(text.slice(literalStart), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+/** Percent-decoded text (UTF-8), for reading parameter values such as X-Amz-Credential. */
+export function percentDecode(text: string): string {
+  return percentDecodeBytes(text).toString('utf8');
+}
+
+/** RFC 3986 §5.2.4 plus AWS's rule that empty segments go too (botocore and smithy agree on this). */
+function removeDotSegments(path: string): string {
+  const out: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') out.pop();
+    else out.push(segment);
+  }
+  const lead = path.startsWith('/') ? '/' : '';
+  const trail = out.length > 0 && path.endsWith('/') ? '/' : '';
+  return lead + out.join('/') + trail;
+}
+
+/**
+ * Canonical URI. S3: the path exactly as received (clients sign what they send; S3 keys may contain `//`, `.`).
+ * Every other service: dot segments and empty segments removed, then the already-encoded path encoded again
+ * (`%20` → `%2520`) — the standard SigV4 double-encoding.
+ */
+export function canonicalUri(path: string, service: string): string {
+  if (path === '') return '/';
+  if (isS3Service(service)) return path;
+  return uriEncode(removeDotSegments(path), false);
+}
+
+export interface QueryPair {
+  /** Raw (still percent-encoded) key and value as they appeared on the wire. */
+  key: string;
+  value: string;
+}
+
+/** Splits a raw query string into pairs without decoding. `a&b=` → [{a,''},{b,''}]; empty pieces are skipped. */
+export function splitQuery(rawQuery: string): QueryPair[] {
+  const pairs: QueryPair[] = [];
+  if (rawQuery === '') return pairs;
+  for (const piece of rawQuery.split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    if (eq === -1) pairs.push({ key: piece, value: '' });
+    else pairs.push({ key: piece.slice(0, eq), value: piece.slice(eq + 1) });
+  }
+  return pairs;
+}
+
+function compareCodeUnits(a: string, b: string): number {
+  // Encoded strings are ASCII, so UTF-16 order is byte order.
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Canonical query: every key and value decoded then RFC 3986-encoded, sorted by encoded key then encoded value,
+ * every value of a repeated key kept. Presigned requests drop X-Amz-Signature.
+ */
+export function canonicalQuery(rawQuery: string, options: { excludeSignature?: boolean } = {}): string {
+  const encoded: Array<[string, string]> = [];
+  for (const { key, value } of splitQuery(rawQuery)) {
+    const k = uriEncode(percentDecodeBytes(key));
+    if (options.excludeSignature === true && k === 'X-Amz-Signature') continue;
+    encoded.push([k, uriEncode(percentDecodeBytes(value))]);
+  }
+  encoded.sort((a, b) => compareCodeUnits(a[0], b[0]) || compareCodeUnits(a[1], b[1]));
+  return encoded.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
+/** All values of one header (case-insensitive name), or undefined when absent. */
+export function headerValues(headers: HeaderBag, name: string): string[] | undefined {
+  const lower = name.toLowerCase();
+  let found: string[] | undefined;
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() !== lower) continue;
+    const value = headers[key];
+    if (value === undefined) continue;
+    found ??= [];
+    if (Array.isArray(value)) found.push(...(value as readonly string[]));
+    else found.push(String(value));
+  }
+  return found;
+}
+
+/** One header as a single string (multiple values joined with `,`), or undefined. */
+export function headerValue(headers: HeaderBag, name: string): string | undefined {
+  return headerValues(headers, name)?.join(',');
+}
+
+/** SigV4 "Trimall": trim, and collapse runs of whitespace to one space (botocore `' '.join(v.split())`). */
+export function trimAll(value: string): string {
+  return value.trim().replace(/\s+/g, ' ');
+}
+
+/** Canonical header block: `name:value\n` per signed header, in the order given (callers pass sorted names). */
+export function canonicalHeaders(headers: HeaderBag, signedHeaders: readonly string[]): string {
+  let out = '';
+  for (const name of signedHeaders) {
+    const values = headerValues(headers, name);
+    if (values === undefined) throw new MissingSignedHeaderError(name);
+    out += `${name}:${values.map(trimAll).join(',')}\n`;
+  }
+  return out;
+}
+
+/** A header named in SignedHeaders is not on the request; the caller turns this into its own error. */
+export class MissingSignedHeaderError extends Error {
+  readonly header: string;
+  constructor(header: string) {
+    super(`signed header '${header}' is not present on the request`);
+    this.name = 'MissingSignedHeaderError';
+    this.header = header;
+  }
+}
+
+export interface CanonicalRequestInput {
+  method: string;
+  /** Path + optional `?query`, exactly as on the wire. */
+  rawPath: string;
+  headers: HeaderBag;
+  /** Lowercase, sorted. */
+  signedHeaders: readonly string[];
+  payloadHash: string;
+  service: string;
+  /** Presigned requests leave X-Amz-Signature out of the canonical query. */
+  presigned?: boolean;
+}
+
+export function splitRawPath(rawPath: string): { path: string; query: string } {
+  const hash = rawPath.indexOf('#');
+  const clean = hash === -1 ? rawPath : rawPath.slice(0, hash);
+  const q = clean.indexOf('?');
+  return q === -1 ? { path: clean, query: '' } : { path: clean.slice(0, q), query: clean.slice(q + 1) };
+}
+
+export function canonicalRequest(input: CanonicalRequestInput): string {
+  const { path, query } = splitRawPath(input.rawPath);
+  return [
+    input.method.toUpperCase(),
+    canonicalUri(path, input.service),
+    canonicalQuery(query, { excludeSignature: input.presigned === true }),
+    canonicalHeaders(input.headers, input.signedHeaders),
+    input.signedHeaders.join(';'),
+    input.payloadHash,
+  ].join('\n');
+}
+
+export function credentialScope(scopeDate: string, region: string, service: string): string {
+  return `${scopeDate}/${region}/${service}/aws4_request`;
+}
+
+export function stringToSign(amzDate: string, scope: string, canonicalRequestText: string): string {
+  return `${SIGV4_ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequestText)}`;
+}
+
+/** The 4-HMAC key derivation; callers go through the cache in sigv4-keycache.ts. */
+export function deriveSigningKey(secretAccessKey: string, scopeDate: string, region: string, service: string): Buffer {
+  const kDate = hmac(`AWS4${secretAccessKey}`, scopeDate);
+  const kRegion = hmac(kDate, region);
+  const kService = hmac(kRegion, service);
+  return hmac(kService, 'aws4_request');
+}
+
+/** `YYYYMMDDTHHMMSSZ` for a Date. */
+export function formatAmzDate(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+
+/** Parses `YYYYMMDDTHHMMSSZ`; undefined when the text is not a real UTC instant in that exact form. */
+export function parseAmzDate(text: string): Date | undefined {
+  const m = AMZ_DATE.exec(text);
+  if (m === null) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  // Round-trip rejects 20260230T..., 25:00:00 and the like.
+  if (Number.isNaN(date.getTime()) || formatAmzDate(date) !== text) return undefined;
+  return date;
+}
