@@ -1,0 +1,185 @@
+// The compiled masking rules and the string-level operations every format shares:
+// field-rule lookup by key path, detectors over one string, JSON held inside a string, and the
+// free-text field rules used for text bodies and for documents that fail to parse.
+
+import type { DetectorName, MaskingConfig } from '../config/types.js';
+import { DETECTORS, DETECTOR_NAMES, MASK, applySpans, compilePattern, resolveSpans } from './detectors.js';
+import type { DetectContext, Detector, Span } from './detectors.js';
+import { maskJsonText } from './json.js';
+import type { ReportBuilder } from './report.js';
+
+export interface FieldRule {
+  /** The rule as written in the policy (`Credentials.SecretAccessKey`); the report key. */
+  source: string;
+  segments: string[];
+}
+
+/** JSON strings nested inside JSON strings are unwrapped this many levels deep, then treated as text. */
+const MAX_EMBEDDED_DEPTH = 4;
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export class Engine {
+  readonly rulesByLast = new Map<string, FieldRule[]>();
+  readonly detectors: Detector[] = [];
+  readonly textFieldDetectors: Detector[] = [];
+  readonly detectorNames: ReadonlySet<DetectorName>;
+
+  constructor(config: MaskingConfig) {
+    if (!Number.isFinite(config.maxBodyBytes) || config.maxBodyBytes < 0) {
+      throw new Error(`masking.maxBodyBytes: must be a non-negative number, got ${String(config.maxBodyBytes)}`);
+    }
+    config.fields.forEach((source, index) => {
+      const segments = source.split('.');
+      if (source.trim() === '' || segments.some((s) => s === '')) {
+        throw new Error(`masking.fields[${index}]: "${source}" is not a field name or dotted path`);
+      }
+      const last = segments[segments.length - 1];
+      const list = this.rulesByLast.get(last) ?? [];
+      list.push({ source, segments });
+      this.rulesByLast.set(last, list);
+    });
+    const names = new Set<DetectorName>();
+    config.detectors.forEach((name, index) => {
+      const detector = DETECTORS[name];
+      if (detector === undefined) {
+        throw new Error(`masking.detectors[${index}]: unknown detector "${String(name)}" (known: ${DETECTOR_NAMES.join(', ')})`);
+      }
+      names.add(name);
+      this.detectors.push(detector);
+    });
+    this.detectorNames = names;
+    config.patterns.forEach((pattern, index) => {
+      if (typeof pattern.name !== 'string' || pattern.name === '') throw new Error(`masking.patterns[${index}]: name is required`);
+      this.detectors.push(compilePattern(pattern.name, pattern.regex, index));
+    });
+    this.#compileTextFieldRules([...this.rulesByLast.values()].flat());
+  }
+
+  /** The rule (as written) whose segments are a suffix of `path`, if any. */
+  matchField(path: readonly string[]): string | null {
+    const rules = this.rulesByLast.get(path[path.length - 1]);
+    if (rules === undefined) return null;
+    for (const rule of rules) {
+      const n = rule.segments.length;
+      if (n > path.length) continue;
+      let ok = true;
+      for (let i = 1; i < n && ok; i++) ok = rule.segments[n - 1 - i] === path[path.length - 1 - i];
+      if (ok) return rule.source;
+    }
+    return null;
+  }
+
+  get hasFieldRules(): boolean {
+    return this.rulesByLast.size > 0;
+  }
+
+  /** Detectors and custom patterns over one value; null when nothing matched. */
+  detect(text: string, context: DetectContext, report: ReportBuilder): string | null {
+    if (text.length === 0 || this.detectors.length === 0) return null;
+    let spans: Span[] = [];
+    for (const detector of this.detectors) {
+      const found = detector(text, context);
+      if (found.length > 0) spans = spans.length === 0 ? found : spans.concat(found);
+    }
+    if (spans.length === 0) return null;
+    const kept = resolveSpans(spans);
+    for (const span of kept) report.add(span);
+    return applySpans(text, kept);
+  }
+
+  /**
+   * One string value found in a document. `fieldRule` is the rule that names this value (or an
+   * ancestor of it). Returns the new value, or null when unchanged.
+   */
+  maskString(value: string, path: string[], fieldRule: string | null, report: ReportBuilder, embeddedDepth: number): string | null {
+    if (value.length === 0) return null;
+    const embedded = this.#maskEmbeddedJson(value, path, fieldRule, report, embeddedDepth);
+    if (embedded !== undefined) return embedded;
+    if (fieldRule !== null) {
+      report.add({ kind: 'field', name: fieldRule });
+      return MASK;
+    }
+    return this.detect(value, { keyName: path[path.length - 1] }, report);
+  }
+
+  /**
+   * A string that holds a JSON object or array (SecretString usually does) is masked inside, field
+   * by field, and re-serialised. undefined = not JSON; null = JSON, nothing to mask.
+   */
+  #maskEmbeddedJson(value: string, path: string[], fieldRule: string | null, report: ReportBuilder, embeddedDepth: number): string | null | undefined {
+    if (embeddedDepth >= MAX_EMBEDDED_DEPTH) return undefined;
+    let i = 0;
+    while (i < value.length && (value[i] === ' ' || value[i] === '\n' || value[i] === '\r' || value[i] === '\t')) i++;
+    const first = value[i];
+    if (first !== '{' && first !== '[') return undefined;
+    const result = maskJsonText(value, this, report, { basePath: path, maskAll: fieldRule, dynamodb: false, embeddedDepth: embeddedDepth + 1 });
+    if (result === undefined) return undefined;
+    return result;
+  }
+
+  /**
+   * Text bodies and unparseable documents: detectors, custom patterns, plus field rules found by
+   * shape — `"Name": value`, `<Name>value</Name>`, and for single-name rules `Name=value` / `Name: value`.
+   */
+  maskFreeText(text: string, report: ReportBuilder): string | null {
+    if (text.length === 0) return null;
+    let spans: Span[] = [];
+    for (const detector of this.textFieldDetectors) {
+      const found = detector(text, {});
+      if (found.length > 0) spans = spans.concat(found);
+    }
+    for (const detector of this.detectors) {
+      const found = detector(text, {});
+      if (found.length > 0) spans = spans.concat(found);
+    }
+    if (spans.length === 0) return null;
+    const kept = resolveSpans(spans);
+    for (const span of kept) report.add(span);
+    return applySpans(text, kept);
+  }
+
+  #compileTextFieldRules(rules: FieldRule[]): void {
+    for (const rule of rules) {
+      const name = escapeRegex(rule.segments[rule.segments.length - 1]);
+      const shapes = [
+        // "Name": "value" (escaped quotes inside allowed) or "Name": 123 — group 1 is the value
+        `"${name}"\\s*:\\s*("(?:[^"\\\\]|\\\\.)*"?|[^\\s,}\\]]+)`,
+        // \"Name\":\"value\" — JSON held in a JSON string, seen as raw text
+        `\\\\"${name}\\\\"\\s*:\\s*(\\\\"(?:[^\\\\]|\\\\[^"])*(?:\\\\")?)`,
+        // <Name attr="x">value</Name> or <ns:Name><![CDATA[value]]></ns:Name>
+        `<(?:[\\w.-]+:)?${name}(?:\\s[^>]*)?>(<!\\[CDATA\\[[\\s\\S]*?\\]\\]>|[^<]*)`,
+      ];
+      if (rule.segments.length === 1) {
+        // key=value, key: value (env files, INI, YAML, log lines); value to whitespace or a quote's end
+        shapes.push(`(?<![\\w.-])["']?${name}["']?[ \\t]*[=:][ \\t]*("[^"\\n]*"?|'[^'\\n]*'?|[^\\s,;&'"]+)`);
+      }
+      for (const shape of shapes) {
+        const regex = new RegExp(shape, 'gdi');
+        this.textFieldDetectors.push((text: string): Span[] => {
+          const spans: Span[] = [];
+          regex.lastIndex = 0;
+          for (let m = regex.exec(text); m !== null; m = regex.exec(text)) {
+            const [start, end] = m.indices![1];
+            if (end <= start) continue;
+            const value = m[1];
+            const quote = value[0] === '"' || value[0] === "'" ? value[0] : '';
+            const cdata = value.startsWith('<![CDATA[');
+            const escapedQuote = value.startsWith('\\"');
+            const replacement = cdata
+              ? `<![CDATA[${MASK}]]>`
+              : escapedQuote
+                ? `\\"${MASK}\\"`
+                : quote !== ''
+                  ? `${quote}${MASK}${quote}`
+                  : MASK;
+            spans.push({ start, end, replacement, name: rule.source, kind: 'field' });
+          }
+          return spans;
+        });
+      }
+    }
+  }
+}
