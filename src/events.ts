@@ -86,13 +86,15 @@ export type GatewayEvent =
   | (Base & {
       type: 'approval.decided';
       approvalId: string;
+      /** Lets the recorder file the step under its session even after a restart. */
+      sessionId?: string;
       decision: 'approved' | 'denied';
       by: string;
       reason?: string;
       forMs?: number;
     })
-  | (Base & { type: 'approval.expired'; approvalId: string })
-  | (Base & { type: 'approval.executed'; approvalId: string; requestId: string })
+  | (Base & { type: 'approval.expired'; approvalId: string; sessionId?: string })
+  | (Base & { type: 'approval.executed'; approvalId: string; requestId: string; sessionId?: string })
   | (Base & {
       type: 'response';
       sessionId: string;
