@@ -50,7 +50,7 @@ function detectAccessKeyId(text: string): Span[] {
 // name, a key-like name precedes it in text, or an access key id is nearby; without a key-like name
 // it must also mix upper and lower case (hex digests and most ids do not).
 
-const SECRET_CANDIDATE = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
+const SECRET_CANDIDATE = /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
 /** Key names whose 40-character value is treated as a secret key. */
 export const KEY_LIKE_NAME = /secret|aws_?key|access_?key|credential/i;
 /** In free text: a key-like name followed by `=`, `:`, `":"`, `>` etc. right before the candidate. */
