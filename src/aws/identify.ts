@@ -244,7 +244,6 @@ function matchTemplate(
   path: string,
   q: ParsedQuery,
   headers: Headers,
-  strict: boolean,
 ): { labels: Record<string, string>; score: number[] } | undefined {
   if (t.method !== method) return undefined;
   const m = t.pathRe.exec(path);
@@ -256,12 +255,12 @@ function matchTemplate(
   }
   let discriminators = 0;
   for (const key of t.requiredQuery) {
-    if (q.values.has(key)) discriminators++;
-    else if (strict) return undefined;
+    if (!q.values.has(key)) return undefined;
+    discriminators++;
   }
   for (const name of t.requiredHeaders) {
-    if (header(headers, name) !== undefined) discriminators++;
-    else if (strict) return undefined;
+    if (header(headers, name) === undefined) return undefined;
+    discriminators++;
   }
   const labels: Record<string, string> = {};
   for (let i = 0; i < t.labels.length; i++) {
@@ -300,7 +299,8 @@ function hostWithoutPort(host: string): string {
 export function virtualHostBucket(host: string, gatewayHosts: readonly string[] = []): string | undefined {
   const h = hostWithoutPort(host);
   const m = S3_VIRTUAL_HOST.exec(h);
-  if (m) {
+  // `{account}.s3-control.{region}…` and Outposts hosts carry an account id, not a bucket.
+  if (m && !/\.s3-(control|outposts)[.-]/.test(h)) {
     const bucket = m[1] as string;
     // `s3.amazonaws.com` style hosts with a service label, not a bucket
     if (bucket === 's3' || bucket.startsWith('s3.') || bucket.startsWith('s3-')) return undefined;
@@ -324,18 +324,16 @@ function matchRest(
   const served = candidates.filter((svc) => hostServes(svc, host));
   const pools = served.length > 0 && served.length < candidates.length ? [served, candidates] : [candidates];
   for (const pool of pools) {
-    // Strict first: required query/header discriminators must be present. Lenient second, so a call missing a
-    // required input is still named (upstream will reject it as malformed).
-    for (const strict of [true, false]) {
-      let best: RestMatch | undefined;
-      for (const svc of pool) {
-        for (const t of compiledFor(svc)) {
-          const m = matchTemplate(t, method, path, q, headers, strict);
-          if (m && (!best || compareScores(m.score, best.score) > 0)) best = { svc, template: t, ...m };
-        }
+    // Required query/header inputs must be present: a request lacking them is not that operation (and if nothing
+    // else fits, it is Unknown rather than a guess).
+    let best: RestMatch | undefined;
+    for (const svc of pool) {
+      for (const t of compiledFor(svc)) {
+        const m = matchTemplate(t, method, path, q, headers);
+        if (m && (!best || compareScores(m.score, best.score) > 0)) best = { svc, template: t, ...m };
       }
-      if (best) return best;
     }
+    if (best) return best;
   }
   return undefined;
 }
