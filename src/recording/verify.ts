@@ -75,6 +75,9 @@ function seqOf(bytes: Buffer): number | undefined {
 const fail = (line: number, reason: VerifyFailureReason, message: string): VerifyFailure => ({ ok: false, line, reason, message });
 
 export async function verifyBytes(data: Uint8Array, publicJwk: JWK, options: VerifyOptions = {}): Promise<VerifyResult> {
+  if (publicJwk.kty !== 'EC' || publicJwk.crv !== 'P-256' || publicJwk.d !== undefined) {
+    throw new Error('the verification key is not an EC P-256 public key (ES256)');
+  }
   const key = await importJWK(publicJwk, 'ES256');
   const { lines, torn } = splitLines(data);
   const warnings: string[] = [];
@@ -125,6 +128,16 @@ export async function verifyBytes(data: Uint8Array, publicJwk: JWK, options: Ver
           return fail(lineNo, 'edited', 'digest fields do not match the chain it covers');
         }
         if (typeof line.signature !== 'string') return fail(lineNo, 'malformed', 'digest has no signature');
+        // A digest may be the last line, which no later hash protects: its bytes must be exactly what the recorder writes.
+        const canonical = JSON.stringify({
+          seq: line.seq, prev: line.prev, type: 'digest', kind: line.kind, at: line.to, lastHash: line.lastHash,
+          count: line.count, from: line.from, to: line.to, kid: line.kid, signature: line.signature,
+        });
+        if (canonical !== lines[i]!.toString('utf8')) return fail(lineNo, 'edited', 'digest line differs from the form the recorder writes');
+        // Base64url has spare bits in a last character; only the canonical spelling is accepted, so no byte is free.
+        if (!line.signature.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part)) {
+          return fail(lineNo, 'bad-signature', 'digest signature is not canonical base64url');
+        }
         let protectedKid: string | undefined;
         try {
           const protectedHeader = decodeProtectedHeader(line.signature);
@@ -146,6 +159,7 @@ export async function verifyBytes(data: Uint8Array, publicJwk: JWK, options: Ver
         if (Buffer.compare(Buffer.from(payload), Buffer.from(expected)) !== 0) {
           return fail(lineNo, 'bad-signature', 'digest signature covers different content');
         }
+        if (protectedKid !== undefined && line.kid !== protectedKid) return fail(lineNo, 'edited', `digest names key "${String(line.kid)}" but was signed by "${protectedKid}"`);
         digests += 1;
         kid = protectedKid ?? publicJwk.kid;
         lastDigestLine = lineNo;
