@@ -26,6 +26,8 @@ export class Engine {
   readonly detectors: Detector[] = [];
   readonly textFieldDetectors: Detector[] = [];
   readonly detectorNames: ReadonlySet<DetectorName>;
+  /** One cheap test per string before running every field rule's text shapes. */
+  #textFieldPrefilter: RegExp | null = null;
 
   constructor(config: MaskingConfig) {
     if (!Number.isFinite(config.maxBodyBytes) || config.maxBodyBytes < 0) {
@@ -76,10 +78,19 @@ export class Engine {
     return this.rulesByLast.size > 0;
   }
 
-  /** Detectors and custom patterns over one value; null when nothing matched. */
+  /**
+   * Detectors, custom patterns and the free-text shapes of field rules (`password=…` inside a log
+   * message string) over one value; null when nothing matched.
+   */
   detect(text: string, context: DetectContext, report: ReportBuilder): string | null {
-    if (text.length === 0 || this.detectors.length === 0) return null;
+    if (text.length === 0) return null;
     let spans: Span[] = [];
+    if (this.#textFieldPrefilter !== null && this.#textFieldPrefilter.test(text)) {
+      for (const detector of this.textFieldDetectors) {
+        const found = detector(text, context);
+        if (found.length > 0) spans = spans.concat(found);
+      }
+    }
     for (const detector of this.detectors) {
       const found = detector(text, context);
       if (found.length > 0) spans = spans.length === 0 ? found : spans.concat(found);
@@ -125,23 +136,14 @@ export class Engine {
    * shape — `"Name": value`, `<Name>value</Name>`, and for single-name rules `Name=value` / `Name: value`.
    */
   maskFreeText(text: string, report: ReportBuilder): string | null {
-    if (text.length === 0) return null;
-    let spans: Span[] = [];
-    for (const detector of this.textFieldDetectors) {
-      const found = detector(text, {});
-      if (found.length > 0) spans = spans.concat(found);
-    }
-    for (const detector of this.detectors) {
-      const found = detector(text, {});
-      if (found.length > 0) spans = spans.concat(found);
-    }
-    if (spans.length === 0) return null;
-    const kept = resolveSpans(spans);
-    for (const span of kept) report.add(span);
-    return applySpans(text, kept);
+    return this.detect(text, {}, report);
   }
 
   #compileTextFieldRules(rules: FieldRule[]): void {
+    if (rules.length > 0) {
+      const names = [...new Set(rules.map((r) => escapeRegex(r.segments[r.segments.length - 1])))];
+      this.#textFieldPrefilter = new RegExp(names.join('|'), 'i');
+    }
     for (const rule of rules) {
       const name = escapeRegex(rule.segments[rule.segments.length - 1]);
       const shapes = [
