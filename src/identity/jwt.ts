@@ -149,7 +149,7 @@ export class TokenVerifier {
     if (typeof iss !== 'string' || iss.length === 0) return refuse('INVALID_IDENTITY_TOKEN', 'token has no iss claim');
 
     if (iss === LOCAL_ISSUER && this.#localKeys !== undefined) {
-      return this.#verifyLocal(token, alg, requestedRoleArn);
+      return this.#verifyLocal(token, header, requestedRoleArn);
     }
     const issuer = this.#issuers.find((candidate) => candidate.issuer === iss);
     if (issuer === undefined) return refuse('INVALID_IDENTITY_TOKEN', `unknown issuer ${iss}`);
@@ -191,8 +191,9 @@ export class TokenVerifier {
     return this.#select(matches, issuer, issuer.name, claims, requestedRoleArn);
   }
 
-  async #verifyLocal(token: string, alg: string, requestedRoleArn: string | undefined): Promise<IdentityResult> {
+  async #verifyLocal(token: string, header: ProtectedHeaderParameters, requestedRoleArn: string | undefined): Promise<IdentityResult> {
     const keys = this.#localKeys as GatewayKeys;
+    const alg = String(header.alg);
     if (alg !== SIGNING_ALG) {
       return refuse('INVALID_IDENTITY_TOKEN', `algorithm ${alg} is not allowed for issuer local (allowed: ${SIGNING_ALG})`);
     }
@@ -213,7 +214,7 @@ export class TokenVerifier {
       } catch {
         // already decoded once; keep the empty fallback
       }
-      return refuse('INVALID_IDENTITY_TOKEN', this.#describeFailure(error, unverified, 'local', { alg }));
+      return refuse('INVALID_IDENTITY_TOKEN', this.#describeFailure(error, unverified, 'local', header));
     }
     const matches = this.#accounts.filter(
       (account) =>

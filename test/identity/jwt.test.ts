@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SignJWT, type JWTPayload } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IssuerConfig, ServiceAccountConfig } from '../../src/config/types.js';
+import { mintCredentials } from '../../src/identity/credentials.js';
 import { loadOrCreateGatewayKeys, type GatewayKeys } from '../../src/identity/keys.js';
 import { clearJwksCache, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, TokenVerifier, type IdentityResult } from '../../src/identity/jwt.js';
 import {
@@ -391,6 +392,14 @@ describe('local tokens', () => {
   it('refuses a non-ES256 token claiming the local issuer', async () => {
     const token = await signToken(rsKey, { iss: LOCAL_ISSUER, sub: 'local-bot', aud: LOCAL_AUDIENCE, exp: NOW_S + 60 });
     expectRefused(await verifier().verify(token), 'INVALID_IDENTITY_TOKEN', 'algorithm RS256 is not allowed for issuer local (allowed: ES256)');
+  });
+
+  it('refuses a gateway session token presented as an identity token (same signing key)', async () => {
+    const { sessionToken } = mintCredentials(gatewayKeys, {
+      sessionId: 'ses-1', serviceAccount: 'local-bot', roleArn: ROLE, issuer: LOCAL_ISSUER, subject: 'local-bot',
+      expiresAt: new Date(NOW.getTime() + 60_000), now: NOW,
+    });
+    expectRefused(await verifier().verify(sessionToken), 'INVALID_IDENTITY_TOKEN', 'token type portcullis-session+jws is not accepted for issuer local');
   });
 
   it('refuses a non-positive ttl', () => {
