@@ -15,12 +15,23 @@ const CREDS = { accessKeyId: 'ASIAGATEWAYTEST00001', secretAccessKey: 'gw/Secret
 class Sha256 {
   private h: Hash | Hmac;
   private readonly secret: Uint8Array | string | undefined;
-  constructor(secret?: Uint8Array | string) {
-    this.secret = secret;
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.secret =
+      secret === undefined || typeof secret === 'string'
+        ? secret
+        : ArrayBuffer.isView(secret)
+          ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength)
+          : new Uint8Array(secret);
+    this.h = this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret);
   }
-  update(data: Uint8Array | string): void {
-    this.h.update(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.h.update(
+      typeof data === 'string'
+        ? Buffer.from(data, 'utf8')
+        : ArrayBuffer.isView(data)
+          ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+          : new Uint8Array(data),
+    );
   }
   digest(): Promise<Uint8Array> {
     return Promise.resolve(new Uint8Array(this.h.digest()));
@@ -215,7 +226,7 @@ describe('portcullis signOutgoing equals @smithy/signature-v4', () => {
       },
       { signingDate: NOW, expiresIn: 900 },
     );
-    const query = Object.entries(url.query)
+    const query = Object.entries(url.query ?? {})
       .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${encodeURIComponent(k)}=${encodeURIComponent(String(x))}`))
       .join('&');
     const req: SigV4Request = { method: 'GET', rawPath: `${url.path}?${query}`, headers: url.headers };
