@@ -10,9 +10,11 @@
 //   { source, services: { <modelId>: { endpointPrefix, signingName, iamPrefix, protocol, jsonVersion?, targetPrefix?,
 //       globalEndpoint?, queryCompatible?, ops: { <Operation>: [method, requestUri, required, locations] } } } }
 //   - method/requestUri only for REST protocols (rest-xml, rest-json); 0 elsewhere.
-//   - required: top-level required input member names (resource derivation for JSON/query, and discriminators).
-//   - locations (REST only): { member: "u:label" | "q:name" | "h:name" } for uri labels, querystring members and
-//     REQUIRED headers (optional headers are dropped: they never decide the operation and would triple the size).
+//   - required: top-level required input member names (JSON/query: all, for resource derivation; REST: only those
+//     in the URI, query or headers, as REST bodies are not parsed).
+//   - locations (REST only): { member: "u:label" | "q:name" | "h:name" } for uri labels and REQUIRED querystring
+//     and header members (optional ones never decide the operation; params are read from the raw query anyway, and
+//     keeping them would triple the size).
 // Operations with exactly the same REST match key within one service (deprecated aliases such as
 // GetBucketLifecycle vs GetBucketLifecycleConfiguration) are reduced to one: non-deprecated first, then one not
 // marked for the S3 Express control endpoint, then alphabetical. Dropped names are reported on stderr.
@@ -101,7 +103,7 @@ for (const id of Object.keys(metadata).sort()) {
     const locations = {};
     for (const [member, spec] of Object.entries(members)) {
       if (spec.location === 'uri') locations[member] = `u:${spec.locationName ?? member}`;
-      else if (spec.location === 'querystring') locations[member] = `q:${spec.locationName ?? member}`;
+      else if (spec.location === 'querystring' && required.includes(member)) locations[member] = `q:${spec.locationName ?? member}`;
       else if (spec.location === 'header' && required.includes(member)) locations[member] = `h:${spec.locationName ?? member}`;
     }
     const discriminators = required
@@ -120,7 +122,9 @@ for (const id of Object.keys(metadata).sort()) {
       delete ops[previous.name];
     }
     byKey.set(key, { name, rank });
-    const entry = [method, uri, required];
+    // REST bodies are never parsed for identification: only required inputs that live in the URI, query or
+    // headers are useful.
+    const entry = [method, uri, required.filter((r) => members[r].location)];
     if (Object.keys(locations).length > 0) entry.push(locations);
     ops[name] = entry;
   }

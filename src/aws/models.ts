@@ -1,6 +1,6 @@
 // Loader and types for operations.generated.json (written by scripts/gen-operations.mjs from AWS's service models).
 // The table is read once, lazily, with fs rather than a JSON import so the type checker never infers a type for
-// 1.5 MB of literal data.
+// a megabyte of literal data.
 import { readFileSync } from 'node:fs';
 
 export type ModelProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json';
