@@ -44,12 +44,13 @@ export class UpstreamCredentials {
 
   constructor(options: UpstreamCredentialsOptions) {
     this.#options = {
-      refreshBeforeMs: 5 * 60_000,
-      durationSeconds: 3600,
-      now: () => new Date(),
+      stsOrigin: options.stsOrigin,
+      region: options.region,
+      refreshBeforeMs: options.refreshBeforeMs ?? 5 * 60_000,
+      durationSeconds: options.durationSeconds ?? 3600,
+      now: options.now ?? (() => new Date()),
       baseProvider: options.baseProvider ?? (fromNodeProviderChain() as CredentialProvider),
-      ...options,
-    } as ResolvedOptions;
+    };
   }
 
   /** Credentials for calls made on behalf of `serviceAccount` in `roleArn`. */

@@ -1,24 +1,27 @@
-// The gateway process: HTTPS listener, the request pipeline
-// (identity → verify → identify → policy → approval → forward → mask → record), graceful shutdown.
+// The gateway process: HTTPS listener and the request pipeline
+// identity → verify → identify → policy → approval → forward (re-sign) → mask → record,
+// plus the control surface (GatewayControl) the admin socket serves.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
-import { bodyNeededForIdentify, errorProtocolFor, identifyRequest, type CallInfo } from '../aws/identify.js';
-import { upstreamOrigin } from '../aws/endpoints.js';
-import { filterForwardHeaders } from '../aws/headers.js';
-import { parseSigV4, payloadHashFor, signOutgoing, verifySigV4, type ParsedSignature } from '../aws/sigv4.js';
+import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, PendingApproval, SessionSummary } from '../admin/types.js';
+import { ApprovalManager, requestFingerprint } from '../approval/manager.js';
 import { createChunkResigner } from '../aws/chunked.js';
+import { s3UpstreamPath, upstreamOrigin } from '../aws/endpoints.js';
+import { filterForwardHeaders } from '../aws/headers.js';
+import { bodyNeededForIdentify, errorProtocolFor, identifyRequest, type CallInfo } from '../aws/identify.js';
+import { parseSigV4, payloadHashFor, signOutgoingRequest, verifySigV4, type ParsedSignature, type VerifiedSignature } from '../aws/sigv4.js';
 import { UpstreamCredentials, type CredentialProvider } from '../aws/upstream.js';
 import type { LoadedPolicy } from '../config/load.js';
 import { PolicyWatcher } from '../config/watch.js';
-import { GatewayError, isGatewayError, toAwsErrorResponse, type ErrorProtocol } from '../errors.js';
-import { EventBus, type GatewayEvent, type MaskingReport } from '../events.js';
+import { GatewayError, isGatewayError, toAwsErrorResponse } from '../errors.js';
+import { EventBus, type GatewayEvent, type MaskingReport, type PolicyErrorItem } from '../events.js';
 import type { Flow } from '../flow.js';
 import { verifyGatewayCredentials, type GatewaySession } from '../identity/credentials.js';
 import { TokenVerifier } from '../identity/jwt.js';
@@ -54,6 +57,8 @@ const MAX_STS_BODY_BYTES = 64 * 1024;
 const DEFAULT_MAX_BUFFERED_BODY_BYTES = 20 * 1024 * 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 function newRequestId(): string {
   return randomBytes(8).toString('hex').toUpperCase();
 }
@@ -66,37 +71,56 @@ function accountIdFromRoleArn(roleArn: string): string | undefined {
   return /^arn:[^:]+:iam::(\d{12}):/.exec(roleArn)?.[1];
 }
 
-/** Combines the decisions for a call that touches several resources: every one must allow it. */
+/** A call touching several resources is decided by its strictest resource: every one must allow it. */
 function combineDecisions(decisions: Decision[]): Decision {
   const order = { deny: 0, approve: 1, allow: 2 } as const;
   return decisions.reduce((worst, next) => (order[next.effect] < order[worst.effect] ? next : worst));
 }
 
-export class Gateway {
+/** Which parts of a REST request identify it beyond its params (the signature query params do not). */
+function restFingerprintExtra(flow: Flow, payloadHash: string): string {
+  const [path, query = ''] = flow.rawPath.split('?', 2) as [string, string?];
+  const kept = query
+    .split('&')
+    .filter((pair) => pair && !/^x-amz-(signature|credential|date|security-token|expires|signedheaders|algorithm)=/i.test(pair))
+    .sort()
+    .join('&');
+  return `${flow.method} ${path}?${kept} ${payloadHash}`;
+}
+
+export class Gateway implements GatewayControl {
   readonly bus: EventBus;
   readonly options: GatewayOptions;
   readonly keys: GatewayKeys;
   readonly ca: CertificateAuthority;
   readonly policy: PolicyWatcher;
+  readonly approvals: ApprovalManager;
   url = '';
+  readonly startedAt = new Date();
   readonly #server: Server;
   readonly #pools = new Map<string, Pool>();
   readonly #sockets = new Set<Socket>();
   #inFlight = 0;
   #verifier?: { sha256: string; verifier: TokenVerifier };
   #masker?: { sha256: string; masker: Masker };
-  #upstream: UpstreamCredentials;
+  #upstream: { key: string; credentials: UpstreamCredentials } | undefined;
   #closing = false;
-  readonly #revoked = new Set<string>();
+  readonly #sessions = new Map<string, SessionSummary>();
+  /** Session ids revoked, and service accounts revoked as of a time (credentials issued before it are refused). */
+  readonly #revokedSessions = new Set<string>();
+  readonly #revokedAccounts = new Map<string, number>();
+  #policyErrors: PolicyErrorItem[] = [];
+  #policyLoadedAt = new Date();
+  readonly #counts = { allowed: 0, denied: 0, requests: 0 };
 
-  private constructor(options: GatewayOptions, keys: GatewayKeys, ca: CertificateAuthority, cert: { certPem: string; keyPem: string }, policy: PolicyWatcher) {
+  private constructor(options: GatewayOptions, bus: EventBus, keys: GatewayKeys, ca: CertificateAuthority, cert: { certPem: string; keyPem: string }, policy: PolicyWatcher) {
     this.options = options;
-    this.bus = options.bus ?? new EventBus();
+    this.bus = bus;
     this.keys = keys;
     this.ca = ca;
     this.policy = policy;
-    this.#upstream = this.#newUpstream(policy.current());
-    this.#server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem, ca: ca.certPem }, (req, res) => {
+    this.approvals = new ApprovalManager({ bus, now: options.now });
+    this.#server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
       void this.#handle(req, res);
     });
     // Slow clients must not hold sockets forever; uploads may be long, so only idle time is bounded.
@@ -108,9 +132,9 @@ export class Gateway {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
-    this.#server.on('tlsClientError', () => {
-      // A client that does not trust the CA, or speaks plain HTTP: nothing to forward, nothing to log per request.
-    });
+    // A client that does not trust the CA, or speaks plain HTTP: nothing was forwarded; nothing to do.
+    this.#server.on('tlsClientError', () => undefined);
+    bus.subscribe((event) => this.#observe(event));
   }
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -121,20 +145,70 @@ export class Gateway {
     const cert = await loadOrCreateServerCertificate(options.stateDir, ca, defaultServerNames(options.publicHosts));
     const policy = new PolicyWatcher({ file: options.policyFile, bus });
     await policy.start();
-    const gateway = new Gateway({ ...options, bus }, keys, ca, cert, policy);
+    const gateway = new Gateway(options, bus, keys, ca, cert, policy);
     await gateway.#listen();
     return gateway;
   }
 
-  #newUpstream(policy: LoadedPolicy): UpstreamCredentials {
+  /** Keeps the live session table and counters from the event stream (the same events everyone sees). */
+  #observe(event: GatewayEvent): void {
+    switch (event.type) {
+      case 'session.started':
+        this.#sessions.set(event.sessionId, {
+          sessionId: event.sessionId,
+          serviceAccount: event.serviceAccount,
+          roleArn: event.roleArn,
+          start: event.at,
+          expiresAt: event.expiresAt,
+          calls: 0,
+          denied: 0,
+          revoked: false,
+          active: true,
+        });
+        break;
+      case 'decision': {
+        const session = this.#sessions.get(event.sessionId);
+        if (event.effect === 'allow') this.#counts.allowed += 1;
+        if (event.effect === 'deny') this.#counts.denied += 1;
+        if (session) {
+          session.calls += 1;
+          if (event.effect === 'deny') session.denied += 1;
+          session.lastAction = event.action;
+          session.lastAt = event.at;
+        }
+        break;
+      }
+      case 'request':
+        this.#counts.requests += 1;
+        break;
+      case 'policy.loaded':
+        this.#policyErrors = [];
+        this.#policyLoadedAt = new Date(event.at);
+        break;
+      case 'policy.rejected':
+        this.#policyErrors = event.errors;
+        break;
+      default:
+        break;
+    }
+  }
+
+  #upstreamCredentials(policy: LoadedPolicy): UpstreamCredentials {
     const region = policy.config.upstream.region;
     const override = this.options.upstreamEndpoint ?? policy.config.upstream.endpoint;
-    return new UpstreamCredentials({
-      stsOrigin: override ?? `https://sts.${region}.amazonaws.com`,
-      region,
-      baseProvider: this.options.baseCredentials,
-      now: this.options.now,
-    });
+    const key = `${region} ${override ?? ''}`;
+    if (this.#upstream?.key !== key) {
+      this.#upstream = {
+        key,
+        credentials: new UpstreamCredentials({
+          stsOrigin: override ?? `https://sts.${region}.amazonaws.com`,
+          region,
+          baseProvider: this.options.baseCredentials,
+          now: this.options.now,
+        }),
+      };
+    }
+    return this.#upstream.credentials;
   }
 
   async #listen(): Promise<void> {
@@ -153,7 +227,7 @@ export class Gateway {
       pid: process.pid,
       caFile: this.ca.caFile,
       policyFile: this.options.policyFile,
-      startedAt: new Date().toISOString(),
+      startedAt: this.startedAt.toISOString(),
       version: this.options.version,
     };
     await writeFile(gatewayInfoPath(this.options.stateDir), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
@@ -166,10 +240,6 @@ export class Gateway {
 
   #emit(event: DistributiveOmit<GatewayEvent, 'at'>): void {
     this.bus.emit({ at: this.#now().toISOString(), ...event } as GatewayEvent);
-  }
-
-  revoke(sessionId: string): void {
-    this.#revoked.add(sessionId);
   }
 
   #tokenVerifier(policy: LoadedPolicy): TokenVerifier {
@@ -190,6 +260,14 @@ export class Gateway {
   #maskerFor(policy: LoadedPolicy): Masker {
     if (this.#masker?.sha256 !== policy.sha256) this.#masker = { sha256: policy.sha256, masker: compileMasker(policy.config.masking) };
     return this.#masker.masker;
+  }
+
+  #isRevoked(session: GatewaySession & { issuedAt?: Date }): string | undefined {
+    if (this.#revokedSessions.has(session.sessionId)) return `session ${session.sessionId} was revoked`;
+    const accountCutoff = this.#revokedAccounts.get(session.serviceAccount);
+    const issuedAt = session.issuedAt?.getTime() ?? 0;
+    if (accountCutoff !== undefined && issuedAt <= accountCutoff) return `the sessions of ${session.serviceAccount} were revoked`;
+    return undefined;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -244,7 +322,9 @@ export class Gateway {
       return;
     }
     const response = toAwsErrorResponse(gatewayError, flow.errorProtocol, flow.requestId);
-    res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
+    // The client may still be sending a body we will never read: close after answering.
+    res.shouldKeepAlive = false;
+    res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body), connection: 'close' });
     res.end(flow.method === 'HEAD' ? undefined : response.body);
   }
 
@@ -286,27 +366,30 @@ export class Gateway {
   async #dataPath(flow: Flow, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const request = { method: flow.method, rawPath: flow.rawPath, headers: req.headers };
     const parsed = parseSigV4(request);
-    flow.errorProtocol = errorProtocolFor(parsed.service);
+    flow.errorProtocol = errorProtocolFor(parsed.service) as Flow['errorProtocol'];
     const session = verifyGatewayCredentials(this.keys, { accessKeyId: parsed.accessKeyId, sessionToken: parsed.securityToken }, this.#now());
-    if (this.#revoked.has(session.sessionId)) {
-      throw new GatewayError('INVALID_CLIENT_TOKEN', `session ${session.sessionId} was revoked`);
-    }
+    const revoked = this.#isRevoked(session);
+    if (revoked) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${revoked}`);
     flow.session = session;
 
     let body: Buffer | undefined;
     let payloadHash: string;
-    const payload = payloadHashFor(parsed, req.headers);
+    const payload = payloadHashFor(parsed);
     if (payload.kind === 'compute' || bodyNeededForIdentify(parsed.service, req.headers)) {
       body = await readBodyLimited(req, this.options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES, 'the request body');
-      payloadHash = createHash('sha256').update(body).digest('hex');
-      if (payload.kind === 'declared' && !payload.value.startsWith('STREAMING-') && payload.value !== 'UNSIGNED-PAYLOAD' && payload.value !== payloadHash) {
-        throw new GatewayError('SIGNATURE_MISMATCH', 'The provided x-amz-content-sha256 header does not match what was computed.', { awsCode: 'XAmzContentSHA256Mismatch', status: 400 });
+      const computed = createHash('sha256').update(body).digest('hex');
+      if (payload.kind === 'compute') {
+        if (payload.declared !== undefined && payload.declared.toLowerCase() !== computed) {
+          throw new GatewayError('SIGNATURE_MISMATCH', 'The provided x-amz-content-sha256 header does not match what was computed.', { awsCode: 'XAmzContentSHA256Mismatch', status: 400 });
+        }
+        payloadHash = computed;
+      } else {
+        payloadHash = payload.value;
       }
-      if (payload.kind === 'declared') payloadHash = payload.value;
     } else {
       payloadHash = payload.value;
     }
-    verifySigV4(parsed, request, { secretAccessKey: session.secretAccessKey, payloadHash, now: this.#now() });
+    const verified = verifySigV4(parsed, request, { secretAccessKey: session.secretAccessKey, payloadHash, now: this.#now() });
 
     const policy = this.policy.current();
     const call = identifyRequest({
@@ -318,9 +401,11 @@ export class Gateway {
       region: parsed.region,
       body,
       accountId: accountIdFromRoleArn(session.roleArn),
+      gatewayHosts: defaultServerNames(this.options.publicHosts),
     });
     flow.call = call;
     const masker = this.#maskerFor(policy);
+    const maskedParams = call.params === undefined ? undefined : masker.maskValue(call.params).value;
     this.#emit({
       type: 'request',
       sessionId: session.sessionId,
@@ -330,15 +415,64 @@ export class Gateway {
       action: call.action,
       resource: call.resource,
       region: call.region,
-      params: call.params === undefined ? undefined : masker.maskValue(call.params).value,
+      params: maskedParams,
       sourceIp: flow.sourceIp,
     });
 
-    const resources = call.resources && call.resources.length > 0 ? call.resources : [call.resource];
+    const resources = call.resources.length > 0 ? call.resources : [call.resource];
     const decision = combineDecisions(
       resources.map((resource) => evaluate(policy.compiled, { principal: session.serviceAccount, action: call.action, resource, region: call.region })),
     );
     flow.decision = decision;
+    let approvalId: string | undefined;
+    if (decision.effect === 'approve') {
+      const rule = decision.rule;
+      const outcome = await this.approvals.request({
+        sessionId: session.sessionId,
+        requestId: flow.requestId,
+        serviceAccount: session.serviceAccount,
+        action: call.action,
+        resource: call.resource,
+        region: call.region,
+        params: maskedParams,
+        fingerprint: requestFingerprint({
+          serviceAccount: session.serviceAccount,
+          action: call.action,
+          resource: call.resource,
+          params: call.params,
+          extra: body === undefined ? restFingerprintExtra(flow, payloadHash) : createHash('sha256').update(body).digest('hex'),
+        }),
+        ruleId: decision.ruleId,
+        message: decision.message,
+        holdMs: rule?.approval.holdMs ?? 20_000,
+        timeoutMs: rule?.approval.timeoutMs ?? 600_000,
+      });
+      if (outcome.outcome === 'pending') {
+        this.#emitDecision(flow, session, call, decision, 'policy');
+        throw new GatewayError(
+          'APPROVAL_PENDING',
+          `portcullis: ${call.action} on ${call.resource} is waiting for approval ${outcome.approvalId} (rule ${decision.ruleId}); retry after a human approves it (expires ${outcome.expiresAt.toISOString()})`,
+          { awsCode: 'ThrottlingException' },
+        );
+      }
+      if (outcome.outcome === 'denied') {
+        this.#emitDecision(flow, session, call, { ...decision, effect: 'deny', message: outcome.reason }, 'grant');
+        throw new GatewayError('ACCESS_DENIED', `portcullis: ${call.action} on ${call.resource} was not approved (rule ${decision.ruleId}): ${outcome.reason}`);
+      }
+      approvalId = outcome.approvalId;
+      this.#emitDecision(flow, session, call, { ...decision, effect: 'allow' }, 'grant');
+    } else {
+      this.#emitDecision(flow, session, call, decision, 'policy');
+    }
+    if (decision.effect === 'deny') {
+      const reason = decision.ruleId === 'default-deny' ? 'no rule allows it (default deny)' : `denied by rule ${decision.ruleId}${decision.message ? `: ${decision.message}` : ''}`;
+      throw new GatewayError('ACCESS_DENIED', `portcullis: ${call.action} on ${call.resource} for ${session.serviceAccount}: ${reason}`);
+    }
+    await this.#forward(flow, req, res, { parsed, verified, session, call, body, payloadHash, masker, policy });
+    if (approvalId) this.approvals.executed(approvalId, flow.requestId, session.sessionId);
+  }
+
+  #emitDecision(flow: Flow, session: GatewaySession, call: CallInfo, decision: Decision, via: 'policy' | 'grant'): void {
     this.#emit({
       type: 'decision',
       sessionId: session.sessionId,
@@ -349,16 +483,8 @@ export class Gateway {
       effect: decision.effect,
       ruleId: decision.ruleId,
       message: decision.message,
-      via: 'policy',
+      via,
     });
-    if (decision.effect === 'deny') {
-      const reason = decision.ruleId === 'default-deny' ? 'no rule allows it (default deny)' : `denied by rule ${decision.ruleId}${decision.message ? `: ${decision.message}` : ''}`;
-      throw new GatewayError('ACCESS_DENIED', `portcullis: ${call.action} on ${call.resource} for ${session.serviceAccount}: ${reason}`);
-    }
-    if (decision.effect === 'approve') {
-      throw new GatewayError('ACCESS_DENIED', `portcullis: ${call.action} on ${call.resource}: approval required by rule ${decision.ruleId}`);
-    }
-    await this.#forward(flow, req, res, { parsed, session, call, body, payloadHash, masker, policy });
   }
 
   #pool(origin: string): Pool {
@@ -379,41 +505,72 @@ export class Gateway {
     flow: Flow,
     req: IncomingMessage,
     res: ServerResponse,
-    ctx: { parsed: ParsedSignature; session: GatewaySession; call: CallInfo; body?: Buffer; payloadHash: string; masker: Masker; policy: LoadedPolicy },
+    ctx: {
+      parsed: ParsedSignature;
+      verified: VerifiedSignature;
+      session: GatewaySession;
+      call: CallInfo;
+      body?: Buffer;
+      payloadHash: string;
+      masker: Masker;
+      policy: LoadedPolicy;
+    },
   ): Promise<void> {
     const { session, call, policy } = ctx;
     const override = this.options.upstreamEndpoint ?? policy.config.upstream.endpoint;
-    const target = upstreamOrigin({ signingService: ctx.parsed.service, region: call.region, host: firstHeader(req.headers.host) ?? '', rawPath: flow.rawPath, override });
-    const credentials = await this.#upstream.forRole(session.serviceAccount, session.roleArn);
-    const url = new URL(target.rawPath ?? flow.rawPath, target.origin);
-    const headers = signOutgoing({
+    const target = upstreamOrigin(
+      call.endpointPrefix ? { endpointPrefix: call.endpointPrefix, signingName: ctx.parsed.service } : ctx.parsed.service,
+      call.region,
+      override,
+      { bucket: call.bucket },
+    );
+    let rawPath = flow.rawPath;
+    if (call.service === 's3' && call.bucket !== undefined) {
+      rawPath = s3UpstreamPath({ rawPath, bucket: call.bucket, clientPathStyle: call.pathStyle !== false, upstreamPathStyle: target.pathStyle !== false });
+    }
+    const credentials = await this.#upstreamCredentials(policy).forRole(session.serviceAccount, session.roleArn);
+    // User-Agent is sent but never signed (as the SDKs do): HTTP stacks rewrite it.
+    const { 'user-agent': userAgent, ...forwarded } = filterForwardHeaders(req.headers);
+    const signed = signOutgoingRequest({
       method: flow.method,
-      url,
-      headers: filterForwardHeaders(req.headers),
-      region: call.region,
+      url: new URL(target.origin),
+      rawPath,
+      headers: forwarded,
+      region: target.signingRegion,
       service: ctx.parsed.service,
       credentials,
-      payloadHash: ctx.payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD') ? ctx.payloadHash : ctx.payloadHash,
+      payloadHash: ctx.payloadHash,
       now: this.#now(),
     });
+    signed.headers.host = target.host;
+    signed.headers['user-agent'] = `${userAgent ? `${userAgent} ` : ''}portcullis/${this.options.version}`;
     let requestBody: Buffer | Readable | undefined = ctx.body;
     if (requestBody === undefined && flow.method !== 'GET' && flow.method !== 'HEAD') {
       requestBody = ctx.payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
-        ? req.pipe(createChunkResigner({ client: { parsed: ctx.parsed, secretAccessKey: session.secretAccessKey }, upstream: { headers, credentials, region: call.region, service: ctx.parsed.service } }))
+        ? req.pipe(
+            createChunkResigner({
+              incoming: ctx.verified,
+              outgoing: signed.signing,
+              trailer: ctx.payloadHash.endsWith('-TRAILER'),
+              decodedContentLength: Number(firstHeader(req.headers['x-amz-decoded-content-length']) ?? NaN) || undefined,
+            }),
+          )
         : req;
     }
-    if (requestBody !== undefined && Buffer.isBuffer(requestBody) && requestBody.length === 0) requestBody = undefined;
+    if (Buffer.isBuffer(requestBody) && requestBody.length === 0) requestBody = undefined;
 
     let upstream;
     try {
       upstream = await this.#pool(target.origin).request({
-        path: `${url.pathname}${url.search}`,
+        path: rawPath,
         method: flow.method as 'GET',
-        headers,
+        headers: signed.headers,
         body: requestBody,
       });
     } catch (error) {
       if (isGatewayError(error)) throw error;
+      const cause = (error as { cause?: unknown }).cause;
+      if (isGatewayError(cause)) throw cause;
       throw new GatewayError('UPSTREAM_UNAVAILABLE', `upstream ${target.origin} is unavailable: ${(error as Error).message}`, { cause: error });
     }
     const responseHeaders: Record<string, string | string[]> = {};
@@ -423,15 +580,14 @@ export class Gateway {
     }
     const masked = await this.#maskResponse(flow, upstream.body, responseHeaders, ctx.masker, policy, call);
     flow.responseStatus = upstream.statusCode;
+    res.writeHead(upstream.statusCode, masked.headers);
     if (masked.body) {
-      res.writeHead(upstream.statusCode, masked.headers);
       res.end(flow.method === 'HEAD' ? undefined : masked.body);
       flow.responseBytes = masked.body.length;
     } else {
-      res.writeHead(upstream.statusCode, masked.headers);
       let bytes = masked.prefix?.length ?? 0;
       if (masked.prefix) res.write(masked.prefix);
-      const counter = upstream.body.on('data', (chunk: Buffer) => {
+      upstream.body.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
       });
       try {
@@ -439,7 +595,6 @@ export class Gateway {
       } catch {
         res.destroy();
       }
-      counter.removeAllListeners('data');
       flow.responseBytes = bytes;
     }
     this.#emit({
@@ -470,11 +625,9 @@ export class Gateway {
     policy: LoadedPolicy,
     call: CallInfo,
   ): Promise<{ headers: Record<string, string | string[]>; body?: Buffer; prefix?: Buffer; report?: MaskingReport; excerpt?: string; errorCode?: string }> {
+    if (flow.method === 'HEAD') return { headers, body: Buffer.alloc(0) };
     const limit = policy.config.masking.maxBodyBytes;
     const declared = Number(firstHeader(headers['content-length']) ?? NaN);
-    if (flow.method === 'HEAD') {
-      return { headers };
-    }
     if (Number.isFinite(declared) && declared > limit) {
       return { headers, report: { fields: {}, detectors: {}, skipped: 'too-large' } };
     }
@@ -491,7 +644,7 @@ export class Gateway {
     const result = masker.maskBody(original, {
       contentType: firstHeader(headers['content-type']),
       contentEncoding: firstHeader(headers['content-encoding']),
-      protocol: call.protocol,
+      protocol: call.protocol === 'rpc-v2-cbor' ? undefined : call.protocol,
       service: call.service,
       operation: call.operation,
     });
@@ -500,12 +653,87 @@ export class Gateway {
     return { headers: fixed, body: result.body, report: result.report, excerpt, errorCode: excerpt ? /<Code>([^<]+)<\/Code>/.exec(excerpt)?.[1] : undefined };
   }
 
+  // ---- GatewayControl (served by the admin socket) ----
+
+  status(): GatewayStatus {
+    const current = this.policy.current();
+    return {
+      url: this.url,
+      version: this.options.version,
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      stateDir: this.options.stateDir,
+      policy: {
+        file: current.file,
+        sha256: current.sha256,
+        rules: current.config.rules.length,
+        serviceAccounts: current.config.serviceAccounts.length,
+        state: this.#policyErrors.length > 0 ? 'error' : 'ok',
+        errors: this.#policyErrors,
+        loadedAt: this.#policyLoadedAt.toISOString(),
+      },
+      counts: {
+        allowed: this.#counts.allowed,
+        denied: this.#counts.denied,
+        requests: this.#counts.requests,
+        pending: this.approvals.pending().length,
+        activeSessions: this.sessions({ active: true }).length,
+      },
+    };
+  }
+
+  sessions(filter: { active?: boolean } = {}): SessionSummary[] {
+    const now = this.#now().getTime();
+    const all = [...this.#sessions.values()].map((s) => ({ ...s, active: !s.revoked && Date.parse(s.expiresAt) > now }));
+    return filter.active ? all.filter((s) => s.active) : all;
+  }
+
+  pending(): PendingApproval[] {
+    return this.approvals.pending();
+  }
+
+  approve(id: string, input: DecisionInput): ControlResult {
+    return this.approvals.approve(id, input);
+  }
+
+  deny(id: string, input: DecisionInput): ControlResult {
+    return this.approvals.deny(id, input);
+  }
+
+  async revokeSession(sessionId: string, by: string, reason?: string): Promise<ControlResult> {
+    if (!/^[\w-]{1,64}$/.test(sessionId)) return { ok: false, error: `"${sessionId}" is not a session id`, status: 400 };
+    this.#revokedSessions.add(sessionId);
+    const session = this.#sessions.get(sessionId);
+    if (session) session.revoked = true;
+    this.#emit({ type: 'session.revoked', sessionId, by, reason });
+    return { ok: true, message: `revoked ${sessionId}${session ? ` (${session.serviceAccount})` : ''}` };
+  }
+
+  async revokeServiceAccount(name: string, by: string, reason?: string): Promise<ControlResult> {
+    this.#revokedAccounts.set(name, this.#now().getTime());
+    let count = 0;
+    for (const session of this.#sessions.values()) {
+      if (session.serviceAccount !== name || session.revoked) continue;
+      session.revoked = true;
+      count += 1;
+      this.#emit({ type: 'session.revoked', sessionId: session.sessionId, by, reason });
+    }
+    return { ok: true, message: `revoked every session of ${name} issued until now (${count} known active)` };
+  }
+
+  async reloadPolicy(): Promise<ControlResult> {
+    const result = await this.policy.reload();
+    if (result.ok) return { ok: true, message: `policy reloaded (${result.policy.sha256.slice(0, 12)})` };
+    return { ok: false, error: `policy rejected: ${result.errors.length} error(s); the last good policy stays in force`, status: 400 };
+  }
+
   /** Stop accepting, let in-flight calls finish (bounded), then close everything. */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
+    this.approvals.close();
     const deadline = Date.now() + (this.options.drainMs ?? 10_000);
     while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const socket of this.#sockets) socket.destroy();
@@ -515,5 +743,3 @@ export class Gateway {
     await rm(gatewayInfoPath(this.options.stateDir), { force: true });
   }
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

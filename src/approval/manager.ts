@@ -1,0 +1,289 @@
+// Just-in-time approval: held calls, exact grants, duration grants, timeouts.
+// A call that hits an `approve` rule waits here up to its hold; a human decides through the admin
+// socket. An approval creates a grant bound to the exact request fingerprint so the SDK's retry
+// passes and a different request does not. Timeout means deny.
+
+import { createHash, randomInt } from 'node:crypto';
+import type { PendingApproval, DecisionInput, ControlResult } from '../admin/types.js';
+import type { EventBus, GatewayEvent } from '../events.js';
+
+export interface ApprovalRequest {
+  sessionId: string;
+  requestId: string;
+  serviceAccount: string;
+  action: string;
+  resource: string;
+  region: string;
+  /** Masked parameters, shown to the approver. */
+  params?: unknown;
+  /** Hash of the canonical request parameters (see requestFingerprint). */
+  fingerprint: string;
+  ruleId: string;
+  message?: string;
+  holdMs: number;
+  timeoutMs: number;
+}
+
+export type ApprovalOutcome =
+  | { outcome: 'approved'; approvalId: string; via: 'approval' | 'duration-grant' }
+  | { outcome: 'denied'; approvalId: string; reason: string }
+  /** Nobody answered within the hold: the client gets a retryable error; the entry stays pending. */
+  | { outcome: 'pending'; approvalId: string; expiresAt: Date };
+
+interface Entry {
+  pending: PendingApproval;
+  request: ApprovalRequest;
+  state: 'pending' | 'approved' | 'denied' | 'expired';
+  reason?: string;
+  /** An approval lets exactly one execution of the fingerprinted request through. */
+  grantUsed: boolean;
+  waiters: Set<(entry: Entry) => void>;
+  timer?: NodeJS.Timeout;
+  expiresAtMs: number;
+}
+
+interface DurationGrant {
+  serviceAccount: string;
+  action: string;
+  resource: string;
+  untilMs: number;
+  approvalId: string;
+}
+
+export interface ApprovalManagerOptions {
+  bus: EventBus;
+  now?: () => Date;
+  /** How long a decided entry is remembered so the SDK's retry finds its outcome. */
+  decidedRetentionMs?: number;
+}
+
+const ID_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+
+/** A stable hash of what makes two requests "the same call" for a grant. */
+export function requestFingerprint(parts: { serviceAccount: string; action: string; resource: string; params?: unknown; extra?: string }): string {
+  return createHash('sha256')
+    .update(JSON.stringify([parts.serviceAccount, parts.action, parts.resource, canonicalJson(parts.params), parts.extra ?? '']))
+    .digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (value === undefined) return '';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+export class ApprovalManager {
+  readonly #bus: EventBus;
+  readonly #now: () => Date;
+  readonly #retentionMs: number;
+  readonly #byId = new Map<string, Entry>();
+  readonly #byFingerprint = new Map<string, Entry>();
+  #durationGrants: DurationGrant[] = [];
+  #closed = false;
+
+  constructor(options: ApprovalManagerOptions) {
+    this.#bus = options.bus;
+    this.#now = options.now ?? (() => new Date());
+    this.#retentionMs = options.decidedRetentionMs ?? 10 * 60_000;
+  }
+
+  #emit(event: DistributiveOmit<GatewayEvent, 'at'>): void {
+    this.#bus.emit({ at: this.#now().toISOString(), ...event } as GatewayEvent);
+  }
+
+  #newId(): string {
+    for (;;) {
+      let id = '';
+      for (let i = 0; i < 4; i += 1) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+      if (!this.#byId.has(id)) return id;
+    }
+  }
+
+  /** Holds the call until a human decides, the hold elapses, or the entry times out. */
+  async request(request: ApprovalRequest): Promise<ApprovalOutcome> {
+    const nowMs = this.#now().getTime();
+    const grant = this.#durationGrants.find(
+      (g) => g.untilMs > nowMs && g.serviceAccount === request.serviceAccount && g.action === request.action && g.resource === request.resource,
+    );
+    if (grant) return { outcome: 'approved', approvalId: grant.approvalId, via: 'duration-grant' };
+
+    let entry = this.#byFingerprint.get(request.fingerprint);
+    if (entry && entry.state === 'approved' && entry.grantUsed) entry = undefined;
+    if (entry && entry.state !== 'pending') return this.#settled(entry);
+    if (this.#closed) throw new Error('approval manager closed');
+    if (!entry) entry = this.#propose(request);
+
+    const settledEntry = entry;
+    const decided = await new Promise<Entry | undefined>((resolve) => {
+      const waiter = (e: Entry) => {
+        clearTimeout(hold);
+        resolve(e);
+      };
+      const hold = setTimeout(() => {
+        settledEntry.waiters.delete(waiter);
+        resolve(undefined);
+      }, Math.max(0, Math.min(request.holdMs, settledEntry.expiresAtMs - nowMs)));
+      settledEntry.waiters.add(waiter);
+      settledEntry.pending.held = true;
+    });
+    if (settledEntry.waiters.size === 0) settledEntry.pending.held = false;
+    if (!decided || decided.state === 'pending') {
+      return { outcome: 'pending', approvalId: settledEntry.pending.id, expiresAt: new Date(settledEntry.expiresAtMs) };
+    }
+    return this.#settled(decided);
+  }
+
+  #settled(entry: Entry): ApprovalOutcome {
+    if (entry.state === 'approved') {
+      if (entry.grantUsed) return { outcome: 'denied', approvalId: entry.pending.id, reason: `approval ${entry.pending.id} was already used` };
+      entry.grantUsed = true;
+      return { outcome: 'approved', approvalId: entry.pending.id, via: 'approval' };
+    }
+    if (entry.state === 'expired') return { outcome: 'denied', approvalId: entry.pending.id, reason: `approval ${entry.pending.id} timed out without a decision` };
+    if (entry.state === 'denied') {
+      return { outcome: 'denied', approvalId: entry.pending.id, reason: `denied by ${entry.reason ?? 'an approver'}` };
+    }
+    return { outcome: 'pending', approvalId: entry.pending.id, expiresAt: new Date(entry.expiresAtMs) };
+  }
+
+  #propose(request: ApprovalRequest): Entry {
+    const now = this.#now();
+    const id = this.#newId();
+    const expiresAtMs = now.getTime() + request.timeoutMs;
+    const entry: Entry = {
+      request,
+      state: 'pending',
+      grantUsed: false,
+      waiters: new Set(),
+      expiresAtMs,
+      pending: {
+        id,
+        sessionId: request.sessionId,
+        requestId: request.requestId,
+        serviceAccount: request.serviceAccount,
+        action: request.action,
+        resource: request.resource,
+        region: request.region,
+        params: request.params,
+        ruleId: request.ruleId,
+        message: request.message,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(expiresAtMs).toISOString(),
+        held: true,
+      },
+    };
+    entry.timer = setTimeout(() => this.#expire(entry), request.timeoutMs);
+    entry.timer.unref();
+    this.#byId.set(id, entry);
+    this.#byFingerprint.set(request.fingerprint, entry);
+    this.#emit({
+      type: 'approval.proposed',
+      approvalId: id,
+      sessionId: request.sessionId,
+      requestId: request.requestId,
+      serviceAccount: request.serviceAccount,
+      action: request.action,
+      resource: request.resource,
+      params: request.params,
+      ruleId: request.ruleId,
+      message: request.message,
+      expiresAt: entry.pending.expiresAt,
+    });
+    return entry;
+  }
+
+  #finish(entry: Entry, state: 'approved' | 'denied' | 'expired', reason?: string): void {
+    entry.state = state;
+    entry.reason = reason;
+    clearTimeout(entry.timer);
+    for (const waiter of entry.waiters) waiter(entry);
+    entry.waiters.clear();
+    entry.pending.held = false;
+    // Keep the outcome a while for the SDK's retry, then forget it.
+    const forget = setTimeout(() => {
+      this.#byId.delete(entry.pending.id);
+      if (this.#byFingerprint.get(entry.request.fingerprint) === entry) this.#byFingerprint.delete(entry.request.fingerprint);
+    }, state === 'approved' ? Math.max(0, entry.expiresAtMs - this.#now().getTime()) : this.#retentionMs);
+    forget.unref();
+  }
+
+  #expire(entry: Entry): void {
+    if (entry.state !== 'pending') return;
+    this.#finish(entry, 'expired');
+    this.#emit({ type: 'approval.expired', approvalId: entry.pending.id, sessionId: entry.request.sessionId } as DistributiveOmit<GatewayEvent, 'at'>);
+  }
+
+  pending(): PendingApproval[] {
+    return [...this.#byId.values()].filter((e) => e.state === 'pending').map((e) => ({ ...e.pending }));
+  }
+
+  approve(id: string, input: DecisionInput): ControlResult {
+    const entry = this.#byId.get(id);
+    if (!entry) return { ok: false, error: `no pending approval ${id}`, status: 404 };
+    if (entry.state !== 'pending') return { ok: false, error: `approval ${id} is already ${entry.state}`, status: 409 };
+    if (input.forMs !== undefined) {
+      this.#durationGrants = this.#durationGrants.filter((g) => g.untilMs > this.#now().getTime());
+      this.#durationGrants.push({
+        serviceAccount: entry.request.serviceAccount,
+        action: entry.request.action,
+        resource: entry.request.resource,
+        untilMs: this.#now().getTime() + input.forMs,
+        approvalId: id,
+      });
+    }
+    this.#emit({
+      type: 'approval.decided',
+      approvalId: id,
+      sessionId: entry.request.sessionId,
+      decision: 'approved',
+      by: input.by,
+      reason: input.reason,
+      forMs: input.forMs,
+    } as DistributiveOmit<GatewayEvent, 'at'>);
+    this.#finish(entry, 'approved', input.reason);
+    const window = input.forMs ? ` (and the same calls for ${Math.round(input.forMs / 1000)}s)` : '';
+    return { ok: true, message: `approved ${id}: ${entry.request.action} on ${entry.request.resource} for ${entry.request.serviceAccount}${window}` };
+  }
+
+  deny(id: string, input: DecisionInput): ControlResult {
+    const entry = this.#byId.get(id);
+    if (!entry) return { ok: false, error: `no pending approval ${id}`, status: 404 };
+    if (entry.state !== 'pending') return { ok: false, error: `approval ${id} is already ${entry.state}`, status: 409 };
+    this.#emit({
+      type: 'approval.decided',
+      approvalId: id,
+      sessionId: entry.request.sessionId,
+      decision: 'denied',
+      by: input.by,
+      reason: input.reason,
+    } as DistributiveOmit<GatewayEvent, 'at'>);
+    this.#finish(entry, 'denied', input.reason ? `${input.by}: ${input.reason}` : input.by);
+    return { ok: true, message: `denied ${id}: ${entry.request.action} on ${entry.request.resource} for ${entry.request.serviceAccount}` };
+  }
+
+  /** Records that an approved call was forwarded. */
+  executed(approvalId: string, requestId: string, sessionId: string): void {
+    this.#emit({ type: 'approval.executed', approvalId, requestId, sessionId } as DistributiveOmit<GatewayEvent, 'at'>);
+  }
+
+  /** Gateway stopping: held calls get the retryable error; pending entries are recorded as expired. */
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#byId.values()) {
+      if (entry.state !== 'pending') {
+        clearTimeout(entry.timer);
+        continue;
+      }
+      const waiters = [...entry.waiters];
+      entry.waiters.clear();
+      this.#expire(entry);
+      for (const waiter of waiters) waiter({ ...entry, state: 'pending' });
+    }
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

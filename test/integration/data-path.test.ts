@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { run, startStack, type Stack } from './harness.js';
+
+const POLICY = `rules:
+  - id: no-destroy
+    effect: deny
+    actions: ["s3:Delete*", "dynamodb:DeleteTable"]
+    message: destructive calls are blocked on this gateway
+  - id: prod-secrets
+    effect: approve
+    actions: ["secretsmanager:GetSecretValue"]
+    resources: ["arn:aws:secretsmanager:*:*:secret:prod/*"]
+    approval: {hold: 1s, timeout: 1m}
+  - id: work
+    effect: allow
+    principals: [reports-mcp]
+    actions: ["s3:*", "dynamodb:*", "secretsmanager:*", "sts:GetCallerIdentity"]
+masking:
+  fields: [SecretString]
+  detectors: [aws_access_key_id]
+`;
+
+let stack: Stack;
+
+async function js(env: Record<string, string>, steps: object[]): Promise<any[]> {
+  const { stdout } = await run('node', ['test/integration/clients/js-sdk.mjs', JSON.stringify(steps)], { env, timeout: 60_000 });
+  return JSON.parse(stdout);
+}
+
+beforeAll(async () => {
+  stack = await startStack({ policyBody: POLICY });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+describe('JS SDK v3 through the gateway to moto (auth on)', () => {
+  test('S3, DynamoDB, STS calls pass; denies name the rule', async () => {
+    const env = await stack.clientEnv();
+    const results = await js(env, [
+      { op: 'whoami' },
+      { op: 'createBucket', bucket: 'reports' },
+      { op: 'put', bucket: 'reports', key: 'q1/summary.txt', body: 'hello reports' },
+      { op: 'get', bucket: 'reports', key: 'q1/summary.txt' },
+      { op: 'list', bucket: 'reports' },
+      { op: 'deleteObject', bucket: 'reports', key: 'q1/summary.txt' },
+      { op: 'createTable', table: 'orders' },
+      { op: 'putItem', table: 'orders', item: { pk: { S: 'o-1' }, total: { N: '42' } } },
+      { op: 'getItem', table: 'orders', key: { pk: { S: 'o-1' } } },
+      { op: 'query', table: 'orders', pk: 'o-1' },
+      { op: 'deleteTable', table: 'orders' },
+      { op: 'multipart', bucket: 'reports', key: 'big.bin' },
+    ]);
+    const by = (op: string) => results.find((r) => r.op === op);
+    if (process.env.E2E_DEBUG) console.log(JSON.stringify(results, null, 1), JSON.stringify(stack.events.slice(-30), null, 1));
+    expect(by('whoami')).toMatchObject({ ok: true });
+    expect(by('whoami').data.Arn).toContain('assumed-role/portcullis-test/');
+    expect(by('put')).toMatchObject({ ok: true });
+    expect(by('get')).toMatchObject({ ok: true, data: 'hello reports' });
+    expect(by('list')).toMatchObject({ ok: true, data: ['q1/summary.txt'] });
+    expect(by('deleteObject')).toMatchObject({ ok: false, name: 'AccessDenied', status: 403 });
+    expect(by('deleteObject').message).toContain('no-destroy');
+    expect(by('getItem')).toMatchObject({ ok: true, data: { pk: { S: 'o-1' }, total: { N: '42' } } });
+    expect(by('query')).toMatchObject({ ok: true, data: 1 });
+    expect(by('deleteTable')).toMatchObject({ ok: false, name: 'AccessDeniedException' });
+    expect(by('deleteTable').message).toContain('destructive calls are blocked');
+    expect(by('multipart')).toMatchObject({ ok: true, data: { length: 5 * 1024 * 1024 + 4, tail: 'tail' } });
+  });
+});
