@@ -537,3 +537,15 @@ export function errorProtocolFor(
   if (!primary) return signingService === 's3' ? 'rest-xml' : 'json';
   return primary.protocol === 'ec2' ? 'query' : primary.protocol;
 }
+
+/** The error format for an identified call (`ec2` errors are query-shaped; CBOR RPC gets JSON, see errorProtocolFor). */
+export function errorProtocolOf(call: Pick<CallInfo, 'protocol'>): 'json' | 'query' | 'rest-xml' | 'rest-json' {
+  switch (call.protocol) {
+    case 'ec2':
+      return 'query';
+    case 'rpc-v2-cbor':
+      return 'json';
+    default:
+      return call.protocol;
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bodyNeededForIdentify, errorProtocolFor, identifyRequest, virtualHostBucket, type IdentifyInput } from '../../src/aws/identify.js';
+import { bodyNeededForIdentify, errorProtocolFor, errorProtocolOf, identifyRequest, virtualHostBucket, type IdentifyInput } from '../../src/aws/identify.js';
 import { loadServiceIndex } from '../../src/aws/models.js';
 
 const ACCOUNT = '123456789012';
@@ -498,6 +498,19 @@ describe('errorProtocolFor', () => {
   ];
   it.each(cases)('$signing $headers → $want', ({ signing, headers, want }) => {
     expect(errorProtocolFor(signing, headers)).toBe(want);
+  });
+});
+
+describe('errorProtocolOf', () => {
+  it.each([
+    ['json', 'json'],
+    ['query', 'query'],
+    ['ec2', 'query'],
+    ['rest-xml', 'rest-xml'],
+    ['rest-json', 'rest-json'],
+    ['rpc-v2-cbor', 'json'],
+  ] as const)('%s → %s', (protocol, want) => {
+    expect(errorProtocolOf({ protocol })).toBe(want);
   });
 });
 
