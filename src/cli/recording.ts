@@ -1,15 +1,236 @@
-// Handlers for `portcullis recording` commands.
-import { notBuilt } from './output.js';
+// Handlers for `portcullis verify`, `replay` and `export`: read recordings from the state dir and print for humans.
 
-export async function replay(..._args: unknown[]): Promise<void> {
-  notBuilt('replay');
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { exportSPKI, importJWK, type JWK } from 'jose';
+import { parseSession, toHar, toOcsfJsonl, type ParsedSession } from '../recording/export.js';
+import { listSessionFiles, openIndex } from '../recording/index-db.js';
+import { isValidSessionId, publicKeyPath, resolveStateDir } from '../recording/paths.js';
+import { formatOffset, timeline, type TimelineStep } from '../recording/replay.js';
+import { verifyBytes } from '../recording/verify.js';
+import { VERSION } from './main.js';
+import { CliError, parseDurationMs, printJson, printLine } from './output.js';
+
+type Opts = Record<string, unknown>;
+
+function stateDirOf(opts: Opts): string {
+  return resolveStateDir(typeof opts.stateDir === 'string' ? opts.stateDir : undefined);
 }
 
-export async function exportSessions(..._args: unknown[]): Promise<void> {
-  notBuilt('export');
+interface Target {
+  path: string;
+  /** The index says this session ended, so its final digest must be there. */
+  expectClosed: boolean;
 }
 
-export async function verify(..._args: unknown[]): Promise<void> {
-  notBuilt('verify');
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
 
+/** A file path, or a session id looked up in the index (then among the session files). */
+async function resolveTarget(target: string, stateDir: string): Promise<Target> {
+  if (await isFile(target)) return { path: target, expectClosed: false };
+  if (!isValidSessionId(target) || target.endsWith('.jsonl')) throw new CliError(`${target}: no such file`);
+  let expectClosed = false;
+  try {
+    const record = (await openIndex(stateDir)).state.session(target);
+    if (record) {
+      expectClosed = record.end !== undefined;
+      const path = join(stateDir, record.file);
+      if (await isFile(path)) return { path, expectClosed };
+    }
+  } catch {
+    // An unreadable index is not fatal here: the session files are searched directly.
+  }
+  const found = (await listSessionFiles(stateDir)).find((p) => p.endsWith(`/${target}.jsonl`));
+  if (found) return { path: found, expectClosed };
+  throw new CliError(`unknown session "${target}" (no such file, and no recording with that id in ${stateDir})`);
+}
+
+async function readTarget(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function parse(data: Buffer, path: string): ParsedSession {
+  try {
+    return parseSession(data.toString('utf8'), path);
+  } catch (error) {
+    throw new CliError(`${(error as Error).message} (run portcullis verify ${path})`);
+  }
+}
+
+async function loadPublicKey(stateDir: string): Promise<JWK> {
+  const path = publicKeyPath(stateDir);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new CliError(`no gateway public key at ${path} (run portcullis init, or pass --state-dir)`);
+  }
+  try {
+    const jwk = JSON.parse(text) as JWK;
+    if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || jwk.d !== undefined) throw new Error('not an EC P-256 public JWK');
+    return jwk;
+  } catch (error) {
+    throw new CliError(`${path}: ${(error as Error).message}`);
+  }
+}
+
+// ---------- verify ----------
+
+export async function verify(target: string | undefined, opts: Opts): Promise<void> {
+  const stateDir = stateDirOf(opts);
+  const jwk = await loadPublicKey(stateDir);
+  if (opts.key) {
+    if (opts.json) return printJson(jwk);
+    printJson(jwk);
+    printLine((await exportSPKI((await importJWK(jwk, 'ES256')) as CryptoKey)).trimEnd());
+    return;
+  }
+  if (target === undefined) throw new CliError('verify: name a session id or a recording file (or --key to print the public key)', 2);
+  const { path, expectClosed } = await resolveTarget(target, stateDir);
+  const result = await verifyBytes(await readTarget(path), jwk, { expectClosed });
+  if (opts.json) printJson({ file: path, ...result });
+  if (!result.ok) throw new CliError(`${path}: line ${result.line}: ${result.reason}: ${result.message}`);
+  for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
+  if (!opts.json) {
+    const signed = result.kid === undefined ? 'no signed digest yet' : `digest signed by ${result.kid}`;
+    printLine(`ok: ${path}: ${result.lines} lines, ${result.closed ? 'closed' : 'open'}, ${signed}`);
+  }
+}
+
+// ---------- replay ----------
+
+/** Longest pause played back in real time; longer idle gaps are announced instead of waited out. */
+const MAX_GAP_MS = 5000;
+
+const COLOURS: Partial<Record<string, string>> = { ALLOW: '\u001b[32m', DENY: '\u001b[31m', APPROVE: '\u001b[33m' };
+
+function colour(step: TimelineStep): string {
+  if (step.line.type === 'decision') return `${COLOURS[step.line.effect.toUpperCase()] ?? ''}${step.text}\u001b[0m`;
+  if (step.line.type === 'digest' || step.line.type === 'header') return `\u001b[2m${step.text}\u001b[0m`;
+  return step.text;
+}
+
+export async function replay(session: string, opts: Opts): Promise<void> {
+  const speed = Number(opts.speed ?? '1');
+  if (!Number.isFinite(speed) || speed <= 0) throw new CliError(`--speed: "${String(opts.speed)}" is not a positive number`, 2);
+  const { path } = await resolveTarget(session, stateDirOf(opts));
+  const parsed = parse(await readTarget(path), path);
+  const steps = timeline(parsed);
+  const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
+  if (!tty) {
+    // Plain text for pipes and files: the timeline at once, offsets show the real timing.
+    for (const step of steps) printLine(`${formatOffset(step.offsetMs)}  ${step.text}`);
+    if (parsed.torn) printLine('(the file ends with a truncated line)');
+    return;
+  }
+  await playInTerminal(steps, speed);
+}
+
+async function playInTerminal(steps: TimelineStep[], speed: number): Promise<void> {
+  const stdin = process.stdin;
+  let wake: (() => void) | undefined;
+  let quit = false;
+  const onKey = (data: Buffer): void => {
+    const key = data.toString('utf8');
+    if (key === 'q' || key === '\u0003' || key === '\u001b') quit = true;
+    if (quit || key === ' ' || key === '\r' || key === '\n') wake?.();
+  };
+  stdin.setRawMode(true);
+  stdin.resume();
+  stdin.on('data', onKey);
+  try {
+    printLine(`\u001b[2mreplaying ${steps.length} lines at ${speed}x — Enter/space: next line now, q: quit\u001b[0m`);
+    let previous = 0;
+    for (const step of steps) {
+      if (quit) break;
+      const gap = step.offsetMs - previous;
+      previous = step.offsetMs;
+      const waitMs = Math.min(gap / speed, MAX_GAP_MS);
+      if (gap / speed > MAX_GAP_MS) printLine(`\u001b[2m… ${formatOffset(gap).slice(1)} idle\u001b[0m`);
+      if (waitMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+      }
+      if (quit) break;
+      printLine(`${formatOffset(step.offsetMs)}  ${colour(step)}`);
+    }
+  } finally {
+    stdin.off('data', onKey);
+    stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
+
+// ---------- export ----------
+
+/** `--since`: an ISO 8601 time, or a duration back from now (30m, 24h, 7d). */
+export function parseSince(text: string, now: Date): Date {
+  const ms = parseDurationMs(text);
+  if (ms !== undefined) return new Date(now.getTime() - ms);
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const date = new Date(text);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  throw new CliError(`--since: "${text}" is not a time (ISO 8601, e.g. 2030-01-02T03:04:05Z) or a duration (30m, 24h, 7d)`, 2);
+}
+
+/** The complete lines of a recording, as stored (a torn tail left by a crash is not exported). */
+function completeLines(data: Buffer): Buffer {
+  const end = data.lastIndexOf(0x0a);
+  return end === -1 ? Buffer.alloc(0) : data.subarray(0, end + 1);
+}
+
+export async function exportSessions(session: string | undefined, opts: Opts): Promise<void> {
+  const stateDir = stateDirOf(opts);
+  const all = opts.all === true;
+  if (all && session !== undefined) throw new CliError('export: give a session or --all, not both', 2);
+  if (!all && session === undefined) throw new CliError('export: name a session (id or file) or use --all', 2);
+  if (opts.since !== undefined && !all) throw new CliError('export: --since only goes with --all', 2);
+  const since = typeof opts.since === 'string' ? parseSince(opts.since, new Date()) : undefined;
+  const format = (opts.format ?? 'jsonl') as 'jsonl' | 'har' | 'ocsf';
+
+  const paths = all ? await listSessionFiles(stateDir) : [(await resolveTarget(session!, stateDir)).path];
+  const recordings: Array<{ data: Buffer; parsed: ParsedSession }> = [];
+  for (const path of paths) {
+    const data = await readTarget(path);
+    const parsed = parse(data, path);
+    if (since && Date.parse(parsed.header.start) < since.getTime()) continue;
+    recordings.push({ data, parsed });
+  }
+  recordings.sort((a, b) => a.parsed.header.start.localeCompare(b.parsed.header.start));
+  const sessions = recordings.map((r) => r.parsed);
+
+  let output: string | Buffer;
+  if (format === 'jsonl') output = Buffer.concat(recordings.map((r) => completeLines(r.data)));
+  else if (format === 'har') output = `${JSON.stringify(toHar(sessions, VERSION), null, 2)}\n`;
+  else output = toOcsfJsonl(sessions, VERSION);
+
+  const file = typeof opts.output === 'string' ? opts.output : undefined;
+  if (file === undefined) {
+    process.stdout.write(output);
+    return;
+  }
+  try {
+    // Recordings are masked but still describe who did what: keep exports private by default.
+    await writeFile(file, output, { mode: 0o600 });
+  } catch (error) {
+    throw new CliError(`cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  printLine(`exported ${sessions.length} session${sessions.length === 1 ? '' : 's'} as ${format} to ${file}`);
+}

@@ -1,0 +1,76 @@
+// The replay timeline: each recorded line with its offset from the session start and one line of text.
+// Pure; the CLI does the timing and the terminal.
+
+import type { RecordLine } from './chain.js';
+import type { ParsedSession } from './export.js';
+
+export interface TimelineStep {
+  /** Milliseconds since the session started (never negative, never going back). */
+  offsetMs: number;
+  line: RecordLine;
+  text: string;
+}
+
+function timeOf(line: RecordLine): string {
+  return line.type === 'header' ? line.start : line.at;
+}
+
+export function formatOffset(ms: number): string {
+  const totalSeconds = Math.floor(ms / 1000);
+  const hours = Math.floor(totalSeconds / 3600);
+  const minutes = Math.floor((totalSeconds % 3600) / 60);
+  const seconds = totalSeconds % 60;
+  const millis = Math.floor(ms % 1000);
+  const clock = `${String(minutes).padStart(2, '0')}:${String(seconds).padStart(2, '0')}.${String(millis).padStart(3, '0')}`;
+  return `+${hours > 0 ? `${hours}:` : ''}${clock}`;
+}
+
+function bytes(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function describeLine(line: RecordLine): string {
+  switch (line.type) {
+    case 'header':
+      return `session ${line.sessionId} started: ${line.serviceAccount} (${line.subject} via ${line.issuer}) as ${line.roleArn}${line.sourceIp ? ` from ${line.sourceIp}` : ''}; expires ${line.expiresAt}`;
+    case 'request':
+      return `→ ${line.action} ${line.resource} (${line.region}) [${line.requestId}]${line.params === undefined ? '' : ` ${typeof line.params === 'string' ? line.params : JSON.stringify(line.params)}${line.paramsTruncated ? '…' : ''}`}`;
+    case 'decision':
+      return `  ${line.effect.toUpperCase()} by rule ${line.ruleId}${line.via === 'grant' ? ' (approved earlier)' : ''}${line.message ? `: ${line.message}` : ''}`;
+    case 'approval':
+      switch (line.step) {
+        case 'proposed':
+          return `  ⏸ approval ${line.approvalId} requested (rule ${line.ruleId ?? '?'}, until ${line.expiresAt ?? '?'})`;
+        case 'decided':
+          return `  ${line.decision === 'approved' ? '✔' : '✘'} approval ${line.approvalId} ${line.decision ?? 'decided'} by ${line.by ?? '?'}${line.reason ? `: ${line.reason}` : ''}`;
+        case 'expired':
+          return `  ⌛ approval ${line.approvalId} expired (denied)`;
+        case 'executed':
+          return `  ▶ approved call ${line.requestId ?? ''} executed (approval ${line.approvalId})`;
+      }
+      return '';
+    case 'response':
+      return `← ${line.status}${line.errorCode ? ` ${line.errorCode}` : ''} ${bytes(line.bytes)} in ${line.durationMs} ms [${line.requestId}]`;
+    case 'policy':
+      return line.step === 'loaded'
+        ? `policy loaded: ${line.file} sha256 ${line.sha256?.slice(0, 12) ?? '?'}… (${line.rules ?? '?'} rules)`
+        : `policy edit rejected: ${line.file} (${line.errors ?? '?'} errors)${line.keptSha256 ? `; kept ${line.keptSha256.slice(0, 12)}…` : ''}`;
+    case 'revocation':
+      return `session revoked by ${line.by}${line.reason ? `: ${line.reason}` : ''}`;
+    case 'end':
+      return `session ended (${line.reason})`;
+    case 'digest':
+      return `# ${line.kind} digest over ${line.count} lines, signed by key ${line.kid}`;
+  }
+}
+
+export function timeline(session: ParsedSession): TimelineStep[] {
+  const startMs = Date.parse(session.header.start);
+  let last = 0;
+  return session.lines.map((line) => {
+    const at = Date.parse(timeOf(line));
+    // Clock steps backwards (or unparseable times) must not make playback wait negatively.
+    last = Number.isNaN(at) ? last : Math.max(last, at - startMs);
+    return { offsetMs: last, line, text: describeLine(line) };
+  });
+}
