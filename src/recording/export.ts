@@ -59,7 +59,8 @@ export function callsOf(session: ParsedSession): RecordedCall[] {
       }
       case 'approval': {
         if (line.requestId !== undefined && line.step === 'proposed') approvalRequest.set(line.approvalId, line.requestId);
-        const requestId = line.step === 'proposed' ? line.requestId : approvalRequest.get(line.approvalId);
+        // Proposal and decision belong to the held call; `executed` to the retry that the grant let through.
+        const requestId = line.step === 'proposed' || line.step === 'executed' ? line.requestId : approvalRequest.get(line.approvalId);
         if (requestId !== undefined) calls.get(requestId)?.approvals.push(line);
         break;
       }
