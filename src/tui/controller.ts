@@ -1,0 +1,336 @@
+// Key handling as a pure state machine: (ui state, key, what is on screen) → new ui state + commands
+// for the gateway. The blessed layer only normalises keys and executes the commands.
+// Safety rules (DASHBOARD.md): Esc never confirms; confirm dialogs focus Cancel; the approval modal
+// focuses Deny (which still asks for a reason, so one stray Enter decides nothing); Esc on an approval
+// means "later", never approve.
+
+import { parseDurationMs } from '../cli/output.js';
+import type { DashboardModel } from './model.js';
+
+export type Panel = 'sessions' | 'log' | 'pending';
+export const PANELS: readonly Panel[] = ['sessions', 'log', 'pending'];
+
+export type Overlay =
+  | { kind: 'none' }
+  | { kind: 'help' }
+  | { kind: 'filter' }
+  | { kind: 'detail'; sessionId: string }
+  | { kind: 'confirm-revoke'; sessionId: string; focus: 'cancel' | 'confirm' }
+  | { kind: 'confirm-quit'; focus: 'cancel' | 'confirm' };
+
+export type ApprovalStep = 'choose' | 'duration' | 'reason';
+export type ApprovalButton = 'approve' | 'approveFor' | 'deny' | 'later';
+export const APPROVAL_BUTTONS: readonly ApprovalButton[] = ['approve', 'approveFor', 'deny', 'later'];
+export const SAFE_APPROVAL_BUTTON: ApprovalButton = 'deny';
+
+export interface ApprovalUi {
+  /** The approval the modal shows (kept while it is open, so a new arrival does not swap it away). */
+  id?: string;
+  step: ApprovalStep;
+  input: string;
+  button: ApprovalButton;
+  error?: string;
+}
+
+export interface UiState {
+  focus: Panel;
+  overlay: Overlay;
+  filter: string;
+  /** Sequence number of the bottom log line while paused; undefined = following. */
+  logAnchor?: number;
+  selectedSession?: string;
+  selectedPending?: string;
+  approval: ApprovalUi;
+}
+
+export type Command =
+  | { type: 'approve'; id: string; forMs?: number }
+  | { type: 'deny'; id: string; reason?: string }
+  | { type: 'revoke'; sessionId: string }
+  | { type: 'reload' }
+  | { type: 'quit' };
+
+/** What the screen shows right now, in display order. */
+export interface KeyContext {
+  model: DashboardModel;
+  sessionIds: string[];
+  pendingIds: string[];
+  /** Sequence numbers of the filtered log, oldest first. */
+  logSeqs: number[];
+  logPageRows: number;
+}
+
+export const MAX_REASON_CHARS = 200;
+export const MAX_DURATION_CHARS = 16;
+
+export function initialUi(): UiState {
+  return { focus: 'sessions', overlay: { kind: 'none' }, filter: '', approval: { step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON } };
+}
+
+/** blessed's (ch, key) → one name: printable characters as themselves, others as blessed's `full` name. */
+export function normalizeKey(ch: string | undefined, key: { name?: string; full?: string; ctrl?: boolean; meta?: boolean } | undefined): string | undefined {
+  // blessed emits Enter twice (`return` then `enter`); keep one.
+  if (key?.name === 'return') return undefined;
+  if (key?.ctrl || key?.meta) return key.full ?? key.name;
+  if (ch && ch.length === 1 && ch >= ' ' && ch !== '\x7f') return ch;
+  if (key?.name === 'linefeed') return 'enter';
+  return key?.full ?? key?.name;
+}
+
+function isPrintable(key: string): boolean {
+  return key.length === 1 && key >= ' ';
+}
+
+function resetApproval(ui: UiState, id?: string): void {
+  ui.approval = { id, step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON };
+}
+
+/** Keeps ui.approval pointing at what the modal shows; resets the modal when the item changes. */
+export function syncApproval(ui: UiState, model: DashboardModel): ReturnType<DashboardModel['promptFor']> {
+  const prompt = model.promptFor(ui.approval.id);
+  if (prompt?.row.id !== ui.approval.id) resetApproval(ui, prompt?.row.id);
+  return prompt;
+}
+
+/** Keeps a selection on an id that still exists, else the first row. */
+export function syncSelection(selected: string | undefined, ids: string[]): string | undefined {
+  if (selected !== undefined && ids.includes(selected)) return selected;
+  return ids[0];
+}
+
+function move(ids: string[], selected: string | undefined, key: string, page: number): string | undefined {
+  if (ids.length === 0) return undefined;
+  const index = Math.max(0, selected === undefined ? 0 : ids.indexOf(selected));
+  const step: Record<string, number> = { up: -1, down: 1, j: 1, pageup: -page, pagedown: page, 'C-b': -page, 'C-f': page };
+  if (key === 'home' || key === 'g') return ids[0];
+  if (key === 'end' || key === 'G') return ids[ids.length - 1];
+  const delta = step[key];
+  if (delta === undefined) return selected;
+  return ids[Math.max(0, Math.min(ids.length - 1, index + delta))];
+}
+
+/** Scrolls the log; reaching the bottom resumes following. */
+function scrollLog(ui: UiState, ctx: KeyContext, key: string): boolean {
+  const seqs = ctx.logSeqs;
+  const page = Math.max(1, ctx.logPageRows);
+  if (key === 'end' || key === 'G') {
+    ui.logAnchor = undefined;
+    return true;
+  }
+  if (seqs.length === 0) return ['up', 'down', 'pageup', 'pagedown', 'home', 'g', 'C-b', 'C-f', 'j'].includes(key);
+  let bottom = ui.logAnchor === undefined ? seqs.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor);
+  const delta: Record<string, number> = { up: -1, down: 1, j: 1, pageup: -page, pagedown: page, 'C-b': -page, 'C-f': page };
+  if (key === 'home' || key === 'g') bottom = Math.min(seqs.length - 1, page - 1);
+  else if (delta[key] !== undefined) bottom += delta[key]!;
+  else return false;
+  bottom = Math.max(Math.min(seqs.length - 1, page - 1), bottom);
+  ui.logAnchor = bottom >= seqs.length - 1 ? undefined : seqs[bottom];
+  return true;
+}
+
+export function lastIndexAtOrBefore(seqs: number[], anchor: number): number {
+  let lo = 0;
+  let hi = seqs.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (seqs[mid]! <= anchor) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+/** Handles one key. Mutates `ui` (and marks approvals deferred/deciding on the model); returns commands to run. */
+export function handleKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
+  if (key === 'C-c') return [{ type: 'quit' }];
+  const prompt = syncApproval(ui, ctx.model);
+  if (prompt) return approvalKey(ui, key, ctx, prompt.row.id);
+  const overlay = ui.overlay;
+  switch (overlay.kind) {
+    case 'help':
+      if (['?', 'escape', 'q', 'enter'].includes(key)) ui.overlay = { kind: 'none' };
+      return [];
+    case 'filter':
+      if (key === 'escape') {
+        ui.filter = '';
+        ui.overlay = { kind: 'none' };
+      } else if (key === 'enter') ui.overlay = { kind: 'none' };
+      else if (key === 'backspace') ui.filter = ui.filter.slice(0, -1);
+      else if (isPrintable(key) && ui.filter.length < 100) ui.filter += key;
+      ui.logAnchor = undefined;
+      return [];
+    case 'detail':
+      if (['escape', 'q', 'enter'].includes(key)) ui.overlay = { kind: 'none' };
+      else if (key === 'k') ui.overlay = { kind: 'confirm-revoke', sessionId: overlay.sessionId, focus: 'cancel' };
+      return [];
+    case 'confirm-revoke':
+    case 'confirm-quit': {
+      if (['tab', 'S-tab', 'left', 'right', 'h', 'l'].includes(key)) {
+        overlay.focus = overlay.focus === 'cancel' ? 'confirm' : 'cancel';
+        return [];
+      }
+      if (key === 'escape' || (key === 'enter' && overlay.focus === 'cancel')) {
+        ui.overlay = { kind: 'none' };
+        return [];
+      }
+      if (key === 'enter') {
+        ui.overlay = { kind: 'none' };
+        return overlay.kind === 'confirm-quit' ? [{ type: 'quit' }] : [{ type: 'revoke', sessionId: overlay.sessionId }];
+      }
+      return [];
+    }
+    case 'none':
+      return mainKey(ui, key, ctx);
+  }
+}
+
+function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
+  switch (key) {
+    case '?':
+      ui.overlay = { kind: 'help' };
+      return [];
+    case 'tab':
+    case 'S-tab': {
+      const i = PANELS.indexOf(ui.focus);
+      ui.focus = PANELS[(i + (key === 'tab' ? 1 : PANELS.length - 1)) % PANELS.length]!;
+      return [];
+    }
+    case '1':
+    case '2':
+    case '3':
+      ui.focus = (['sessions', 'pending', 'log'] as const)[Number(key) - 1]!;
+      return [];
+    case '/':
+      ui.overlay = { kind: 'filter' };
+      return [];
+    case 'escape':
+      if (ui.filter) ui.filter = '';
+      else ui.logAnchor = undefined;
+      return [];
+    case ' ':
+      if (ui.logAnchor === undefined) ui.logAnchor = ctx.logSeqs[ctx.logSeqs.length - 1] ?? 0;
+      else ui.logAnchor = undefined;
+      return [];
+    case 'r':
+      return [{ type: 'reload' }];
+    case 'q':
+      if (ctx.model.queue().length > 0) {
+        ui.overlay = { kind: 'confirm-quit', focus: 'cancel' };
+        return [];
+      }
+      return [{ type: 'quit' }];
+    case 'k': {
+      const sessionId = syncSelection(ui.selectedSession, ctx.sessionIds);
+      if (sessionId) ui.overlay = { kind: 'confirm-revoke', sessionId, focus: 'cancel' };
+      else ctx.model.setFlash('info', 'no session to revoke');
+      return [];
+    }
+    case 'enter':
+      if (ui.focus === 'sessions') {
+        const sessionId = syncSelection(ui.selectedSession, ctx.sessionIds);
+        if (sessionId) ui.overlay = { kind: 'detail', sessionId };
+      } else if (ui.focus === 'pending') {
+        const id = syncSelection(ui.selectedPending, ctx.pendingIds);
+        if (id) {
+          ctx.model.deferred.delete(id);
+          resetApproval(ui, id);
+        }
+      }
+      return [];
+    default:
+      if (ui.focus === 'sessions') ui.selectedSession = move(ctx.sessionIds, syncSelection(ui.selectedSession, ctx.sessionIds), key, 5);
+      else if (ui.focus === 'pending') ui.selectedPending = move(ctx.pendingIds, syncSelection(ui.selectedPending, ctx.pendingIds), key, 5);
+      else scrollLog(ui, ctx, key);
+      return [];
+  }
+}
+
+function approvalKey(ui: UiState, key: string, ctx: KeyContext, id: string): Command[] {
+  const a = ui.approval;
+  const row = ctx.model.pending.get(id);
+  const decided = (command: Command): Command[] => {
+    if (row) row.deciding = true;
+    resetApproval(ui, undefined);
+    return [command];
+  };
+  if (a.step === 'duration' || a.step === 'reason') {
+    if (key === 'escape') {
+      a.step = 'choose';
+      a.input = '';
+      a.error = undefined;
+    } else if (key === 'backspace') a.input = a.input.slice(0, -1);
+    else if (key === 'enter') {
+      if (a.step === 'reason') {
+        const reason = a.input.trim();
+        return decided({ type: 'deny', id, ...(reason ? { reason } : {}) });
+      }
+      const forMs = parseDurationMs(a.input);
+      if (forMs === undefined || forMs <= 0) {
+        a.error = a.input.trim() ? `"${a.input.trim()}" is not a duration (use 30s, 10m, 1h or 1d)` : 'type a duration, e.g. 10m';
+        return [];
+      }
+      return decided({ type: 'approve', id, forMs });
+    } else if (isPrintable(key) && a.input.length < (a.step === 'reason' ? MAX_REASON_CHARS : MAX_DURATION_CHARS)) {
+      a.input += key;
+      a.error = undefined;
+    }
+    return [];
+  }
+  const activate = (button: ApprovalButton): Command[] => {
+    switch (button) {
+      case 'approve':
+        return decided({ type: 'approve', id });
+      case 'approveFor':
+        a.step = 'duration';
+        a.input = '';
+        a.button = 'approveFor';
+        return [];
+      case 'deny':
+        a.step = 'reason';
+        a.input = '';
+        a.button = 'deny';
+        return [];
+      case 'later':
+        ctx.model.deferred.add(id);
+        resetApproval(ui, undefined);
+        return [];
+    }
+  };
+  const queue = ctx.model.queue().filter((p) => !p.deciding).map((p) => p.id);
+  switch (key) {
+    case 'a':
+      return activate('approve');
+    case 'A':
+      return activate('approveFor');
+    case 'd':
+      return activate('deny');
+    case 'escape':
+      return activate('later');
+    case 'enter':
+      return activate(a.button);
+    case 'tab':
+    case 'right':
+    case 'l':
+    case 'S-tab':
+    case 'left':
+    case 'h': {
+      const i = APPROVAL_BUTTONS.indexOf(a.button);
+      const delta = ['tab', 'right', 'l'].includes(key) ? 1 : APPROVAL_BUTTONS.length - 1;
+      a.button = APPROVAL_BUTTONS[(i + delta) % APPROVAL_BUTTONS.length]!;
+      return [];
+    }
+    case 'n':
+    case 'pagedown':
+    case 'p':
+    case 'pageup': {
+      const i = queue.indexOf(id);
+      const next = queue[(i + (key === 'n' || key === 'pagedown' ? 1 : queue.length - 1)) % queue.length];
+      if (next && next !== id) resetApproval(ui, next);
+      return [];
+    }
+    default:
+      return [];
+  }
+}

@@ -1,0 +1,527 @@
+// The dashboard's view model: gateway events and admin snapshots reduced into what the panels show.
+// Pure (no terminal, no I/O, injected clock) so every rule is unit-tested without blessed.
+
+import type { GatewayStatus, PendingApproval, SessionSummary } from '../admin/types.js';
+import type { GatewayEvent } from '../events.js';
+
+/** Bounded FIFO: pushing beyond capacity drops the oldest entry. */
+export class Ring<T> {
+  readonly capacity: number;
+  #items: (T | undefined)[];
+  #start = 0;
+  #size = 0;
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`ring capacity must be a positive integer, got ${capacity}`);
+    this.capacity = capacity;
+    this.#items = new Array<T | undefined>(capacity);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Returns the entry that fell out, if any. */
+  push(item: T): T | undefined {
+    if (this.#size < this.capacity) {
+      this.#items[(this.#start + this.#size) % this.capacity] = item;
+      this.#size += 1;
+      return undefined;
+    }
+    const evicted = this.#items[this.#start];
+    this.#items[this.#start] = item;
+    this.#start = (this.#start + 1) % this.capacity;
+    return evicted;
+  }
+
+  /** 0 is the oldest entry. */
+  at(index: number): T | undefined {
+    if (index < 0 || index >= this.#size) return undefined;
+    return this.#items[(this.#start + index) % this.capacity];
+  }
+
+  toArray(): T[] {
+    const out: T[] = [];
+    for (let i = 0; i < this.#size; i += 1) out.push(this.at(i) as T);
+    return out;
+  }
+
+  clear(): void {
+    this.#items = new Array<T | undefined>(this.capacity);
+    this.#start = 0;
+    this.#size = 0;
+  }
+}
+
+export type LogDecision = 'allow' | 'deny' | 'hold' | 'approved' | 'denied' | 'expired' | 'info' | 'error';
+
+export interface LogEntry {
+  seq: number;
+  atMs: number;
+  sessionId?: string;
+  requestId?: string;
+  account: string;
+  action: string;
+  resource: string;
+  decision: LogDecision;
+  latencyMs?: number;
+  status?: number;
+  /** Rule id, reason or message, shown in session detail. */
+  note?: string;
+}
+
+export interface SessionRow {
+  sessionId: string;
+  serviceAccount: string;
+  startMs: number;
+  expiresAtMs: number;
+  calls: number;
+  denied: number;
+  lastAction?: string;
+  lastAtMs?: number;
+  revoked: boolean;
+}
+
+export interface PendingRow {
+  id: string;
+  sessionId: string;
+  requestId: string;
+  serviceAccount: string;
+  action: string;
+  resource: string;
+  params?: unknown;
+  ruleId: string;
+  message?: string;
+  createdAtMs: number;
+  expiresAtMs: number;
+  /** A decision was sent and its event has not arrived yet. */
+  deciding: boolean;
+}
+
+export type BannerKind = 'ok' | 'error' | 'info';
+export interface Banner {
+  kind: BannerKind;
+  text: string;
+  untilMs: number;
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
+
+export interface ModelOptions {
+  /** Log lines kept for scrollback (DASHBOARD.md: bound it, 500–1000). */
+  logCapacity?: number;
+  now?: () => number;
+  /** How long a policy banner stays. */
+  bannerMs?: number;
+  /** How long a flash message stays. */
+  flashMs?: number;
+  /** Window over which req/s is averaged. */
+  rateWindowMs?: number;
+}
+
+const MAX_LATENCY_TRACKED = 4096;
+
+function ms(iso: string | undefined, fallback: number): number {
+  if (!iso) return fallback;
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? fallback : t;
+}
+
+export class DashboardModel {
+  readonly now: () => number;
+  readonly log: Ring<LogEntry>;
+  readonly sessions = new Map<string, SessionRow>();
+  /** Insertion order is queue order (oldest first). */
+  readonly pending = new Map<string, PendingRow>();
+  /** Approvals the operator put off with Esc: not prompted again, still listed. */
+  readonly deferred = new Set<string>();
+  connection: ConnectionState = 'connecting';
+  connectionDetail = '';
+  url = '';
+  version = '';
+  policyFile = '';
+  policyState: 'ok' | 'error' | 'unknown' = 'unknown';
+  policyRules = 0;
+  startedAtMs?: number;
+  counts = { allowed: 0, denied: 0 };
+  banner?: Banner;
+  flash?: Banner;
+  /** Bumped on every change; the view renders when it moved. */
+  revision = 0;
+  /** Approval ids proposed since the view last took them (bell + modal). */
+  #fresh: string[] = [];
+  #seq = 0;
+  #byRequest = new Map<string, LogEntry>();
+  #requestTimes: number[] = [];
+  #bannerMs: number;
+  #flashMs: number;
+  #rateWindowMs: number;
+
+  constructor(options: ModelOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.log = new Ring<LogEntry>(options.logCapacity ?? 1000);
+    this.#bannerMs = options.bannerMs ?? 8000;
+    this.#flashMs = options.flashMs ?? 4000;
+    this.#rateWindowMs = options.rateWindowMs ?? 5000;
+  }
+
+  #touch(): void {
+    this.revision += 1;
+  }
+
+  #addLog(entry: Omit<LogEntry, 'seq'>): LogEntry {
+    const full = { ...entry, seq: (this.#seq += 1) };
+    const evicted = this.log.push(full);
+    if (evicted?.requestId && this.#byRequest.get(evicted.requestId) === evicted) this.#byRequest.delete(evicted.requestId);
+    if (full.requestId && full.decision !== 'approved' && full.decision !== 'denied') {
+      this.#byRequest.set(full.requestId, full);
+      if (this.#byRequest.size > MAX_LATENCY_TRACKED) this.#byRequest.delete(this.#byRequest.keys().next().value as string);
+    }
+    return full;
+  }
+
+  setConnection(state: ConnectionState, detail = ''): void {
+    if (this.connection === state && this.connectionDetail === detail) return;
+    this.connection = state;
+    this.connectionDetail = detail;
+    this.#touch();
+  }
+
+  setFlash(kind: BannerKind, text: string): void {
+    this.flash = { kind, text, untilMs: this.now() + this.#flashMs };
+    this.#touch();
+  }
+
+  applyStatus(status: GatewayStatus): void {
+    this.url = status.url;
+    this.version = status.version;
+    this.startedAtMs = ms(status.startedAt, this.now());
+    this.policyFile = status.policy.file;
+    this.policyState = status.policy.state;
+    this.policyRules = status.policy.rules;
+    this.counts = { allowed: status.counts.allowed, denied: status.counts.denied };
+    this.#touch();
+  }
+
+  /** Replaces the session table with a snapshot of active sessions. */
+  applySessions(list: SessionSummary[]): void {
+    this.sessions.clear();
+    for (const s of list) {
+      if (!s.active) continue;
+      this.sessions.set(s.sessionId, {
+        sessionId: s.sessionId,
+        serviceAccount: s.serviceAccount,
+        startMs: ms(s.start, this.now()),
+        expiresAtMs: ms(s.expiresAt, this.now()),
+        calls: s.calls,
+        denied: s.denied,
+        lastAction: s.lastAction,
+        lastAtMs: s.lastAt ? ms(s.lastAt, this.now()) : undefined,
+        revoked: s.revoked,
+      });
+    }
+    this.#touch();
+  }
+
+  /** Replaces the pending queue with a snapshot; ids not seen before count as fresh prompts. */
+  applyPending(list: PendingApproval[]): void {
+    const previous = new Set(this.pending.keys());
+    this.pending.clear();
+    for (const p of [...list].sort((a, b) => ms(a.createdAt, 0) - ms(b.createdAt, 0))) {
+      this.pending.set(p.id, {
+        id: p.id,
+        sessionId: p.sessionId,
+        requestId: p.requestId,
+        serviceAccount: p.serviceAccount,
+        action: p.action,
+        resource: p.resource,
+        params: p.params,
+        ruleId: p.ruleId,
+        message: p.message,
+        createdAtMs: ms(p.createdAt, this.now()),
+        expiresAtMs: ms(p.expiresAt, this.now()),
+        deciding: false,
+      });
+      if (!previous.has(p.id)) this.#fresh.push(p.id);
+    }
+    for (const id of this.deferred) if (!this.pending.has(id)) this.deferred.delete(id);
+    this.#touch();
+  }
+
+  /** Approval ids that arrived since the last call (the view rings the bell once per batch). */
+  takeFresh(): string[] {
+    const fresh = this.#fresh.filter((id) => this.pending.has(id));
+    this.#fresh = [];
+    return fresh;
+  }
+
+  apply(event: GatewayEvent): void {
+    const at = ms(event.at, this.now());
+    switch (event.type) {
+      case 'listening':
+        this.url = event.url;
+        this.policyFile = event.policyFile;
+        this.version = event.version;
+        this.startedAtMs ??= at;
+        break;
+      case 'policy.loaded':
+        this.policyFile = event.file;
+        this.policyState = 'ok';
+        this.policyRules = event.rules;
+        this.banner = { kind: 'ok', text: `policy loaded: ${event.file} (${event.rules} rules, ${event.sha256.slice(0, 12)})`, untilMs: this.now() + this.#bannerMs };
+        this.#addLog({ atMs: at, account: '-', action: 'policy.loaded', resource: event.file, decision: 'info', note: `${event.rules} rules` });
+        break;
+      case 'policy.rejected': {
+        this.policyFile = event.file;
+        this.policyState = 'error';
+        const text = formatPolicyErrors(event.file, event.errors);
+        this.banner = { kind: 'error', text, untilMs: Number.POSITIVE_INFINITY };
+        this.#addLog({ atMs: at, account: '-', action: 'policy.rejected', resource: event.file, decision: 'error', note: text });
+        break;
+      }
+      case 'session.started':
+        this.sessions.set(event.sessionId, {
+          sessionId: event.sessionId,
+          serviceAccount: event.serviceAccount,
+          startMs: at,
+          expiresAtMs: ms(event.expiresAt, at),
+          calls: this.sessions.get(event.sessionId)?.calls ?? 0,
+          denied: this.sessions.get(event.sessionId)?.denied ?? 0,
+          revoked: false,
+        });
+        this.#addLog({ atMs: at, sessionId: event.sessionId, account: event.serviceAccount, action: 'session.started', resource: event.roleArn, decision: 'info', note: event.sourceIp });
+        break;
+      case 'session.refused':
+        this.#addLog({ atMs: at, account: '-', action: 'session.refused', resource: event.sourceIp ?? '-', decision: 'deny', note: `${event.code}: ${event.reason}` });
+        break;
+      case 'request': {
+        this.#requestTimes.push(at);
+        const s = this.sessions.get(event.sessionId);
+        if (s) {
+          s.calls += 1;
+          s.lastAction = event.action;
+          s.lastAtMs = at;
+        }
+        break;
+      }
+      case 'decision': {
+        const decision: LogDecision = event.effect === 'allow' ? 'allow' : event.effect === 'deny' ? 'deny' : 'hold';
+        if (decision === 'allow') this.counts.allowed += 1;
+        if (decision === 'deny') {
+          this.counts.denied += 1;
+          const s = this.sessions.get(event.sessionId);
+          if (s) s.denied += 1;
+        }
+        this.#addLog({
+          atMs: at,
+          sessionId: event.sessionId,
+          requestId: event.requestId,
+          account: event.serviceAccount,
+          action: event.action,
+          resource: event.resource,
+          decision,
+          note: event.via === 'grant' ? `${event.ruleId} (grant)` : event.ruleId,
+        });
+        break;
+      }
+      case 'approval.proposed':
+        if (!this.pending.has(event.approvalId)) {
+          this.pending.set(event.approvalId, {
+            id: event.approvalId,
+            sessionId: event.sessionId,
+            requestId: event.requestId,
+            serviceAccount: event.serviceAccount,
+            action: event.action,
+            resource: event.resource,
+            params: event.params,
+            ruleId: event.ruleId,
+            message: event.message,
+            createdAtMs: at,
+            expiresAtMs: ms(event.expiresAt, at),
+            deciding: false,
+          });
+          this.#fresh.push(event.approvalId);
+        }
+        break;
+      case 'approval.decided': {
+        const p = this.pending.get(event.approvalId);
+        this.pending.delete(event.approvalId);
+        this.deferred.delete(event.approvalId);
+        const approved = event.decision === 'approved';
+        this.#addLog({
+          atMs: at,
+          sessionId: p?.sessionId ?? event.sessionId,
+          requestId: p?.requestId,
+          account: p?.serviceAccount ?? '-',
+          action: p?.action ?? `approval ${event.approvalId}`,
+          resource: p?.resource ?? '-',
+          decision: approved ? 'approved' : 'denied',
+          note: `by ${event.by}${event.forMs ? ` for ${formatDuration(event.forMs)}` : ''}${event.reason ? `: ${event.reason}` : ''}`,
+        });
+        if (!approved) {
+          this.counts.denied += 1;
+          const s = p && this.sessions.get(p.sessionId);
+          if (s) s.denied += 1;
+        }
+        break;
+      }
+      case 'approval.expired': {
+        const p = this.pending.get(event.approvalId);
+        this.pending.delete(event.approvalId);
+        this.deferred.delete(event.approvalId);
+        this.#addLog({
+          atMs: at,
+          sessionId: p?.sessionId ?? event.sessionId,
+          account: p?.serviceAccount ?? '-',
+          action: p?.action ?? `approval ${event.approvalId}`,
+          resource: p?.resource ?? '-',
+          decision: 'expired',
+          note: 'nobody answered: denied',
+        });
+        break;
+      }
+      case 'approval.executed':
+        break;
+      case 'response': {
+        const entry = this.#byRequest.get(event.requestId);
+        if (entry) {
+          entry.latencyMs = event.durationMs;
+          entry.status = event.status;
+          this.#byRequest.delete(event.requestId);
+        }
+        break;
+      }
+      case 'session.revoked': {
+        const s = this.sessions.get(event.sessionId);
+        if (s) s.revoked = true;
+        this.#addLog({ atMs: at, sessionId: event.sessionId, account: s?.serviceAccount ?? '-', action: 'session.revoked', resource: event.sessionId, decision: 'deny', note: `by ${event.by}${event.reason ? `: ${event.reason}` : ''}` });
+        break;
+      }
+      case 'session.ended': {
+        const s = this.sessions.get(event.sessionId);
+        this.sessions.delete(event.sessionId);
+        this.#addLog({ atMs: at, sessionId: event.sessionId, account: s?.serviceAccount ?? '-', action: 'session.ended', resource: event.sessionId, decision: 'info', note: event.reason });
+        break;
+      }
+      case 'error':
+        this.#addLog({ atMs: at, account: '-', action: 'error', resource: event.code ?? '-', decision: 'error', note: event.message });
+        break;
+      default:
+        return;
+    }
+    this.#touch();
+  }
+
+  /** Requests per second over the rate window (older timestamps are dropped as a side effect). */
+  requestsPerSecond(): number {
+    const cutoff = this.now() - this.#rateWindowMs;
+    let drop = 0;
+    while (drop < this.#requestTimes.length && this.#requestTimes[drop]! < cutoff) drop += 1;
+    if (drop) this.#requestTimes.splice(0, drop);
+    return this.#requestTimes.length / (this.#rateWindowMs / 1000);
+  }
+
+  /** Queue order, without approvals whose expiry passed more than `graceMs` ago (their event may be lost). */
+  queue(graceMs = 5000): PendingRow[] {
+    const now = this.now();
+    return [...this.pending.values()].filter((p) => p.expiresAtMs + graceMs > now);
+  }
+
+  /** The approval the modal should show: `preferred` if still open, else the oldest not deferred. */
+  promptFor(preferred?: string): { row: PendingRow; index: number; total: number } | undefined {
+    const queue = this.queue().filter((p) => !p.deciding);
+    const open = queue.filter((p) => !this.deferred.has(p.id) || p.id === preferred);
+    const row = open.find((p) => p.id === preferred) ?? open.find((p) => !this.deferred.has(p.id));
+    if (!row) return undefined;
+    return { row, index: queue.indexOf(row), total: queue.length };
+  }
+
+  /** Banner and flash clear themselves; returns true when something changed. */
+  expire(): boolean {
+    const now = this.now();
+    let changed = false;
+    if (this.banner && this.banner.untilMs <= now) {
+      this.banner = undefined;
+      changed = true;
+    }
+    if (this.flash && this.flash.untilMs <= now) {
+      this.flash = undefined;
+      changed = true;
+    }
+    if (changed) this.#touch();
+    return changed;
+  }
+
+  sessionList(): SessionRow[] {
+    return [...this.sessions.values()].sort((a, b) => b.startMs - a.startMs || a.sessionId.localeCompare(b.sessionId));
+  }
+
+  /** The last `limit` log entries of one session, oldest first. */
+  sessionEvents(sessionId: string, limit: number): LogEntry[] {
+    const out: LogEntry[] = [];
+    for (let i = this.log.size - 1; i >= 0 && out.length < limit; i -= 1) {
+      const e = this.log.at(i)!;
+      if (e.sessionId === sessionId) out.push(e);
+    }
+    return out.reverse();
+  }
+
+  filteredLog(filter: string): LogEntry[] {
+    const match = compileFilter(filter);
+    if (!match) return this.log.toArray();
+    const out: LogEntry[] = [];
+    for (let i = 0; i < this.log.size; i += 1) {
+      const e = this.log.at(i)!;
+      if (match(e)) out.push(e);
+    }
+    return out;
+  }
+}
+
+export function formatPolicyErrors(file: string, errors: { file: string; line: number; column: number; message: string }[]): string {
+  if (errors.length === 0) return `${file}: policy rejected`;
+  const [first] = errors;
+  const more = errors.length > 1 ? ` (+${errors.length - 1} more)` : '';
+  return `${first!.file || file}:${first!.line}:${first!.column}: ${first!.message}${more}`;
+}
+
+/**
+ * Log filter: whitespace-separated terms, all must match. A term matches the account, the action or
+ * the decision (case-insensitive substring); `account:`, `action:` or `decision:` narrows it to one
+ * field; a leading `!` inverts it (as in k9s). Returns undefined for an empty filter.
+ */
+export function compileFilter(text: string): ((entry: Pick<LogEntry, 'account' | 'action' | 'decision'>) => boolean) | undefined {
+  const terms = text.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  if (terms.length === 0) return undefined;
+  const tests = terms.map((raw) => {
+    const negate = raw.startsWith('!');
+    const term = negate ? raw.slice(1) : raw;
+    const field = /^(account|action|decision):(.*)$/.exec(term);
+    const needle = field ? field[2]! : term;
+    const fields = field ? [field[1] as 'account' | 'action' | 'decision'] : (['account', 'action', 'decision'] as const);
+    return (e: Pick<LogEntry, 'account' | 'action' | 'decision'>) => {
+      const hit = fields.some((f) => e[f].toLowerCase().includes(needle));
+      return negate ? !hit : hit;
+    };
+  });
+  return (e) => tests.every((t) => t(e));
+}
+
+/** `45s`, `3m05s`, `2h04m`, `3d02h` — compact, for ages, uptime and countdowns. */
+export function formatDuration(msValue: number): string {
+  const total = Math.max(0, Math.floor(msValue / 1000));
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (d > 0) return `${d}d${two(h)}h`;
+  if (h > 0) return `${h}h${two(m)}m`;
+  if (m > 0) return `${m}m${two(s)}s`;
+  return `${s}s`;
+}
+
+/** Seconds left, rounded up, never negative. */
+export function secondsLeft(expiresAtMs: number, nowMs: number): number {
+  return Math.max(0, Math.ceil((expiresAtMs - nowMs) / 1000));
+}

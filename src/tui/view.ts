@@ -1,0 +1,469 @@
+// Turns the model + ui state into the text of every panel (with SGR styling from the theme).
+// Pure: the blessed layer only places boxes and sets their content, so all wording and truncation
+// is tested without a terminal.
+
+import type { ApprovalButton, Overlay, Panel, UiState } from './controller.js';
+import { APPROVAL_BUTTONS, lastIndexAtOrBefore } from './controller.js';
+import { cell, fitColumns, MIN_HEIGHT, MIN_WIDTH, scrollTop, truncate, type Column, type ColumnSpec } from './layout.js';
+import { formatDuration, secondsLeft, type DashboardModel, type LogDecision, type LogEntry, type PendingRow, type SessionRow } from './model.js';
+import { sgr, SGR_RESET, type Theme, type ThemeRole } from './theme.js';
+
+/** A run of text and the theme role it is drawn in (undefined = the box's own style). */
+export type Seg = [text: string, role?: ThemeRole];
+
+/** Joins segments, cut to `width` cells; `fill` pads the line to the full width in the last role. */
+export function styled(segs: Seg[], width: number, theme: Theme, fill = false): string {
+  let out = '';
+  let used = 0;
+  let lastRole: ThemeRole | undefined;
+  for (const [text, role] of segs) {
+    if (used >= width) break;
+    const room = width - used;
+    const piece = text.length > room ? `${text.slice(0, Math.max(0, room - 1))}…` : text;
+    if (!piece) continue;
+    out += role ? sgr(theme.styles[role]) + piece + SGR_RESET : piece;
+    used += piece.length;
+    lastRole = role;
+  }
+  if (fill && used < width) out += lastRole ? sgr(theme.styles[lastRole]) + ' '.repeat(width - used) + SGR_RESET : ' '.repeat(width - used);
+  return out;
+}
+
+/** Plain text of a styled string (tests and width checks). */
+export function plain(text: string): string {
+  return text.replace(/\x1b\[[\d;]*m/g, '');
+}
+
+export const DECISION_LABEL: Record<LogDecision, string> = {
+  allow: 'ALLOW',
+  deny: 'DENY',
+  hold: 'HOLD',
+  approved: 'APPROVED',
+  denied: 'DENIED',
+  expired: 'EXPIRED',
+  info: 'INFO',
+  error: 'ERROR',
+};
+
+export const DECISION_ROLE: Record<LogDecision, ThemeRole> = {
+  allow: 'allow',
+  deny: 'deny',
+  hold: 'hold',
+  approved: 'approved',
+  denied: 'deny',
+  expired: 'deny',
+  info: 'info',
+  error: 'error',
+};
+
+export function timeOfDay(msValue: number): string {
+  const d = new Date(msValue);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+export function formatLatency(msValue: number | undefined): string {
+  if (msValue === undefined) return '-';
+  if (msValue < 1000) return `${Math.round(msValue)}ms`;
+  return `${(msValue / 1000).toFixed(msValue < 10_000 ? 2 : 1)}s`;
+}
+
+// ---------------------------------------------------------------- header
+
+export function headerLines(model: DashboardModel, theme: Theme, width: number): string[] {
+  const now = model.now();
+  const policyOk = model.policyState !== 'error';
+  const policy: Seg[] = model.policyFile
+    ? [[` policy ${model.policyFile} `], policyOk ? [`✓ ${model.policyRules} rules`] : ['✗ rejected, last good in force', 'bannerError']]
+    : [[' policy ?']];
+  const line1 = styled(
+    [
+      [' portcullis', 'header'],
+      [model.version ? ` ${model.version}` : '', 'header'],
+      [' │ ', 'header'],
+      [model.url || 'connecting…', 'header'],
+      [' │', 'header'],
+      ...policy.map(([t, r]): Seg => [t, r ?? 'header']),
+      [` │ up ${model.startedAtMs !== undefined ? formatDuration(now - model.startedAtMs) : '?'}`, 'header'],
+    ],
+    width,
+    theme,
+    true,
+  );
+  const pending = model.queue().length;
+  const conn: Seg =
+    model.connection === 'connected' ? ['● connected', 'allow'] : model.connection === 'connecting' ? ['○ connecting', 'hold'] : ['○ disconnected', 'error'];
+  const stats: Seg[] = [
+    [' allowed '],
+    [String(model.counts.allowed), 'allow'],
+    ['  denied '],
+    [String(model.counts.denied), 'deny'],
+    ['  pending '],
+    [String(pending), pending > 0 ? 'hold' : undefined],
+    ['  sessions '],
+    [String(model.sessions.size)],
+    [`  ${model.requestsPerSecond().toFixed(1)} req/s`],
+  ];
+  const statsWidth = stats.reduce((n, [t]) => n + t.length, 0);
+  const gap = Math.max(1, width - statsWidth - conn[0].length - 1);
+  const line2 = styled([...stats, [' '.repeat(gap)], conn], width, theme);
+  let line3 = '';
+  if (model.connection === 'disconnected') {
+    line3 = styled([[` disconnected — retrying${model.connectionDetail ? ` (${model.connectionDetail})` : ''}`, 'bannerError']], width, theme, true);
+  } else if (model.flash) {
+    line3 = styled([[` ${model.flash.text}`, bannerRole(model.flash.kind)]], width, theme, true);
+  } else if (model.banner) {
+    line3 = styled([[` ${model.banner.text}`, bannerRole(model.banner.kind)]], width, theme, true);
+  }
+  return [line1, line2, line3];
+}
+
+function bannerRole(kind: 'ok' | 'error' | 'info'): ThemeRole {
+  return kind === 'ok' ? 'bannerOk' : kind === 'error' ? 'bannerError' : 'bannerInfo';
+}
+
+// ---------------------------------------------------------------- tables
+
+type SessionKey = 'account' | 'session' | 'age' | 'calls' | 'denied' | 'expires' | 'last';
+export const SESSION_COLUMNS: ColumnSpec<SessionKey>[] = [
+  { key: 'account', title: 'ACCOUNT', width: 18, drop: 0 },
+  { key: 'session', title: 'SESSION', width: 14, drop: 2 },
+  { key: 'age', title: 'AGE', width: 7, drop: 1, align: 'right' },
+  { key: 'calls', title: 'CALLS', width: 6, drop: 0, align: 'right' },
+  { key: 'denied', title: 'DENIED', width: 6, drop: 0, align: 'right' },
+  { key: 'expires', title: 'EXPIRES', width: 8, drop: 3, align: 'right' },
+  { key: 'last', title: 'LAST ACTION', width: 14, drop: 0, flex: true, prefer: 20 },
+];
+
+type PendingKey = 'id' | 'account' | 'action' | 'resource' | 'left';
+export const PENDING_COLUMNS: ColumnSpec<PendingKey>[] = [
+  { key: 'id', title: 'ID', width: 8, drop: 0 },
+  { key: 'account', title: 'ACCOUNT', width: 16, drop: 0 },
+  { key: 'action', title: 'ACTION', width: 24, drop: 0 },
+  { key: 'resource', title: 'RESOURCE', width: 10, drop: 0, flex: true },
+  { key: 'left', title: 'LEFT', width: 6, drop: 0, align: 'right' },
+];
+
+type LogKey = 'time' | 'account' | 'action' | 'resource' | 'decision' | 'latency' | 'note';
+export const LOG_COLUMNS: ColumnSpec<LogKey>[] = [
+  { key: 'time', title: 'TIME', width: 8, drop: 0 },
+  { key: 'account', title: 'ACCOUNT', width: 14, drop: 1 },
+  { key: 'action', title: 'ACTION', width: 24, drop: 0 },
+  { key: 'resource', title: 'RESOURCE', width: 10, drop: 0, flex: true, prefer: 48 },
+  { key: 'decision', title: 'DECISION', width: 8, drop: 0 },
+  { key: 'latency', title: 'LATENCY', width: 7, drop: 2, align: 'right' },
+  { key: 'note', title: 'RULE / NOTE', width: 24, drop: 4 },
+];
+
+function headerRow<K extends string>(cols: Column<K>[], width: number, theme: Theme): string {
+  return styled([[cols.map((c) => cell(c.title, c.width, c.align)).join(' '), 'dim']], width, theme);
+}
+
+function row<K extends string>(cols: Column<K>[], values: Record<K, Seg>, width: number, theme: Theme, selected: boolean): string {
+  const segs: Seg[] = [];
+  cols.forEach((c, i) => {
+    const [text, role] = values[c.key];
+    if (i > 0) segs.push([' ']);
+    segs.push([cell(text, c.width, c.align), role]);
+  });
+  if (selected) return styled([[segs.map(([t]) => t).join(''), 'selected']], width, theme, true);
+  return styled(segs, width, theme);
+}
+
+export interface PanelText {
+  label: string;
+  lines: string[];
+}
+
+export interface TableView extends PanelText {
+  /** Ids in display order (for key handling). */
+  ids: string[];
+  top: number;
+}
+
+/** `innerWidth`/`rows` are the panel's inside (no border); the first row is the column header. */
+export function sessionsView(model: DashboardModel, ui: UiState, theme: Theme, innerWidth: number, rows: number, previousTop: number, focused: boolean): TableView {
+  const list = model.sessionList();
+  const ids = list.map((s) => s.sessionId);
+  const cols = fitColumns(SESSION_COLUMNS, innerWidth);
+  const visible = Math.max(0, rows - 1);
+  const selectedIndex = ui.selectedSession ? ids.indexOf(ui.selectedSession) : -1;
+  const top = scrollTop(previousTop, Math.max(0, selectedIndex), visible, list.length);
+  const now = model.now();
+  const lines = [headerRow(cols, innerWidth, theme)];
+  if (list.length === 0) lines.push(styled([[' no active sessions', 'dim']], innerWidth, theme));
+  for (const s of list.slice(top, top + visible)) {
+    lines.push(row(cols, sessionValues(s, now), innerWidth, theme, s.sessionId === ui.selectedSession));
+  }
+  return { label: ` Sessions[${list.length}] `, lines, ids, top };
+}
+
+function sessionValues(s: SessionRow, now: number): Record<SessionKey, Seg> {
+  return {
+    account: [s.serviceAccount],
+    session: [s.sessionId],
+    age: [formatDuration(now - s.startMs)],
+    calls: [String(s.calls)],
+    denied: [String(s.denied), s.denied > 0 ? 'deny' : undefined],
+    expires: [s.revoked ? 'revoked' : formatDuration(s.expiresAtMs - now), s.revoked ? 'deny' : undefined],
+    last: [s.lastAction ?? '-'],
+  };
+}
+
+export function pendingView(model: DashboardModel, ui: UiState, theme: Theme, innerWidth: number, rows: number, previousTop: number, focused: boolean): TableView {
+  const queue = model.queue();
+  const ids = queue.map((p) => p.id);
+  const now = model.now();
+  if (queue.length === 0) return { label: ' Pending[0] ', lines: [styled([[' no calls waiting for approval', 'dim']], innerWidth, theme)], ids, top: 0 };
+  const cols = fitColumns(PENDING_COLUMNS, innerWidth);
+  const visible = Math.max(0, rows - 1);
+  const selectedIndex = ui.selectedPending ? ids.indexOf(ui.selectedPending) : -1;
+  const top = scrollTop(previousTop, Math.max(0, selectedIndex), visible, queue.length);
+  const lines = [headerRow(cols, innerWidth, theme)];
+  for (const p of queue.slice(top, top + visible)) {
+    const left = secondsLeft(p.expiresAtMs, now);
+    const values: Record<PendingKey, Seg> = {
+      id: [p.id, 'hold'],
+      account: [p.serviceAccount],
+      action: [p.action],
+      resource: [p.resource],
+      left: [p.deciding ? 'sent' : left > 0 ? `${left}s` : 'expired', left <= 10 ? 'deny' : 'hold'],
+    };
+    lines.push(row(cols, values, innerWidth, theme, p.id === ui.selectedPending));
+  }
+  return { label: ` Pending[${queue.length}] `, lines, ids, top };
+}
+
+export interface LogView extends PanelText {
+  seqs: number[];
+  following: boolean;
+}
+
+export function logView(model: DashboardModel, ui: UiState, theme: Theme, innerWidth: number, rows: number): LogView {
+  const entries = model.filteredLog(ui.filter);
+  const seqs = entries.map((e) => e.seq);
+  const visible = Math.max(0, rows - 1);
+  const following = ui.logAnchor === undefined;
+  let bottom = following ? entries.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor!);
+  if (bottom < 0) bottom = Math.min(entries.length - 1, visible - 1);
+  const start = Math.max(0, bottom - visible + 1);
+  const cols = fitColumns(LOG_COLUMNS, innerWidth);
+  const lines = [headerRow(cols, innerWidth, theme)];
+  for (const e of entries.slice(start, bottom + 1)) lines.push(row(cols, logValues(e), innerWidth, theme, false));
+  if (entries.length === 0) lines.push(styled([[ui.filter ? ' nothing matches the filter' : ' waiting for calls…', 'dim']], innerWidth, theme));
+  const filter = ui.filter ? ` </${ui.filter}>` : '';
+  const state = following ? ' ▼ following ' : ` ‖ PAUSED (${entries.length - 1 - bottom} newer) `;
+  return { label: ` Log[${entries.length}]${filter} ─${state}`, lines, seqs, following };
+}
+
+export function logValues(e: LogEntry): Record<LogKey, Seg> {
+  return {
+    time: [timeOfDay(e.atMs), 'dim'],
+    account: [e.account],
+    action: [e.action],
+    resource: [e.resource],
+    decision: [DECISION_LABEL[e.decision], DECISION_ROLE[e.decision]],
+    latency: [formatLatency(e.latencyMs)],
+    note: [e.note ?? '', 'dim'],
+  };
+}
+
+// ---------------------------------------------------------------- footer
+
+const FOOTER_KEYS: Record<Panel, [string, string][]> = {
+  sessions: [['↑↓', 'select'], ['Enter', 'detail'], ['k', 'revoke'], ['Tab', 'focus'], ['/', 'filter log'], ['r', 'reload policy'], ['?', 'help'], ['q', 'quit']],
+  pending: [['↑↓', 'select'], ['Enter', 'answer'], ['Tab', 'focus'], ['/', 'filter log'], ['r', 'reload policy'], ['?', 'help'], ['q', 'quit']],
+  log: [['↑↓ PgUp PgDn', 'scroll'], ['Space', 'pause'], ['G', 'follow'], ['/', 'filter'], ['Esc', 'clear filter'], ['Tab', 'focus'], ['?', 'help'], ['q', 'quit']],
+};
+
+export function footerLine(ui: UiState, approvalOpen: boolean, theme: Theme, width: number): string {
+  let keys: [string, string][];
+  let prefix: Seg[] = [];
+  if (approvalOpen) {
+    keys =
+      ui.approval.step === 'choose'
+        ? [['a', 'approve once'], ['A', 'approve for…'], ['d', 'deny'], ['Esc', 'later'], ['Tab ←→', 'move'], ['Enter', 'choose'], ['n/p', 'next/prev']]
+        : [['Enter', ui.approval.step === 'reason' ? 'deny' : 'approve'], ['Esc', 'back'], ['Backspace', 'erase']];
+  } else {
+    const overlay: Overlay = ui.overlay;
+    switch (overlay.kind) {
+      case 'filter':
+        prefix = [[' /', 'footerKey'], [`${ui.filter}█ `]];
+        keys = [['Enter', 'keep'], ['Esc', 'clear'], ['', 'terms: account action decision, !term, decision:deny']];
+        break;
+      case 'help':
+        keys = [['?/Esc/q/Enter', 'close']];
+        break;
+      case 'detail':
+        keys = [['k', 'revoke this session'], ['Esc/q/Enter', 'close']];
+        break;
+      case 'confirm-quit':
+      case 'confirm-revoke':
+        keys = [['Tab ←→', 'move'], ['Enter', 'choose'], ['Esc', 'cancel']];
+        break;
+      case 'none':
+        keys = FOOTER_KEYS[ui.focus];
+        break;
+    }
+  }
+  const segs: Seg[] = [...prefix];
+  for (const [key, desc] of keys) {
+    segs.push([' ']);
+    if (key) segs.push([key, 'footerKey']);
+    segs.push([`${key ? ' ' : ''}${desc} `]);
+  }
+  return styled(segs, width, theme);
+}
+
+// ---------------------------------------------------------------- modals
+
+export interface ModalText {
+  label: string;
+  lines: string[];
+  width: number;
+}
+
+const BUTTON_TEXT: Record<ApprovalButton, string> = {
+  approve: '[a] Approve once',
+  approveFor: '[A] Approve for…',
+  deny: '[d] Deny',
+  later: '[Esc] Later',
+};
+
+function paramLines(params: unknown, width: number, max: number): string[] {
+  if (params === undefined) return ['(none)'];
+  let text: string;
+  try {
+    text = typeof params === 'string' ? params : (JSON.stringify(params, null, 2) ?? String(params));
+  } catch {
+    text = String(params);
+  }
+  const lines = text.split('\n').map((l) => truncate(l, width));
+  if (lines.length <= max) return lines;
+  return [...lines.slice(0, Math.max(0, max - 1)), `… (+${lines.length - max + 1} more lines)`];
+}
+
+export function approvalModal(row: PendingRow, index: number, total: number, ui: UiState, model: DashboardModel, theme: Theme, screenWidth: number, screenHeight: number): ModalText {
+  const width = Math.min(80, screenWidth - 4);
+  const inner = width - 4;
+  const left = secondsLeft(row.expiresAtMs, model.now());
+  const field = (name: string, value: string, role?: ThemeRole): string => styled([[` ${name.padEnd(16)}`, 'dim'], [value, role]], inner, theme);
+  const lines = [
+    field('Service account', row.serviceAccount, 'title'),
+    field('Action', row.action, 'hold'),
+    field('Resource', row.resource),
+    field('Rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`),
+    field('Session', `${row.sessionId}  (approval ${row.id})`),
+    styled([[' Parameters (masked)', 'dim']], inner, theme),
+  ];
+  const fixed = lines.length + 6;
+  const room = Math.max(1, Math.min(10, screenHeight - 4 - fixed));
+  for (const l of paramLines(row.params, inner - 3, room)) lines.push(styled([[`   ${l}`]], inner, theme));
+  lines.push('');
+  const a = ui.approval;
+  if (a.step === 'choose') {
+    const segs: Seg[] = [[' ']];
+    for (const b of APPROVAL_BUTTONS) {
+      segs.push([` ${BUTTON_TEXT[b]} `, b === a.button ? 'buttonFocus' : 'button'], [' ']);
+    }
+    lines.push(styled(segs, inner, theme));
+    lines.push(styled([[' Tab/←→ move · Enter chooses · n/p next/previous · no answer = denied', 'dim']], inner, theme));
+  } else {
+    const question = a.step === 'duration' ? 'Approve for how long? (e.g. 10m, 1h): ' : 'Reason for denying (Enter skips): ';
+    lines.push(styled([[` ${question}`, 'title'], [`${a.input}█`]], inner, theme));
+    lines.push(a.error ? styled([[` ${a.error}`, 'error']], inner, theme) : styled([[` Enter ${a.step === 'duration' ? 'approves' : 'denies'} · Esc goes back`, 'dim']], inner, theme));
+  }
+  const label = ` Approval ${index + 1} of ${total} — ${left > 0 ? `${left}s left` : 'expired'} `;
+  return { label, lines, width };
+}
+
+export function confirmModal(overlay: Extract<Overlay, { kind: 'confirm-revoke' | 'confirm-quit' }>, model: DashboardModel, theme: Theme, screenWidth: number): ModalText {
+  const width = Math.min(70, screenWidth - 4);
+  const inner = width - 4;
+  const lines: string[] = [''];
+  let confirmText: string;
+  let label: string;
+  if (overlay.kind === 'confirm-revoke') {
+    const s = model.sessions.get(overlay.sessionId);
+    label = ' Revoke session ';
+    lines.push(styled([[` Revoke ${overlay.sessionId}${s ? ` (${s.serviceAccount})` : ''}?`, 'title']], inner, theme));
+    lines.push(styled([[' Its credentials stop working at once; calls in flight are denied.']], inner, theme));
+    confirmText = ' Revoke ';
+  } else {
+    const n = model.queue().length;
+    label = ' Quit ';
+    lines.push(styled([[` ${n} call${n === 1 ? ' is' : 's are'} waiting for approval.`, 'hold']], inner, theme));
+    lines.push(styled([[' Quit the dashboard anyway? They stay pending (portcullis approve|deny ID).']], inner, theme));
+    confirmText = ' Quit ';
+  }
+  lines.push('');
+  lines.push(
+    styled(
+      [[' '], [' Cancel ', overlay.focus === 'cancel' ? 'buttonFocus' : 'button'], ['  '], [confirmText, overlay.focus === 'confirm' ? 'buttonFocus' : 'button']],
+      inner,
+      theme,
+    ),
+  );
+  return { label, lines, width };
+}
+
+export const HELP_ROWS: [string, string][] = [
+  ['?', 'this help (? Esc q Enter close it)'],
+  ['Tab / Shift-Tab, 1 2 3', 'focus sessions, pending, log'],
+  ['↑ ↓ PgUp PgDn g G', 'move in the focused panel'],
+  ['Enter', 'session detail (sessions) · answer (pending)'],
+  ['k', 'revoke the selected session (asks first)'],
+  ['/', 'filter the log (account, action, decision; !x)'],
+  ['Esc', 'clear the filter · resume following'],
+  ['Space', 'pause / follow the log'],
+  ['r', 'reload the policy file now'],
+  ['q, Ctrl-C', 'quit (q asks while approvals are pending)'],
+  ['', ''],
+  ['Approval prompt', ''],
+  ['a', 'approve once'],
+  ['A', 'approve for a duration (asks: 10m, 1h…)'],
+  ['d', 'deny (asks a reason; Enter skips)'],
+  ['Esc', 'later — never approves; no answer = denied'],
+  ['n / p', 'next / previous pending call'],
+];
+
+export function helpModal(theme: Theme, screenWidth: number): ModalText {
+  const width = Math.min(80, screenWidth - 4);
+  const inner = width - 4;
+  const lines = HELP_ROWS.map(([k, d]) => (d === '' && k ? styled([[` ${k}`, 'title']], inner, theme) : styled([[` ${k.padEnd(24)}`, 'footerKey'], [d]], inner, theme)));
+  return { label: ' Help ', lines, width };
+}
+
+export function detailModal(sessionId: string, model: DashboardModel, theme: Theme, screenWidth: number, screenHeight: number): ModalText {
+  const width = Math.min(110, screenWidth - 4);
+  const inner = width - 4;
+  const s = model.sessions.get(sessionId);
+  const now = model.now();
+  const lines: string[] = [];
+  const field = (name: string, value: string, role?: ThemeRole) => lines.push(styled([[` ${name.padEnd(12)}`, 'dim'], [value, role]], inner, theme));
+  field('Account', s?.serviceAccount ?? '?', 'title');
+  field('Session', sessionId);
+  if (s) {
+    field('Age', `${formatDuration(now - s.startMs)}, expires in ${formatDuration(s.expiresAtMs - now)}${s.revoked ? ' (revoked)' : ''}`, s.revoked ? 'deny' : undefined);
+    field('Calls', `${s.calls} (${s.denied} denied)`);
+  } else field('State', 'ended');
+  lines.push('');
+  const room = Math.max(1, screenHeight - 4 - lines.length - 2);
+  const events = model.sessionEvents(sessionId, room);
+  lines.push(styled([[` Recent events (${events.length})`, 'dim']], inner, theme));
+  for (const e of events) {
+    lines.push(
+      styled(
+        [[` ${timeOfDay(e.atMs)} `, 'dim'], [cell(DECISION_LABEL[e.decision], 8), DECISION_ROLE[e.decision]], [` ${e.action} ${e.resource}`], [e.latencyMs !== undefined ? ` ${formatLatency(e.latencyMs)}` : ''], [e.note ? `  ${e.note}` : '', 'dim']],
+        inner,
+        theme,
+      ),
+    );
+  }
+  if (events.length === 0) lines.push(styled([[' none in the scrollback', 'dim']], inner, theme));
+  return { label: ` Session ${sessionId} `, lines, width };
+}
+
+export function tooSmallText(width: number, height: number): string {
+  return `Terminal too small: ${width}×${height}. portcullis needs at least ${MIN_WIDTH}×${MIN_HEIGHT}.\nEnlarge the window, or press q to quit.`;
+}

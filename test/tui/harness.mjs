@@ -1,0 +1,187 @@
+// Runs the real dashboard (from dist/) against a scripted stand-in for the admin socket, for the tmux
+// tests and for trying the dashboard by hand:
+//   npx tsc -p . && node test/tui/harness.mjs /tmp/calls.jsonl
+// Every command the dashboard sends (approve, deny, revoke, reload) is appended to the file as a JSON
+// line, followed by {"method":"quit"} when runDashboard resolves.
+// Env: HARNESS_PENDING=N approvals proposed after start (default 1); HARNESS_RELOAD=rejected makes
+// `r` answer with a rejected policy; HARNESS_DOWN=1 simulates a gateway that is not running;
+// HARNESS_RATE=N background calls per second (default 4).
+
+import { appendFileSync } from 'node:fs';
+import { runDashboard } from '../../dist/tui/dashboard.js';
+
+const out = process.argv[2] ?? '/dev/null';
+const record = (entry) => appendFileSync(out, `${JSON.stringify(entry)}\n`);
+const env = process.env;
+const down = env.HARNESS_DOWN === '1';
+const pendingCount = Number(env.HARNESS_PENDING ?? 1);
+const rate = Number(env.HARNESS_RATE ?? 4);
+const iso = (ms = Date.now()) => new Date(ms).toISOString();
+const startedAt = iso(Date.now() - 3_723_000);
+
+const accounts = [
+  ['ci-deployer', 's-ci-7f3a'],
+  ['etl-nightly', 's-etl-91bc'],
+  ['mcp-agent', 's-mcp-22d0'],
+];
+const actions = [
+  ['s3:GetObject', 'arn:aws:s3:::reports/2024/q1.csv', 'allow'],
+  ['dynamodb:Query', 'arn:aws:dynamodb:eu-west-1:123456789012:table/orders', 'allow'],
+  ['secretsmanager:GetSecretValue', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-****', 'deny'],
+  ['s3:PutObject', 'arn:aws:s3:::artifacts/build-42.tar.gz', 'allow'],
+];
+
+const listeners = new Set();
+const emit = (event) => {
+  for (const l of listeners) l(event);
+};
+let pending = [];
+let seq = 0;
+
+function call(i) {
+  const [account, sessionId] = accounts[i % accounts.length];
+  const [action, resource, effect] = actions[i % actions.length];
+  const requestId = `r-${(seq += 1)}`;
+  emit({ type: 'request', at: iso(), sessionId, requestId, serviceAccount: account, service: action.split(':')[0], action, resource, region: 'eu-west-1' });
+  emit({ type: 'decision', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, effect, ruleId: effect === 'deny' ? 'deny-secrets' : 'allow-reads' });
+  emit({ type: 'response', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, status: effect === 'deny' ? 403 : 200, bytes: 120, durationMs: 8 + (i % 7) * 3 });
+}
+
+function propose(n) {
+  const [account, sessionId] = accounts[n % accounts.length];
+  const approvalId = `ap${n + 1}`;
+  const event = {
+    type: 'approval.proposed',
+    at: iso(),
+    approvalId,
+    sessionId,
+    requestId: `held-${n}`,
+    serviceAccount: account,
+    action: 's3:DeleteObject',
+    resource: `arn:aws:s3:::prod-data/customers-${n}.parquet`,
+    params: { Bucket: 'prod-data', Key: `customers-${n}.parquet`, VersionId: '****' },
+    ruleId: 'approve-deletes',
+    message: 'deleting production data needs a human',
+    expiresAt: iso(Date.now() + 300_000),
+  };
+  pending.push(event);
+  emit({ type: 'decision', at: iso(), sessionId, requestId: event.requestId, serviceAccount: account, action: event.action, resource: event.resource, effect: 'approve', ruleId: 'approve-deletes' });
+  emit(event);
+}
+
+function decide(id, decision, input) {
+  const found = pending.find((p) => p.approvalId === id);
+  if (!found) return { ok: false, status: 404, error: `no pending approval ${id}` };
+  pending = pending.filter((p) => p.approvalId !== id);
+  setTimeout(() => emit({ type: 'approval.decided', at: iso(), approvalId: id, sessionId: found.sessionId, decision, by: input.by, reason: input.reason, forMs: input.forMs }), 50);
+  return { ok: true, message: `${decision} ${id}` };
+}
+
+const unavailable = () => Object.assign(new Error('no gateway is running with state dir /tmp/harness (admin socket /tmp/harness/admin.sock not found)'), { code: 'ADMIN_UNAVAILABLE' });
+
+const source = {
+  async status() {
+    if (down) throw unavailable();
+    return {
+      url: 'https://127.0.0.1:8443',
+      version: '0.1.0',
+      pid: process.pid,
+      startedAt,
+      stateDir: '/tmp/harness',
+      policy: { file: 'policy.yaml', sha256: 'ab'.repeat(32), rules: 12, serviceAccounts: 3, state: 'ok', errors: [], loadedAt: startedAt },
+      counts: { allowed: 40, denied: 2, pending: pending.length, activeSessions: accounts.length, requests: 42 },
+    };
+  },
+  async sessions() {
+    if (down) throw unavailable();
+    return accounts.map(([account, sessionId], i) => ({
+      sessionId,
+      serviceAccount: account,
+      roleArn: `arn:aws:iam::123456789012:role/${account}`,
+      start: iso(Date.now() - (i + 1) * 600_000),
+      expiresAt: iso(Date.now() + 3_000_000),
+      calls: 10 + i,
+      denied: i,
+      lastAction: actions[i][0],
+      lastAt: iso(),
+      revoked: false,
+      active: true,
+    }));
+  },
+  async pending() {
+    if (down) throw unavailable();
+    return [];
+  },
+  async approve(id, input) {
+    record({ method: 'approve', id, ...input });
+    return decide(id, 'approved', input);
+  },
+  async deny(id, input) {
+    record({ method: 'deny', id, ...input });
+    return decide(id, 'denied', input);
+  },
+  async revokeSession(sessionId, by, reason) {
+    record({ method: 'revokeSession', sessionId, by, reason });
+    setTimeout(() => emit({ type: 'session.revoked', at: iso(), sessionId, by, reason }), 20);
+    return { ok: true, message: `revoked ${sessionId}` };
+  },
+  async revokeServiceAccount(name, by) {
+    record({ method: 'revokeServiceAccount', name, by });
+    return { ok: true, message: 'ok' };
+  },
+  async reloadPolicy() {
+    record({ method: 'reloadPolicy' });
+    setTimeout(() => {
+      if (env.HARNESS_RELOAD === 'rejected') {
+        emit({ type: 'policy.rejected', at: iso(), file: 'policy.yaml', errors: [{ file: 'policy.yaml', line: 14, column: 7, path: 'rules[2].effect', message: 'effect must be allow, deny or approve' }] });
+      } else emit({ type: 'policy.loaded', at: iso(), file: 'policy.yaml', sha256: 'cd'.repeat(32), rules: 13, serviceAccounts: 3 });
+    }, 20);
+    return { ok: true, message: 'policy reloaded' };
+  },
+  events({ signal } = {}) {
+    return {
+      async *[Symbol.asyncIterator]() {
+        if (down) throw unavailable();
+        const queue = [];
+        let wake;
+        const listener = (event) => {
+          queue.push(event);
+          wake?.();
+        };
+        listeners.add(listener);
+        signal?.addEventListener('abort', () => wake?.(), { once: true });
+        try {
+          while (!signal?.aborted) {
+            if (queue.length === 0) await new Promise((r) => (wake = r));
+            wake = undefined;
+            while (queue.length) yield queue.shift();
+          }
+        } finally {
+          listeners.delete(listener);
+        }
+      },
+    };
+  },
+};
+
+let i = 0;
+const traffic = rate > 0 ? setInterval(() => call(i++), 1000 / rate) : undefined;
+const timers = [];
+if (!down) {
+  setTimeout(() => {
+    for (let k = 0; k < 6; k += 1) call(i++);
+  }, 200);
+  for (let n = 0; n < pendingCount; n += 1) timers.push(setTimeout(() => propose(n), 800 + n * 150));
+}
+
+runDashboard(source, { title: 'portcullis harness', env: { ...process.env } })
+  .then(() => {
+    record({ method: 'quit' });
+    clearInterval(traffic);
+    for (const t of timers) clearTimeout(t);
+  })
+  .catch((error) => {
+    record({ method: 'error', message: String(error?.stack ?? error) });
+    process.exitCode = 1;
+    clearInterval(traffic);
+  });
