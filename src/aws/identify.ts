@@ -148,7 +148,8 @@ interface CompiledTemplate {
   greedy: boolean;
 }
 
-const compiledByService = new WeakMap<ServiceModel, CompiledTemplate[]>();
+/** Per service: templates grouped by HTTP method (S3 has ~100 operations; a request only tries its method's). */
+const compiledByService = new WeakMap<ServiceModel, Map<string, CompiledTemplate[]>>();
 
 function escapeRe(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -210,17 +211,22 @@ function compileTemplate(op: OperationModel): CompiledTemplate | undefined {
   };
 }
 
-function compiledFor(svc: ServiceModel): CompiledTemplate[] {
-  let list = compiledByService.get(svc);
-  if (!list) {
-    list = [];
+const NO_TEMPLATES: CompiledTemplate[] = [];
+
+function compiledFor(svc: ServiceModel, method: string): CompiledTemplate[] {
+  let byMethod = compiledByService.get(svc);
+  if (!byMethod) {
+    byMethod = new Map();
     for (const op of svc.operations.values()) {
       const t = compileTemplate(op);
-      if (t) list.push(t);
+      if (!t) continue;
+      const list = byMethod.get(t.method) ?? [];
+      list.push(t);
+      byMethod.set(t.method, list);
     }
-    compiledByService.set(svc, list);
+    compiledByService.set(svc, byMethod);
   }
-  return list;
+  return byMethod.get(method) ?? NO_TEMPLATES;
 }
 
 interface RestMatch {
@@ -328,7 +334,7 @@ function matchRest(
     // else fits, it is Unknown rather than a guess).
     let best: RestMatch | undefined;
     for (const svc of pool) {
-      for (const t of compiledFor(svc)) {
+      for (const t of compiledFor(svc, method)) {
         const m = matchTemplate(t, method, path, q, headers);
         if (m && (!best || compareScores(m.score, best.score) > 0)) best = { svc, template: t, ...m };
       }
