@@ -22,12 +22,15 @@ function clientFor(opts: Opts): AdminClient {
 }
 
 /** Admin failures become one line and exit 1; anything else is left to main(). */
+function toCliError(error: unknown): unknown {
+  return error instanceof AdminError ? new CliError(error.message, 1) : error;
+}
+
 async function talk<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    if (error instanceof AdminError) throw new CliError(error.message, 1);
-    throw error;
+    throw toCliError(error);
   }
 }
 
@@ -221,7 +224,7 @@ export async function sessions(opts: Opts): Promise<void> {
   try {
     list = await client.sessions({ active });
   } catch (error) {
-    if (!(error instanceof AdminUnavailableError)) return talk(() => Promise.reject(error));
+    if (!(error instanceof AdminUnavailableError)) throw toCliError(error);
     const fromIndex = await sessionsFromIndex(client.stateDir, active);
     if (!fromIndex) throw new CliError(error.message, 1);
     process.stderr.write(`portcullis: no gateway is running with state dir ${client.stateDir}; listing recorded sessions\n`);
