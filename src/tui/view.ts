@@ -149,7 +149,7 @@ export const LOG_COLUMNS: ColumnSpec<LogKey>[] = [
   { key: 'time', title: 'TIME', width: 8, drop: 0 },
   { key: 'account', title: 'ACCOUNT', width: 14, drop: 1 },
   { key: 'action', title: 'ACTION', width: 24, drop: 0 },
-  { key: 'resource', title: 'RESOURCE', width: 10, drop: 0, flex: true, prefer: 48 },
+  { key: 'resource', title: 'RESOURCE', width: 10, drop: 0, flex: true, prefer: 40 },
   { key: 'decision', title: 'DECISION', width: 8, drop: 0 },
   { key: 'latency', title: 'LATENCY', width: 7, drop: 2, align: 'right' },
   { key: 'note', title: 'RULE / NOTE', width: 24, drop: 4 },
