@@ -37,7 +37,15 @@ export interface CompiledPolicy {
   anyService: ActionGlob[];
   /** masking.patterns, compiled (global flag) for the masker. */
   maskingPatterns: { name: string; regex: RegExp }[];
+  /**
+   * Memo of action → rules whose action patterns match it, in file order. Which rules an action reaches
+   * depends only on this policy, and a gateway sees few distinct actions, so each is worked out once.
+   */
+  actionCache: Map<string, CompiledRule[]>;
 }
+
+/** Bound on actionCache entries; past it the cache starts over (a flood of made-up actions can't grow memory). */
+export const ACTION_CACHE_LIMIT = 4096;
 
 const RANK: Record<Effect, number> = { deny: 3, approve: 2, allow: 1 };
 
@@ -73,20 +81,21 @@ export function compilePolicy(config: Pick<PolicyConfig, 'rules'> & Partial<Pick
       if (hasGlob(service)) {
         anyService.push({
           compiled,
-          service: globToRegExp(service, { caseInsensitive: true }),
-          operation: operation === '*' ? undefined : globToRegExp(operation),
+          ...(service === '*' ? {} : { service: globToRegExp(service, { caseInsensitive: true }) }),
+          ...(operation === '*' ? {} : { operation: globToRegExp(operation) }),
         });
       } else if (operation === '*' || operationGlob) {
         bucketFor(service).operationGlobs.push({ compiled, operation: operationGlob });
       } else {
         const byOperation = bucketFor(service).byOperation;
         const list = byOperation.get(operation);
-        if (list) list.push(compiled);
-        else byOperation.set(operation, [compiled]);
+        // `s3:GetObject` and `S3:GetObject` in one rule land in the same list: keep one.
+        if (!list) byOperation.set(operation, [compiled]);
+        else if (list.at(-1) !== compiled) list.push(compiled);
       }
     }
   });
 
   const maskingPatterns = (config.masking?.patterns ?? []).map((p) => ({ name: p.name, regex: new RegExp(p.regex, 'g') }));
-  return { rules, services, anyService, maskingPatterns };
+  return { rules, services, anyService, maskingPatterns, actionCache: new Map() };
 }

@@ -195,3 +195,18 @@ describe('glob helpers', () => {
     expect(compileMatcher(['x', '*'])('anything')).toBe(true);
   });
 });
+
+describe('action memo', () => {
+  it('answers per principal and resource, not per action, and stays bounded', async () => {
+    const { ACTION_CACHE_LIMIT } = await import('../../src/policy/compile.js');
+    const compiled = compilePolicy({
+      rules: [rule('mine', 'allow', ['s3:GetObject'], { principals: ['a'] }), rule('prod', 'deny', ['s3:*'], { resources: ['arn:aws:s3:::prod/*'] })],
+    });
+    expect(evaluate(compiled, input('s3:GetObject', 'arn:aws:s3:::dev/x', 'a')).ruleId).toBe('mine');
+    expect(evaluate(compiled, input('s3:GetObject', 'arn:aws:s3:::dev/x', 'b')).ruleId).toBe('default-deny');
+    expect(evaluate(compiled, input('s3:GetObject', 'arn:aws:s3:::prod/x', 'a'))).toMatchObject({ ruleId: 'prod', matched: ['mine'] });
+    for (let i = 0; i < ACTION_CACHE_LIMIT + 10; i++) evaluate(compiled, input(`s3:Made${i}`));
+    expect(compiled.actionCache.size).toBeLessThanOrEqual(ACTION_CACHE_LIMIT);
+    expect(evaluate(compiled, input('s3:GetObject', 'arn:aws:s3:::dev/x', 'a')).ruleId).toBe('mine');
+  });
+});
