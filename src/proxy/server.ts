@@ -9,7 +9,6 @@ import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Pool } from 'undici';
 import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, PendingApproval, SessionSummary } from '../admin/types.js';
 import { ApprovalManager, requestFingerprint } from '../approval/manager.js';
 import { createChunkResigner } from '../aws/chunked.js';
@@ -32,6 +31,7 @@ import { fixMaskedHeaders } from '../masking/response.js';
 import { evaluate, type Decision } from '../policy/evaluate.js';
 import { gatewayInfoPath, type GatewayInfo } from '../state.js';
 import { readBodyLimited } from './body.js';
+import { UpstreamClient } from './forward.js';
 import { defaultServerNames, loadOrCreateCa, loadOrCreateServerCertificate, type CertificateAuthority } from './tls.js';
 
 export interface GatewayOptions {
@@ -98,7 +98,7 @@ export class Gateway implements GatewayControl {
   url = '';
   readonly startedAt = new Date();
   readonly #server: Server;
-  readonly #pools = new Map<string, Pool>();
+  readonly #upstreamClient = new UpstreamClient();
   readonly #sockets = new Set<Socket>();
   #inFlight = 0;
   #verifier?: { sha256: string; verifier: TokenVerifier };
@@ -364,7 +364,8 @@ export class Gateway implements GatewayControl {
   }
 
   async #dataPath(flow: Flow, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const request = { method: flow.method, rawPath: flow.rawPath, headers: req.headers };
+    // Repeated headers kept apart: SigV4 joins them with ',', Node's req.headers with ', '.
+    const request = { method: flow.method, rawPath: flow.rawPath, headers: req.headersDistinct };
     const parsed = parseSigV4(request);
     flow.errorProtocol = errorProtocolFor(parsed.service) as Flow['errorProtocol'];
     const session = verifyGatewayCredentials(this.keys, { accessKeyId: parsed.accessKeyId, sessionToken: parsed.securityToken }, this.#now());
@@ -487,20 +488,6 @@ export class Gateway implements GatewayControl {
     });
   }
 
-  #pool(origin: string): Pool {
-    let pool = this.#pools.get(origin);
-    if (!pool) {
-      pool = new Pool(origin, {
-        connections: 64,
-        keepAliveTimeout: 10_000,
-        headersTimeout: this.options.upstreamTimeoutMs ?? 60_000,
-        bodyTimeout: this.options.upstreamTimeoutMs ?? 60_000,
-      });
-      this.#pools.set(origin, pool);
-    }
-    return pool;
-  }
-
   async #forward(
     flow: Flow,
     req: IncomingMessage,
@@ -561,11 +548,13 @@ export class Gateway implements GatewayControl {
 
     let upstream;
     try {
-      upstream = await this.#pool(target.origin).request({
+      upstream = await this.#upstreamClient.send({
+        origin: target.origin,
         path: rawPath,
-        method: flow.method as 'GET',
+        method: flow.method,
         headers: signed.headers,
         body: requestBody,
+        idleTimeoutMs: this.options.upstreamTimeoutMs ?? 60_000,
       });
     } catch (error) {
       if (isGatewayError(error)) throw error;
@@ -578,7 +567,13 @@ export class Gateway implements GatewayControl {
       if (value === undefined || HOP_BY_HOP.has(name)) continue;
       responseHeaders[name] = value;
     }
-    const masked = await this.#maskResponse(flow, upstream.body, responseHeaders, ctx.masker, policy, call);
+    let masked: Awaited<ReturnType<Gateway['maskResponse']>>;
+    try {
+      masked = await this.maskResponse(flow, upstream.body, responseHeaders, ctx.masker, policy, call);
+    } catch (error) {
+      upstream.body.destroy();
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `upstream ${target.origin} failed while answering: ${(error as Error).message}`, { cause: error });
+    }
     flow.responseStatus = upstream.statusCode;
     res.writeHead(upstream.statusCode, masked.headers);
     if (masked.body) {
@@ -617,7 +612,7 @@ export class Gateway implements GatewayControl {
    * Buffers a response up to the masking limit and masks it. A body over the limit streams through
    * untouched: `prefix` holds what was read before the limit was hit.
    */
-  async #maskResponse(
+  private async maskResponse(
     flow: Flow,
     body: Readable,
     headers: Record<string, string | string[]>,
@@ -625,7 +620,11 @@ export class Gateway implements GatewayControl {
     policy: LoadedPolicy,
     call: CallInfo,
   ): Promise<{ headers: Record<string, string | string[]>; body?: Buffer; prefix?: Buffer; report?: MaskingReport; excerpt?: string; errorCode?: string }> {
-    if (flow.method === 'HEAD') return { headers, body: Buffer.alloc(0) };
+    if (flow.method === 'HEAD') {
+      // No body follows a HEAD response; drain so the pooled connection is released cleanly.
+      body.resume();
+      return { headers, body: Buffer.alloc(0) };
+    }
     const limit = policy.config.masking.maxBodyBytes;
     const declared = Number(firstHeader(headers['content-length']) ?? NaN);
     if (Number.isFinite(declared) && declared > limit) {
@@ -738,7 +737,7 @@ export class Gateway implements GatewayControl {
     while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const socket of this.#sockets) socket.destroy();
     await closed;
-    await Promise.all([...this.#pools.values()].map((pool) => pool.close().catch(() => undefined)));
+    this.#upstreamClient.close();
     await this.policy.close();
     await rm(gatewayInfoPath(this.options.stateDir), { force: true });
   }

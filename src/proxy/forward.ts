@@ -1,0 +1,76 @@
+// Sending a re-signed request upstream. node:http(s) with keep-alive agents, one per origin.
+// Why not undici's Pool: undici 7 (the last line that runs on Node 20) throws an uncatchable
+// AssertionError when an upstream closes its connection while a streamed response body is paused
+// by backpressure (nodejs/undici#5360, fixed only in undici 8). moto, werkzeug and many
+// S3-compatible servers close after each response, and a slow client always applies backpressure.
+
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: IncomingMessage['headers'];
+  body: IncomingMessage;
+}
+
+export interface UpstreamRequest {
+  origin: string;
+  method: string;
+  /** Path + query exactly as signed. */
+  path: string;
+  headers: OutgoingHttpHeaders;
+  body?: Buffer | Readable;
+  /** Time allowed without any socket activity. */
+  idleTimeoutMs: number;
+}
+
+export class UpstreamClient {
+  readonly #agents = new Map<string, HttpAgent>();
+
+  #agent(origin: URL): HttpAgent {
+    let agent = this.#agents.get(origin.origin);
+    if (!agent) {
+      const options = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32, scheduling: 'lifo' as const };
+      agent = origin.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+      this.#agents.set(origin.origin, agent);
+    }
+    return agent;
+  }
+
+  send(request: UpstreamRequest): Promise<UpstreamResponse> {
+    const origin = new URL(request.origin);
+    const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const outgoing = send(
+        {
+          protocol: origin.protocol,
+          hostname: origin.hostname.replace(/^\[|\]$/g, ''),
+          port: origin.port || (origin.protocol === 'https:' ? 443 : 80),
+          method: request.method,
+          path: request.path,
+          headers: request.headers,
+          agent: this.#agent(origin),
+          timeout: request.idleTimeoutMs,
+        },
+        (response) => resolve({ statusCode: response.statusCode ?? 502, headers: response.headers, body: response }),
+      );
+      outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer within ${request.idleTimeoutMs} ms`)));
+      outgoing.on('error', reject);
+      const body = request.body;
+      if (body === undefined) {
+        outgoing.end();
+      } else if (Buffer.isBuffer(body)) {
+        outgoing.end(body);
+      } else {
+        pipeline(body, outgoing).catch((error: unknown) => outgoing.destroy(error as Error));
+      }
+    });
+  }
+
+  close(): void {
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
+  }
+}
