@@ -262,7 +262,8 @@ export async function revoke(session: string | undefined, opts: Opts): Promise<v
     throw new CliError('revoke: give either a SESSION id or --service-account NAME (exactly one)', 2);
   }
   const client = clientFor(opts);
-  report(await talk(() => (session !== undefined ? client.revokeSession(session) : client.revokeServiceAccount(account!))));
+  const reason = stringOpt(opts, 'reason');
+  report(await talk(() => (session !== undefined ? client.revokeSession(session, undefined, reason) : client.revokeServiceAccount(account!, undefined, reason))));
 }
 
 export async function tail(opts: Opts): Promise<void> {

@@ -159,6 +159,7 @@ export function buildProgram(): Command {
     .description('revoke a session (or every session of a service account) at once')
     .argument('[session]', 'session id')
     .option('--service-account <name>', 'revoke all of this account\'s sessions')
+    .option('--reason <text>', 'why (recorded with the revocation)')
     .addOption(stateDirOption())
     .action(async (session: string | undefined, opts: Opts) => (await import('./admin.js')).revoke(session, opts));
   program

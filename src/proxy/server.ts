@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, PendingApproval, SessionSummary } from '../admin/types.js';
+import { startAdminServer, type AdminServer } from '../admin/server.js';
 import { ApprovalManager, requestFingerprint } from '../approval/manager.js';
 import { createChunkResigner } from '../aws/chunked.js';
 import { s3UpstreamPath, upstreamOrigin } from '../aws/endpoints.js';
@@ -99,6 +100,7 @@ export class Gateway implements GatewayControl {
   readonly startedAt = new Date();
   readonly #server: Server;
   readonly #upstreamClient = new UpstreamClient();
+  #admin: AdminServer | undefined;
   readonly #sockets = new Set<Socket>();
   #inFlight = 0;
   #verifier?: { sha256: string; verifier: TokenVerifier };
@@ -146,7 +148,15 @@ export class Gateway implements GatewayControl {
     const policy = new PolicyWatcher({ file: options.policyFile, bus });
     await policy.start();
     const gateway = new Gateway(options, bus, keys, ca, cert, policy);
-    await gateway.#listen();
+    try {
+      // The admin socket first: it refuses to start when another gateway owns this state dir.
+      gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir });
+      await gateway.#listen();
+    } catch (error) {
+      await gateway.#admin?.close();
+      await policy.close();
+      throw error;
+    }
     return gateway;
   }
 
@@ -738,6 +748,7 @@ export class Gateway implements GatewayControl {
     for (const socket of this.#sockets) socket.destroy();
     await closed;
     this.#upstreamClient.close();
+    await this.#admin?.close();
     await this.policy.close();
     await rm(gatewayInfoPath(this.options.stateDir), { force: true });
   }
