@@ -33,6 +33,7 @@ import { evaluate, type Decision } from '../policy/evaluate.js';
 import { gatewayInfoPath, type GatewayInfo } from '../state.js';
 import { readBodyLimited } from './body.js';
 import { UpstreamClient } from './forward.js';
+import { handleConnect, type ConnectContext } from './connect.js';
 import { defaultServerNames, loadOrCreateCa, loadOrCreateServerCertificate, type CertificateAuthority } from './tls.js';
 
 export interface GatewayOptions {
@@ -133,6 +134,9 @@ export class Gateway implements GatewayControl {
     this.#server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
+    });
+    this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      handleConnect(this.connectContext(), req, socket, head);
     });
     // A client that does not trust the CA, or speaks plain HTTP: nothing was forwarded; nothing to do.
     this.#server.on('tlsClientError', () => undefined);
@@ -242,6 +246,15 @@ export class Gateway implements GatewayControl {
     };
     await writeFile(gatewayInfoPath(this.options.stateDir), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
     this.#emit({ type: 'listening', url: this.url, stateDir: this.options.stateDir, policyFile: this.options.policyFile, version: this.options.version });
+  }
+
+  /** What forward-proxy mode (CONNECT) needs from the gateway. */
+  connectContext(): ConnectContext {
+    return {
+      handle: (req, res) => {
+        void this.#handle(req, res);
+      },
+    };
   }
 
   #now(): Date {
