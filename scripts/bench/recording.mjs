@@ -105,6 +105,12 @@ async function serve(recorder, durability) {
 }
 
 const http = {};
+// Warm-up (JIT, sockets) so the first measured mode is not penalised.
+{
+  const server = await serve(undefined, 'off');
+  await autocannon({ url: `http://127.0.0.1:${server.address().port}/`, connections: 50, duration: 1 });
+  server.close();
+}
 for (const mode of ['off', 'batch', 'strict']) {
   const recorder = mode === 'off' ? undefined : await makeRecorder(mode);
   if (recorder) startSession(recorder, 'http');
@@ -117,5 +123,6 @@ for (const mode of ['off', 'batch', 'strict']) {
   console.log(`http ${mode.padEnd(6)} ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms`);
 }
 console.log(`http batch/off: ${(http.batch / http.off).toFixed(3)}  strict/off: ${(http.strict / http.off).toFixed(3)}`);
+console.log('(figures from a shared machine vary run to run; compare ratios from the same run)');
 
 for (const dir of dirs) await rm(dir, { recursive: true, force: true });

@@ -201,6 +201,21 @@ describe('Recorder', () => {
     ]);
   });
 
+  it('treats session.ended with reason shutdown as a checkpoint: the session stays open', async () => {
+    const dir = await tempDir();
+    const rec = await recorder(dir);
+    rec.record(started('s1'));
+    for (const e of call('s1', 1)) rec.record(e);
+    rec.record({ type: 'session.ended', at: iso(5000), sessionId: 's1', reason: 'shutdown' });
+    await rec.flush();
+    expect((await linesOf(fileOf(dir, 's1'))).map((l) => `${String(l.type)}${l.kind ? `:${String(l.kind)}` : ''}`)).toEqual([
+      'header', 'request', 'decision', 'response', 'digest:checkpoint',
+    ]);
+    for (const e of call('s1', 2)) expect(rec.record(e)).toBe(true);
+    await rec.close();
+    expect(await verifyFile(fileOf(dir, 's1'), (await getKeys()).publicJwk)).toMatchObject({ ok: true, closed: false, lines: 9 });
+  });
+
   it('recordDurable resolves only once the line is on disk', async () => {
     const dir = await tempDir();
     const rec = await recorder(dir, { durability: 'strict', flushMs: 60_000 });
