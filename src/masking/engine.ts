@@ -17,17 +17,34 @@ export interface FieldRule {
 /** JSON strings nested inside JSON strings are unwrapped this many levels deep, then treated as text. */
 const MAX_EMBEDDED_DEPTH = 4;
 
+/**
+ * Regex sources that every hit of a detector must contain; strings without any skip the detectors.
+ * null: no literal trigger (handled by the length rule in detect()).
+ */
+const DETECTOR_TRIGGERS: Record<DetectorName, string | null> = {
+  aws_access_key_id: 'A[KS]IA',
+  aws_secret_access_key: null,
+  private_key: 'PRIVATE KEY',
+  jwt: 'eyJ',
+  email: '@',
+  credit_card: '[2-6](?:[ -]?[0-9]){12}',
+};
+
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export class Engine {
   readonly rulesByLast = new Map<string, FieldRule[]>();
+  /** Built-in detectors, run only when the trigger matches or the string is long enough for a secret key. */
   readonly detectors: Detector[] = [];
+  readonly patterns: Detector[] = [];
   readonly textFieldDetectors: Detector[] = [];
   readonly detectorNames: ReadonlySet<DetectorName>;
   /** One cheap test per string before running every field rule's text shapes. */
   #textFieldPrefilter: RegExp | null = null;
+  /** One cheap test per short string before running the built-in detectors. */
+  #detectorTrigger: RegExp | null = null;
 
   constructor(config: MaskingConfig) {
     if (!Number.isFinite(config.maxBodyBytes) || config.maxBodyBytes < 0) {
@@ -53,9 +70,11 @@ export class Engine {
       this.detectors.push(detector);
     });
     this.detectorNames = names;
+    const triggers = [...names].map((name) => DETECTOR_TRIGGERS[name]).filter((t) => t !== null);
+    this.#detectorTrigger = triggers.length > 0 ? new RegExp(triggers.join('|')) : null;
     config.patterns.forEach((pattern, index) => {
       if (typeof pattern.name !== 'string' || pattern.name === '') throw new Error(`masking.patterns[${index}]: name is required`);
-      this.detectors.push(compilePattern(pattern.name, pattern.regex, index));
+      this.patterns.push(compilePattern(pattern.name, pattern.regex, index));
     });
     this.#compileTextFieldRules([...this.rulesByLast.values()].flat());
   }
@@ -91,7 +110,14 @@ export class Engine {
         if (found.length > 0) spans = spans.concat(found);
       }
     }
-    for (const detector of this.detectors) {
+    // Strings of 40+ characters may hold a secret access key, which has no literal trigger.
+    if (text.length >= 40 || (this.#detectorTrigger !== null && this.#detectorTrigger.test(text))) {
+      for (const detector of this.detectors) {
+        const found = detector(text, context);
+        if (found.length > 0) spans = spans.length === 0 ? found : spans.concat(found);
+      }
+    }
+    for (const detector of this.patterns) {
       const found = detector(text, context);
       if (found.length > 0) spans = spans.length === 0 ? found : spans.concat(found);
     }

@@ -33,8 +33,9 @@ type DdbState = 'attributes' | 'typed' | 'tables' | null;
 
 class NotJson extends Error {}
 
+const NO_CONTEXT = {};
+
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const CONTROL_CHAR = /[\u0000-\u001f]/;
 
 interface Edit {
   start: number;
@@ -46,6 +47,8 @@ class JsonScanner {
   pos = 0;
   readonly edits: Edit[] = [];
   readonly path: string[];
+  /** Keys and short values already scanned clean in this document (DynamoDB repeats them a lot). */
+  readonly clean = new Set<string>();
 
   constructor(
     readonly text: string,
@@ -113,8 +116,11 @@ class JsonScanner {
       const keyStart = this.pos;
       const key = this.string();
       // Keys can be data too (maps keyed by email, DynamoDB map attributes): detectors run on them.
-      const maskedKey = this.engine.detect(key, {}, this.report);
-      if (maskedKey !== null) this.edits.push({ start: keyStart, end: this.pos, text: JSON.stringify(maskedKey) });
+      if (!this.clean.has(key)) {
+        const maskedKey = this.engine.detect(key, NO_CONTEXT, this.report);
+        if (maskedKey !== null) this.edits.push({ start: keyStart, end: this.pos, text: JSON.stringify(maskedKey) });
+        else this.remember(key);
+      }
       this.ws();
       if (this.text.charCodeAt(this.pos) !== 58) throw new NotJson();
       this.pos++;
@@ -166,6 +172,10 @@ class JsonScanner {
     }
   }
 
+  remember(value: string): void {
+    if (this.clean.size < 4096) this.clean.add(value);
+  }
+
   nextDdb(state: DdbState, key: string, isTag: boolean): DdbState {
     if (state === 'attributes') return 'typed';
     if (state === 'tables') return 'attributes';
@@ -193,7 +203,8 @@ class JsonScanner {
     }
     this.pos = close + 1;
     const raw = t.slice(open + 1, close);
-    if (CONTROL_CHAR.test(raw)) throw new NotJson();
+    // Raw control characters (invalid JSON) are tolerated: masking them in place is harmless and
+    // checking every string costs more than the rest of the scan.
     if (!raw.includes('\\')) return raw;
     try {
       return JSON.parse(t.slice(open, close + 1)) as string;
@@ -215,8 +226,12 @@ class JsonScanner {
       return; // base64 of arbitrary bytes: detectors would only see noise
     } else if (numeric) {
       masked = this.engine.detect(decoded, { keyName: this.path[this.path.length - 1] }, this.report) === null ? null : '0';
+    } else if (rule === null && decoded.length < 40 && this.clean.has(decoded)) {
+      return;
     } else {
       masked = this.engine.maskString(decoded, this.path, rule, this.report, this.options.embeddedDepth);
+      // Under 40 characters the outcome does not depend on the key (only secret keys use it).
+      if (masked === null && rule === null && decoded.length < 40) this.remember(decoded);
     }
     if (masked !== null && masked !== decoded) this.edits.push({ start, end: this.pos, text: JSON.stringify(masked) });
   }
