@@ -111,17 +111,24 @@ const http = {};
   await autocannon({ url: `http://127.0.0.1:${server.address().port}/`, connections: 50, duration: 1 });
   server.close();
 }
-for (const mode of ['off', 'batch', 'strict']) {
-  const recorder = mode === 'off' ? undefined : await makeRecorder(mode);
-  if (recorder) startSession(recorder, 'http');
-  const server = await serve(recorder, mode);
-  const { port } = server.address();
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, duration: seconds });
-  server.close();
-  await recorder?.close();
-  http[mode] = result.requests.average;
-  console.log(`http ${mode.padEnd(6)} ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms`);
+// Modes are interleaved over rounds and the best round kept, so drifting load on a shared machine hits all alike.
+const latency = {};
+for (let round = 0; round < 3; round += 1) {
+  for (const mode of ['off', 'batch', 'strict']) {
+    const recorder = mode === 'off' ? undefined : await makeRecorder(mode);
+    if (recorder) startSession(recorder, 'http');
+    const server = await serve(recorder, mode);
+    const { port } = server.address();
+    const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, duration: seconds });
+    server.close();
+    await recorder?.close();
+    if (!(result.requests.average <= (http[mode] ?? 0))) {
+      http[mode] = result.requests.average;
+      latency[mode] = result.latency.p99;
+    }
+  }
 }
+for (const mode of ['off', 'batch', 'strict']) console.log(`http ${mode.padEnd(6)} ${fmt(http[mode])} req/s, p99 ${latency[mode]} ms (best of 3)`);
 console.log(`http batch/off: ${(http.batch / http.off).toFixed(3)}  strict/off: ${(http.strict / http.off).toFixed(3)}`);
 console.log('(figures from a shared machine vary run to run; compare ratios from the same run)');
 
