@@ -177,8 +177,9 @@ export class Engine {
         `"${name}"\\s*:\\s*("(?:[^"\\\\]|\\\\.)*"?|[^\\s,}\\]]+)`,
         // \"Name\":\"value\" — JSON held in a JSON string, seen as raw text
         `\\\\"${name}\\\\"\\s*:\\s*(\\\\"(?:[^\\\\]|\\\\[^"])*(?:\\\\")?)`,
-        // <Name attr="x">value</Name> or <ns:Name><![CDATA[value]]></ns:Name>
-        `<(?:[\\w.-]+:)?${name}(?:\\s[^>]*)?>(<!\\[CDATA\\[[\\s\\S]*?\\]\\]>|[^<]*)`,
+        // <Name attr="x">value</Name> or <ns:Name><![CDATA[value]]></ns:Name> (CDATA bounded: an
+        // unclosed section repeated many times must not make the scan quadratic)
+        `<(?:[\\w.-]+:)?${name}(?:\\s[^>]*)?>(<!\\[CDATA\\[[\\s\\S]{0,4096}?\\]\\]>|[^<]*)`,
       ];
       if (rule.segments.length === 1) {
         // key=value, key: value (env files, INI, YAML, log lines); value to whitespace or a quote's end
