@@ -10,9 +10,16 @@ export async function dash(opts: Record<string, unknown> = {}): Promise<void> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
     throw new CliError('dash needs a terminal; use `portcullis tail` for a plain event stream', 2);
   }
-  const stateDir = resolveStateDir(opts.stateDir as string | undefined);
   const { runDashboard } = await import('../tui/dashboard.js');
-  const { ThemeError } = await import('../tui/theme.js');
+  const { chooseThemeName, loadTheme, ThemeError } = await import('../tui/theme.js');
+  const theme = opts.theme as string | undefined;
+  try {
+    loadTheme(chooseThemeName(theme, process.env));
+  } catch (error) {
+    if (error instanceof ThemeError) throw new CliError(`${theme ? '--theme' : 'theme'}: ${error.message}`, 2);
+    throw error;
+  }
+  const stateDir = resolveStateDir(opts.stateDir as string | undefined);
   const client = AdminClient.connect(stateDir);
   // Fail fast on a wrong --state-dir; a gateway that goes away later shows "disconnected — retrying".
   try {
@@ -21,10 +28,5 @@ export async function dash(opts: Record<string, unknown> = {}): Promise<void> {
     if (error instanceof AdminUnavailableError) throw new CliError(error.message);
     throw error;
   }
-  try {
-    await runDashboard(client, { theme: opts.theme as string | undefined, stateDir, title: `portcullis dash ${stateDir}` });
-  } catch (error) {
-    if (error instanceof ThemeError) throw new CliError(`--theme: ${error.message}`, 2);
-    throw error;
-  }
+  await runDashboard(client, { theme, stateDir, title: `portcullis dash ${stateDir}` });
 }
