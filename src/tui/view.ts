@@ -73,18 +73,20 @@ export function formatLatency(msValue: number | undefined): string {
 export function headerLines(model: DashboardModel, theme: Theme, width: number): string[] {
   const now = model.now();
   const policyOk = model.policyState !== 'error';
+  // Uptime before the policy: a long policy path is what gets cut on a narrow screen, never its ✓/✗.
   const policy: Seg[] = model.policyFile
-    ? [[` policy ${model.policyFile} `], policyOk ? [`✓ ${model.policyRules} rules`] : ['✗ rejected, last good in force', 'bannerError']]
-    : [[' policy ?']];
+    ? policyOk
+      ? [[` policy ✓ ${model.policyFile} (${model.policyRules} rules)`, 'header']]
+      : [[' policy ', 'header'], ['✗ rejected, last good in force', 'bannerError'], [` ${model.policyFile}`, 'header']]
+    : [[' policy ?', 'header']];
   const line1 = styled(
     [
       [' portcullis', 'header'],
       [model.version ? ` ${model.version}` : '', 'header'],
       [' │ ', 'header'],
       [model.url || 'connecting…', 'header'],
-      [' │', 'header'],
-      ...policy.map(([t, r]): Seg => [t, r ?? 'header']),
-      [` │ up ${model.startedAtMs !== undefined ? formatDuration(now - model.startedAtMs) : '?'}`, 'header'],
+      [` │ up ${model.startedAtMs !== undefined ? formatDuration(now - model.startedAtMs) : '?'} │`, 'header'],
+      ...policy,
     ],
     width,
     theme,

@@ -95,7 +95,7 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     const t = start();
     const screen = await waitFor(t, (s) => s.includes('Approval 1 of 1') && s.includes('Sessions[3]') && s.includes('Parameters'), 'the prompt');
     expect(screen).toContain('https://127.0.0.1:8443');
-    expect(screen).toMatch(/policy policy\.yaml ✓ 12 rules/);
+    expect(screen).toContain('policy ✓ policy.yaml (12 rules)');
     expect(screen).toContain('Sessions[3]');
     expect(screen).toMatch(/ci-deployer\s+s-ci-7f3a/);
     // The modal covers the middle of the log's title.

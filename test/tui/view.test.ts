@@ -202,7 +202,7 @@ describe('view text', () => {
     const m = model();
     let [l1, l2, l3] = headerLines(m, mono, 120).map(plain);
     expect(l1).toContain('https://127.0.0.1:8443');
-    expect(l1).toContain('policy policy.yaml ✓ 12 rules');
+    expect(l1).toContain('up 1h02m │ policy ✓ policy.yaml (12 rules)');
     expect(l1).toContain('up 1h02m');
     expect(l2).toMatch(/allowed 10 {2}denied 2 {2}pending 0 {2}sessions 0 {2}0\.0 req\/s +● connected$/);
     expect(l3).toBe('');
