@@ -41,6 +41,8 @@ export interface GatewaySession {
   /** Re-derived from the gateway secret; what the client signs with. */
   secretAccessKey: string;
   expiresAt: Date;
+  /** Whole seconds, as carried in the token. */
+  issuedAt: Date;
   issuer: string;
   subject: string;
 }
@@ -189,6 +191,7 @@ export function verifyGatewayCredentials(
     accessKeyId: claims.akid,
     secretAccessKey: deriveSecretAccessKey(keys.secret, claims.akid),
     expiresAt: new Date(claims.exp * 1000),
+    issuedAt: new Date(claims.iat * 1000),
     issuer: claims.iss,
     subject: claims.sub,
   };

@@ -3,6 +3,7 @@
 // plus the control surface (GatewayControl) the admin socket serves.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { CompactSign } from 'jose';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server } from 'node:https';
@@ -30,6 +31,8 @@ import { handleStsRequest, isStsWebIdentityRequest } from '../identity/sts.js';
 import { compileMasker, type Masker } from '../masking/masker.js';
 import { fixMaskedHeaders } from '../masking/response.js';
 import { evaluate, type Decision } from '../policy/evaluate.js';
+import { addRevocation, listRevocations, listSessions } from '../recording/index-db.js';
+import { Recorder } from '../recording/recorder.js';
 import { gatewayInfoPath, type GatewayInfo } from '../state.js';
 import { readBodyLimited } from './body.js';
 import { UpstreamClient } from './forward.js';
@@ -102,6 +105,7 @@ export class Gateway implements GatewayControl {
   readonly #server: Server;
   readonly #upstreamClient = new UpstreamClient();
   #admin: AdminServer | undefined;
+  readonly recorder: Recorder;
   readonly #sockets = new Set<Socket>();
   #inFlight = 0;
   #verifier?: { sha256: string; verifier: TokenVerifier };
@@ -123,6 +127,24 @@ export class Gateway implements GatewayControl {
     this.ca = ca;
     this.policy = policy;
     this.approvals = new ApprovalManager({ bus, now: options.now });
+    const recording = policy.current().config.recording;
+    this.recorder = new Recorder({
+      stateDir: options.stateDir,
+      gatewayVersion: options.version,
+      durability: recording.durability,
+      onFailure: recording.onFailure,
+      maxBodyBytes: recording.maxBodyBytes,
+      now: options.now,
+      signer: {
+        kid: keys.kid,
+        sign: (payload) => new CompactSign(payload).setProtectedHeader({ alg: 'ES256', kid: keys.kid, typ: 'portcullis-digest+jws' }).sign(keys.privateKey),
+      },
+      onError: (error) => this.#emit({ type: 'error', message: `recording: ${error.message}`, code: 'RECORDING_FAILED' }),
+    });
+    // The request record is written by the pipeline itself (it may have to be durable before forwarding).
+    bus.subscribe((event) => {
+      if (event.type !== 'request' && event.type !== 'error') this.recorder.record(event);
+    });
     this.#server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
       void this.#handle(req, res);
     });
@@ -153,6 +175,7 @@ export class Gateway implements GatewayControl {
     await policy.start();
     const gateway = new Gateway(options, bus, keys, ca, cert, policy);
     try {
+      await gateway.#restoreState();
       // The admin socket first: it refuses to start when another gateway owns this state dir.
       gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir });
       await gateway.#listen();
@@ -162,6 +185,30 @@ export class Gateway implements GatewayControl {
       throw error;
     }
     return gateway;
+  }
+
+  /** Revocations survive restarts; sessions whose credentials are still valid are listed again. */
+  async #restoreState(): Promise<void> {
+    for (const revocation of await listRevocations(this.options.stateDir)) {
+      if (revocation.sessionId) this.#revokedSessions.add(revocation.sessionId);
+      if (revocation.serviceAccount) {
+        const at = Date.parse(revocation.at);
+        this.#revokedAccounts.set(revocation.serviceAccount, Math.max(at, this.#revokedAccounts.get(revocation.serviceAccount) ?? 0));
+      }
+    }
+    for (const session of await listSessions(this.options.stateDir, { active: true })) {
+      this.#sessions.set(session.id, {
+        sessionId: session.id,
+        serviceAccount: session.serviceAccount,
+        roleArn: session.roleArn,
+        start: session.start,
+        expiresAt: session.expiresAt,
+        calls: session.counts.calls,
+        denied: session.counts.denied,
+        revoked: this.#revokedSessions.has(session.id),
+        active: true,
+      });
+    }
   }
 
   /** Keeps the live session table and counters from the event stream (the same events everyone sees). */
@@ -254,6 +301,10 @@ export class Gateway implements GatewayControl {
       handle: (req, res) => {
         void this.#handle(req, res);
       },
+      ca: this.ca,
+      passthrough: () => this.policy.current().config.passthrough ?? [],
+      region: () => this.policy.current().config.upstream.region,
+      emit: (event) => this.#emit(event),
     };
   }
 
@@ -285,11 +336,11 @@ export class Gateway implements GatewayControl {
     return this.#masker.masker;
   }
 
-  #isRevoked(session: GatewaySession & { issuedAt?: Date }): string | undefined {
+  #isRevoked(session: GatewaySession): string | undefined {
     if (this.#revokedSessions.has(session.sessionId)) return `session ${session.sessionId} was revoked`;
     const accountCutoff = this.#revokedAccounts.get(session.serviceAccount);
-    const issuedAt = session.issuedAt?.getTime() ?? 0;
-    if (accountCutoff !== undefined && issuedAt <= accountCutoff) return `the sessions of ${session.serviceAccount} were revoked`;
+    // issuedAt has whole seconds: a credential from the revocation's own second counts as revoked (fail closed).
+    if (accountCutoff !== undefined && session.issuedAt.getTime() <= accountCutoff) return `the sessions of ${session.serviceAccount} were revoked`;
     return undefined;
   }
 
@@ -430,7 +481,7 @@ export class Gateway implements GatewayControl {
     flow.call = call;
     const masker = this.#maskerFor(policy);
     const maskedParams = call.params === undefined ? undefined : masker.maskValue(call.params).value;
-    this.#emit({
+    await this.#recordRequest({
       type: 'request',
       sessionId: session.sessionId,
       requestId: flow.requestId,
@@ -494,6 +545,21 @@ export class Gateway implements GatewayControl {
     }
     await this.#forward(flow, req, res, { parsed, verified, session, call, body, payloadHash, masker, policy });
     if (approvalId) this.approvals.executed(approvalId, flow.requestId, session.sessionId);
+  }
+
+  /**
+   * The request record goes to the recording before anything is forwarded: fsynced in strict durability;
+   * with on_failure: deny, a recording that cannot be written refuses the call (fail closed).
+   */
+  async #recordRequest(event: DistributiveOmit<Extract<GatewayEvent, { type: 'request' }>, 'at'>): Promise<void> {
+    const full = { at: this.#now().toISOString(), ...event } as GatewayEvent;
+    const policy = this.policy.current();
+    if (policy.config.recording.durability === 'strict') {
+      await this.recorder.recordDurable(full);
+    } else if (!this.recorder.record(full)) {
+      throw new GatewayError('RECORDING_FAILED', `portcullis: the session recording cannot be written (${this.recorder.failure()?.message ?? 'recorder unavailable'}); calls are refused until it can (recording.on_failure: deny)`);
+    }
+    this.bus.emit(full);
   }
 
   #emitDecision(flow: Flow, session: GatewaySession, call: CallInfo, decision: Decision, via: 'policy' | 'grant'): void {
@@ -728,11 +794,14 @@ export class Gateway implements GatewayControl {
     const session = this.#sessions.get(sessionId);
     if (session) session.revoked = true;
     this.#emit({ type: 'session.revoked', sessionId, by, reason });
+    await addRevocation(this.options.stateDir, { sessionId, by, reason, at: this.#now().toISOString() });
     return { ok: true, message: `revoked ${sessionId}${session ? ` (${session.serviceAccount})` : ''}` };
   }
 
   async revokeServiceAccount(name: string, by: string, reason?: string): Promise<ControlResult> {
-    this.#revokedAccounts.set(name, this.#now().getTime());
+    const at = this.#now();
+    this.#revokedAccounts.set(name, at.getTime());
+    await addRevocation(this.options.stateDir, { serviceAccount: name, by, reason, at: at.toISOString() });
     let count = 0;
     for (const session of this.#sessions.values()) {
       if (session.serviceAccount !== name || session.revoked) continue;
@@ -762,6 +831,7 @@ export class Gateway implements GatewayControl {
     await closed;
     this.#upstreamClient.close();
     await this.#admin?.close();
+    await this.recorder.close();
     await this.policy.close();
     await rm(gatewayInfoPath(this.options.stateDir), { force: true });
   }

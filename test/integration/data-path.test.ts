@@ -68,3 +68,25 @@ describe('JS SDK v3 through the gateway to moto (auth on)', () => {
     expect(by('multipart')).toMatchObject({ ok: true, data: { length: 5 * 1024 * 1024 + 4, tail: 'tail' } });
   });
 });
+
+describe('recording of the data path', () => {
+  test('every call is in a session file that verifies, attributed to the service account', async () => {
+    await stack.gateway.recorder.flush();
+    // The JS SDK exchanges the token once per client instance: one session each for S3, DynamoDB, STS…
+    const sessionIds = stack.events.filter((e) => e.type === 'session.started').map((e) => (e as { sessionId: string }).sessionId);
+    expect(sessionIds.length).toBeGreaterThanOrEqual(3);
+    const lines: any[] = [];
+    for (const sessionId of sessionIds) {
+      const verify = await run('node', ['bin/portcullis.js', 'verify', sessionId, '--state-dir', stack.stateDir]);
+      expect(verify.stdout).toMatch(/^ok: /);
+      const exported = await run('node', ['bin/portcullis.js', 'export', sessionId, '--format', 'jsonl', '--state-dir', stack.stateDir]);
+      const sessionLines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(sessionLines[0]).toMatchObject({ type: 'header', serviceAccount: 'reports-mcp', sessionId });
+      lines.push(...sessionLines);
+    }
+    const actions = lines.filter((l) => l.type === 'request').map((l) => l.action);
+    expect(actions).toEqual(expect.arrayContaining(['sts:GetCallerIdentity', 's3:PutObject', 's3:GetObject', 'dynamodb:DeleteTable']));
+    const deny = lines.find((l) => l.type === 'decision' && l.action === 'dynamodb:DeleteTable');
+    expect(deny).toMatchObject({ effect: 'deny', ruleId: 'no-destroy' });
+  });
+});

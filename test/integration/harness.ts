@@ -133,3 +133,27 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     },
   };
 }
+
+/**
+ * The environment of a stock client in forward-proxy mode: HTTPS_PROXY is the gateway, no endpoint
+ * override, AWS_CA_BUNDLE is the gateway CA (it verifies the minted AWS host certificates), and an
+ * AWS_CONFIG_FILE whose profile gives botocore the proxy's own CA (`proxies_config.proxy_ca_bundle`).
+ */
+export async function proxyClientEnv(stack: Stack, options: { clientId?: string; roleArn?: string } = {}): Promise<Record<string, string>> {
+  const env = await stack.clientEnv(options);
+  delete env.AWS_ENDPOINT_URL;
+  for (const key of Object.keys(env)) if (/^(https?_proxy|no_proxy|all_proxy)$/i.test(key)) delete env[key];
+  const home = env.HOME as string;
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(home, { recursive: true });
+  const configFile = join(home, 'aws-proxy-config');
+  await writeFile(configFile, `[default]\nregion = us-east-1\nproxies_config =\n    proxy_ca_bundle = ${stack.gateway.ca.caFile}\n`);
+  return {
+    ...env,
+    AWS_CONFIG_FILE: configFile,
+    HTTPS_PROXY: stack.gateway.url,
+    https_proxy: stack.gateway.url,
+    PORTCULLIS_TEST_PROXY: stack.gateway.url,
+    PORTCULLIS_TEST_CA: stack.gateway.ca.caFile,
+  };
+}

@@ -46,6 +46,11 @@ for (const step of steps) {
       case 'deleteTable': await ddb.send(new DeleteTableCommand({ TableName: step.table })); break;
       case 'createSecret': await sm.send(new CreateSecretCommand({ Name: step.name, SecretString: step.value })); break;
       case 'getSecret': { const r = await sm.send(new GetSecretValueCommand({ SecretId: step.name })); data = r.SecretString; break; }
+      case 'getSecretsParallel': {
+        const settled = await Promise.allSettled(step.names.map((name) => sm.send(new GetSecretValueCommand({ SecretId: name }))));
+        data = settled.map((r) => (r.status === 'fulfilled' ? { ok: true, value: r.value.SecretString } : { ok: false, name: r.reason.name, message: r.reason.message }));
+        break;
+      }
       default: throw new Error(`unknown op ${step.op}`);
     }
     results.push({ op: step.op, ok: true, data });
