@@ -1,13 +1,238 @@
-// Forward-proxy mode (HTTPS_PROXY): CONNECT handling. Not built yet: every CONNECT is refused.
+// Forward-proxy mode (HTTPS_PROXY=https://gateway:port): CONNECT handling on the gateway's listener.
+//
+//  - CONNECT to an AWS host (`*.amazonaws.com`, port 443): answered 200, then the gateway terminates TLS
+//    on the tunnel with a certificate for that host signed by the gateway CA, and every decrypted
+//    request runs through the normal pipeline (SigV4 check against the Host the client signed, policy,
+//    re-sign, forward to the real host or upstream.endpoint).
+//  - CONNECT to a host matching a `passthrough` glob of the policy (port 443): spliced untouched to
+//    host:port, recorded as host and byte counts.
+//  - Anything else: refused (400 for a malformed target, 403 otherwise). Fails closed.
 
-import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import { compileMatcher } from '../policy/glob.js';
+import { hostCertificatesFor, prewarmHosts } from './hostcerts.js';
+import type { CertificateAuthority } from './tls.js';
+
+/** Event codes (on `error`-type events) this module emits. */
+export type ConnectEventCode = 'CONNECT_REFUSED' | 'CONNECT_PASSTHROUGH' | 'CONNECT_TLS_FAILED' | 'CONNECT_MISDIRECTED';
 
 export interface ConnectContext {
   /** Serves a decrypted request from inside a tunnel through the normal pipeline. */
-  handle(req: IncomingMessage, res: import('node:http').ServerResponse): void;
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Signs the per-host certificates. */
+  ca: CertificateAuthority;
+  /** Host globs of the current policy tunnelled untouched. */
+  passthrough(): readonly string[];
+  /** The policy's upstream region (which hosts to mint certificates for ahead of time). */
+  region(): string;
+  /** Records what the proxy did with a tunnel; values carry no secrets. */
+  emit(event: { type: 'error'; message: string; code?: string }): void;
+  /** Idle time after which a tunnel is closed. */
+  idleTimeoutMs?: number;
+  /** How long a passthrough connection to its host may take. */
+  connectTimeoutMs?: number;
 }
 
-export function handleConnect(_ctx: ConnectContext, _req: IncomingMessage, socket: Duplex, _head: Buffer): void {
-  socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nportcullis: forward-proxy mode is not built yet\n');
+export type ConnectTarget = { ok: true; host: string; port: number } | { ok: false; reason: string };
+
+export type ConnectDecision =
+  | { kind: 'intercept'; host: string; port: number }
+  | { kind: 'passthrough'; host: string; port: number }
+  | { kind: 'refuse'; status: 400 | 403; reason: string };
+
+export const AWS_SUFFIX = '.amazonaws.com';
+const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Parses a CONNECT request-target (`host:port`, authority form, RFC 9110 §9.3.6). */
+export function parseConnectTarget(target: string | undefined): ConnectTarget {
+  if (target === undefined || target.length === 0) return { ok: false, reason: 'CONNECT has no target (expected host:port)' };
+  if (target.length > 300) return { ok: false, reason: 'CONNECT target is too long' };
+  const shown = JSON.stringify(target);
+  const m = /^(\[[^\]]*\]|[^:/?#@[\]\s]+):(\d{1,5})$/.exec(target);
+  if (!m) return { ok: false, reason: `CONNECT target ${shown} is not host:port` };
+  const port = Number(m[2]);
+  if (port < 1 || port > 65_535) return { ok: false, reason: `CONNECT target ${shown} has port ${m[2]} out of range` };
+  let host = (m[1] as string).toLowerCase();
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (isIP(host) !== 0) return { ok: true, host, port };
+  if (host.length > 253 || !host.split('.').every((label) => LABEL.test(label))) {
+    return { ok: false, reason: `CONNECT target ${shown} is not a DNS host name` };
+  }
+  return { ok: true, host, port };
+}
+
+/** What to do with a CONNECT: pure, from the target and the policy's passthrough globs. */
+export function decideConnect(target: ConnectTarget, passthrough: readonly string[]): ConnectDecision {
+  if (!target.ok) return { kind: 'refuse', status: 400, reason: target.reason };
+  const { host, port } = target;
+  // An IP literal names no AWS service and matches no host glob a policy could mean: never.
+  if (isIP(host) !== 0) return { kind: 'refuse', status: 403, reason: `CONNECT to an IP address (${host}) is not allowed; use a host name` };
+  if (host.endsWith(AWS_SUFFIX) && host.length > AWS_SUFFIX.length) {
+    if (port !== 443) return { kind: 'refuse', status: 403, reason: `CONNECT to ${host}:${port} refused: AWS hosts are proxied on port 443 only` };
+    return { kind: 'intercept', host, port };
+  }
+  if (passthrough.length > 0 && compileMatcher(passthrough, { caseInsensitive: true })(host)) {
+    if (port !== 443) return { kind: 'refuse', status: 403, reason: `CONNECT to ${host}:${port} refused: passthrough hosts are tunnelled on port 443 only` };
+    return { kind: 'passthrough', host, port };
+  }
+  return { kind: 'refuse', status: 403, reason: `CONNECT to ${host} refused: not an AWS host (*${AWS_SUFFIX}) and not listed under passthrough in the policy` };
+}
+
+function refuse(socket: Duplex, status: 400 | 403 | 502, reason: string): void {
+  const text = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway' }[status];
+  const body = `portcullis: ${reason}\n`;
+  socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+function hostOfHeader(value: string | undefined): string {
+  const h = (value ?? '').trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']'));
+  const colon = h.lastIndexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+function portOfHeader(value: string | undefined): number {
+  const m = /:(\d+)$/.exec((value ?? '').trim());
+  return m ? Number(m[1]) : 443;
+}
+
+export function handleConnect(ctx: ConnectContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  // A tunnel's socket errors (client gone, reset) end that tunnel, never the gateway.
+  socket.on('error', () => socket.destroy());
+  const target = parseConnectTarget(req.url);
+  const decision = decideConnect(target, ctx.passthrough());
+  const sourceIp = req.socket.remoteAddress ?? '?';
+  if (decision.kind === 'refuse') {
+    ctx.emit({ type: 'error', code: 'CONNECT_REFUSED', message: `proxy: ${decision.reason} (from ${sourceIp})` });
+    refuse(socket, decision.status, decision.reason);
+    return;
+  }
+  const idleMs = ctx.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  (socket as Socket).setTimeout?.(idleMs, () => socket.destroy());
+  if (decision.kind === 'passthrough') passthrough(ctx, decision.host, decision.port, socket, head, sourceIp);
+  else intercept(ctx, decision.host, socket, head, sourceIp);
+}
+
+function intercept(ctx: ConnectContext, host: string, socket: Duplex, head: Buffer, sourceIp: string): void {
+  const { certs, created } = hostCertificatesFor(ctx.ca);
+  // This host first, then the common ones in the background (a first CONNECT should not wait for those).
+  const ready = certs.contextFor(host);
+  if (created) void ready.finally(() => certs.prewarm(prewarmHosts(ctx.region())));
+  ready.catch(() => undefined);
+
+  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  if (head.length > 0) socket.unshift(head);
+  let sni: string | undefined;
+  const tlsSocket = new TLSSocket(socket as Socket, {
+    isServer: true,
+    ALPNProtocols: ['http/1.1'],
+    SNICallback: (servername, callback) => {
+      sni = servername;
+      // The certificate must be for the host the client asked to reach, and for nothing else.
+      if (servername.toLowerCase().replace(/\.$/, '') !== host) {
+        callback(new Error(`TLS server name ${servername} is not the CONNECT host ${host}`), undefined);
+        return;
+      }
+      certs.contextFor(host).then(
+        (context) => callback(null, context),
+        (error: Error) => callback(error, undefined),
+      );
+    },
+  });
+  let secured = false;
+  tlsSocket.once('secure', () => {
+    secured = true;
+  });
+  tlsSocket.on('error', (error: Error) => {
+    if (!secured) {
+      const why =
+        sni === undefined
+          ? 'the client sent no server name (SNI), so there is no certificate to present'
+          : /unknown ca|bad certificate|certificate unknown/i.test(error.message)
+            ? 'the client does not trust the gateway CA (set AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS to it)'
+            : error.message.split('\n')[0];
+      ctx.emit({ type: 'error', code: 'CONNECT_TLS_FAILED', message: `proxy: TLS handshake for ${host} from ${sourceIp} failed: ${why}; nothing forwarded` });
+    }
+    tlsSocket.destroy();
+    socket.destroy();
+  });
+  tlsSocket.on('close', () => socket.destroy());
+
+  const inner = createHttpServer((req, res) => {
+    // The client signed for, and the certificate was issued to, the CONNECT host: requests must say the same.
+    const claimed = req.headers.host;
+    if (hostOfHeader(claimed) !== host || portOfHeader(claimed) !== 443) {
+      const reason = `request Host ${JSON.stringify(claimed ?? '')} does not match the tunnel to ${host}:443`;
+      ctx.emit({ type: 'error', code: 'CONNECT_MISDIRECTED', message: `proxy: ${reason} (from ${sourceIp})` });
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`portcullis: ${reason}\n`);
+      return;
+    }
+    ctx.handle(req, res);
+  });
+  inner.headersTimeout = 20_000;
+  inner.requestTimeout = 0;
+  inner.keepAliveTimeout = 5_000;
+  inner.on('clientError', (_error, clientSocket) => clientSocket.destroy());
+  inner.emit('connection', tlsSocket);
+}
+
+function passthrough(ctx: ConnectContext, host: string, port: number, socket: Duplex, head: Buffer, sourceIp: string): void {
+  let fromClient = head.length;
+  let toClient = 0;
+  let connected = false;
+  let reported = false;
+  const upstream = netConnect({ host, port });
+  upstream.setTimeout(ctx.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, () => {
+    upstream.destroy(new Error(`no connection to ${host}:${port} within ${ctx.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`));
+  });
+  const report = (): void => {
+    if (reported) return;
+    reported = true;
+    ctx.emit({
+      type: 'error',
+      code: 'CONNECT_PASSTHROUGH',
+      message: `proxy: passthrough ${host}:${port} from ${sourceIp} closed: ${fromClient} bytes from client, ${toClient} bytes to client`,
+    });
+  };
+  upstream.once('connect', () => {
+    connected = true;
+    upstream.setTimeout(ctx.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, () => upstream.destroy());
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    socket.on('data', (chunk: Buffer) => {
+      fromClient += chunk.length;
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      toClient += chunk.length;
+    });
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+  });
+  upstream.on('error', (error: Error) => {
+    if (!connected) {
+      const reason = `cannot reach passthrough host ${host}:${port}: ${error.message}`;
+      ctx.emit({ type: 'error', code: 'CONNECT_REFUSED', message: `proxy: ${reason} (from ${sourceIp})` });
+      refuse(socket, 502, reason);
+      reported = true;
+      return;
+    }
+    socket.destroy();
+  });
+  upstream.on('close', () => {
+    if (connected) {
+      socket.destroy();
+      report();
+    }
+  });
+  socket.on('close', () => {
+    upstream.destroy();
+    if (connected) report();
+  });
 }
