@@ -33,8 +33,9 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
   const listen = parseListen(String(opts.listen ?? '127.0.0.1:8443'));
   const stateDir = resolveStateDir(opts.stateDir as string | undefined);
   const bus = new EventBus();
-  const headless = Boolean(opts.headless) || !process.stdout.isTTY;
-  attachHeadlessLog(bus);
+  const headless = Boolean(opts.headless) || !process.stdout.isTTY || !process.stdin.isTTY;
+  // On a TTY the dashboard owns the screen: nothing else may write to it.
+  if (headless) attachHeadlessLog(bus);
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({
@@ -54,7 +55,14 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     throw new CliError((error as Error).message);
   }
   if (!headless) {
-    process.stderr.write(`portcullis: listening on ${gateway.url} (the dashboard is not built yet; showing JSON events)\n`);
+    const { runDashboard } = await import('../tui/dashboard.js');
+    const { AdminClient } = await import('../admin/client.js');
+    try {
+      await runDashboard(AdminClient.connect(stateDir), { theme: opts.theme as string | undefined, stateDir, title: 'portcullis' });
+    } finally {
+      await gateway.close();
+    }
+    return;
   }
   await new Promise<void>((resolve) => {
     const stop = () => {
