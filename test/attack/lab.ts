@@ -40,6 +40,10 @@ export interface FakeUpstream {
   /** Data-plane requests (sts:AssumeRole from the gateway itself is not counted). */
   readonly requests: SeenRequest[];
   readonly assumeRoles: number;
+  /** Streaming answers the far end saw cut before they finished (client or gateway went away). */
+  readonly aborted: number;
+  /** Requests whose body was still arriving when the connection was cut (never counted in `requests`). */
+  readonly truncatedUploads: number;
   /** Stops accepting connections and cuts the open ones: later connections are refused. */
   shut(): Promise<void>;
   close(): Promise<void>;
@@ -58,12 +62,15 @@ function assumeRoleXml(): string {
 export async function startUpstream(): Promise<FakeUpstream> {
   const requests: SeenRequest[] = [];
   let assumeRoles = 0;
+  let aborted = 0;
+  let truncatedUploads = 0;
   const sockets = new Set<Socket>();
   const state = { mode: 'ok' as UpstreamMode };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => undefined);
+    req.on('aborted', () => (truncatedUploads += 1));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       if (req.method === 'POST' && req.url === '/' && body.toString().includes('Action=AssumeRole')) {
@@ -92,7 +99,10 @@ export async function startUpstream(): Promise<FakeUpstream> {
           const timer = setInterval(() => {
             if (!res.write(Buffer.alloc(16 * 1024, 'y'))) return;
           }, 20);
-          res.once('close', () => clearInterval(timer));
+          res.once('close', () => {
+            clearInterval(timer);
+            if (!res.writableFinished) aborted += 1;
+          });
         }
         return;
       }
@@ -138,6 +148,12 @@ export async function startUpstream(): Promise<FakeUpstream> {
     requests,
     get assumeRoles() {
       return assumeRoles;
+    },
+    get aborted() {
+      return aborted;
+    },
+    get truncatedUploads() {
+      return truncatedUploads;
     },
     shut,
     close: shut,
@@ -384,6 +400,26 @@ export async function rawExchange(lab: Lab, data: string | Buffer | (string | Bu
     socket.once('error', () => undefined);
   });
   return out;
+}
+
+/**
+ * The head of a SigV4-signed S3 request as raw text (request line + signed headers, no blank line), for
+ * hand-built framing. `extra` headers are added unsigned after signing.
+ */
+export function signedHead(lab: Lab, creds: Credentials, method: string, path: string, extra: string[] = [], version = '1.1'): string {
+  const signed = signOutgoingRequest({
+    method,
+    url: new URL(path, lab.gateway.url),
+    rawPath: path,
+    headers: {},
+    region: 'us-east-1',
+    service: 's3',
+    credentials: creds,
+    payloadHash: 'UNSIGNED-PAYLOAD',
+    now: new Date(),
+  });
+  const lines = [`${method} ${path} HTTP/${version}`, ...Object.entries(signed.headers).map(([k, v]) => `${k}: ${v}`), ...extra];
+  return lines.join('\r\n');
 }
 
 export function statusOf(raw: string): number | undefined {
