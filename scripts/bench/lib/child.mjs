@@ -1,0 +1,57 @@
+// Entry point for a bench child process: `node child.mjs <role> '<json options>'`, forked by startChild().
+//   upstream  → startUpstream(options)
+//   forwarder → startForwarder(options)               (options: upstreamUrl, certPem, keyPem)
+//   gateway   → Gateway.start from dist/ (options: distDir, policyFile, stateDir, recordingOff)
+// Replies to { cmd: 'mem' } with process.memoryUsage() (the RSS fallback where /proc is missing).
+
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { serveAsChild } from './children.mjs';
+
+const [role, json = '{}'] = process.argv.slice(2);
+const options = JSON.parse(json);
+
+async function start() {
+  if (role === 'upstream') {
+    const { startUpstream } = await import('./upstream.mjs');
+    return startUpstream(options);
+  }
+  if (role === 'forwarder') {
+    const { startForwarder } = await import('./forwarder.mjs');
+    return startForwarder(options);
+  }
+  if (role === 'gateway') {
+    const { Gateway } = await import(pathToFileURL(join(options.distDir, 'proxy/server.js')).href);
+    if (options.recordingOff) {
+      // Bench only: the gateway has no switch to turn recording off, so the recorder is stubbed in this process
+      // to measure what recording costs on the request path. Files are still opened; nothing is written.
+      const { Recorder } = await import(pathToFileURL(join(options.distDir, 'recording/recorder.js')).href);
+      Recorder.prototype.record = () => true;
+      Recorder.prototype.recordDurable = async () => undefined;
+    }
+    const gateway = await Gateway.start({
+      policyFile: options.policyFile,
+      stateDir: options.stateDir,
+      host: '127.0.0.1',
+      port: 0,
+      version: 'bench',
+      // Static fake base keys: the bench upstream answers AssumeRole without checking them.
+      baseCredentials: async () => ({ accessKeyId: 'AKIABENCHBASE0000000', secretAccessKey: 'bench-base-secret' }),
+      drainMs: 2_000,
+    });
+    return { url: gateway.url, close: () => gateway.close() };
+  }
+  throw new Error(`unknown role ${role} (upstream, forwarder, gateway)`);
+}
+
+try {
+  const server = await start();
+  serveAsChild(() => server.close(), {
+    mem: () => ({ memory: process.memoryUsage() }),
+    stats: () => ({ stats: server.stats ?? {} }),
+  });
+  process.send({ ready: true, url: server.url, pid: process.pid });
+} catch (error) {
+  process.send?.({ failed: error?.message ?? String(error) });
+  process.exit(1);
+}
