@@ -1,15 +1,296 @@
-// Handlers for `portcullis credentials` commands.
-import { notBuilt } from './output.js';
+// Handlers for `portcullis credentials`, `portcullis token` and `portcullis token fetch`.
+//  - credentials: credential_process JSON from the gateway's STS (AssumeRoleWithWebIdentity), with the
+//    identity token from a file or fetched with the client-credentials grant.
+//  - token: a gateway-signed identity token for a service account with `issuer: local`.
+//  - token fetch: an IdP token written atomically, optionally kept fresh until SIGINT/SIGTERM.
 
-export async function credentials(..._args: unknown[]): Promise<void> {
-  notBuilt('credentials');
+import { readFile, stat } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { resolve } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
+import type { IssuerConfig, ServiceAccountConfig } from '../config/types.js';
+import { mintLocalToken } from '../identity/jwt.js';
+import { KeyFileError, loadOrCreateGatewayKeys } from '../identity/keys.js';
+import {
+  fetchClientCredentialsToken,
+  formatMs,
+  refreshDelayMs,
+  TokenRefresher,
+  writeFileAtomic,
+  type FetchedToken,
+} from '../identity/token-fetch.js';
+import { caFilePath } from '../proxy/tls.js';
+import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
+import { CliError, requireDurationMs } from './output.js';
+
+type Opts = Record<string, unknown>;
+
+/** Longest lifetime `portcullis token` mints: a long-lived token is a static key by another name. */
+export const MAX_LOCAL_TOKEN_TTL_MS = 7 * 86_400_000;
+
+export interface CredentialProcessOutput {
+  Version: 1;
+  AccessKeyId: string;
+  SecretAccessKey: string;
+  SessionToken: string;
+  Expiration: string;
 }
 
-export async function token(..._args: unknown[]): Promise<void> {
-  notBuilt('token');
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
-export async function tokenFetch(..._args: unknown[]): Promise<void> {
-  notBuilt('token fetch');
+async function loadPolicy(file: string): Promise<LoadedPolicy> {
+  const loaded = await loadPolicyFile(file);
+  if (!loaded.ok) {
+    const first = loaded.errors[0]!;
+    const more = loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more; run portcullis policy check)` : '';
+    throw new CliError(`${formatPolicyError(first)}${more}`);
+  }
+  return loaded.policy;
 }
 
+function findAccount(policy: LoadedPolicy, name: string | undefined): ServiceAccountConfig {
+  if (name === undefined) throw new CliError('--service-account NAME is required', 2);
+  const account = policy.config.serviceAccounts.find((sa) => sa.name === name);
+  if (!account) {
+    const known = policy.config.serviceAccounts.map((sa) => sa.name).join(', ') || 'none';
+    throw new CliError(`--service-account: no service account "${name}" in ${policy.file} (known: ${known})`);
+  }
+  return account;
+}
+
+function findIssuer(policy: LoadedPolicy, name: string, flag: string): IssuerConfig {
+  const issuer = policy.config.issuers.find((i) => i.name === name);
+  if (!issuer) {
+    const known = policy.config.issuers.map((i) => i.name).join(', ') || 'none';
+    throw new CliError(`${flag}: no issuer "${name}" in ${policy.file} (known: ${known})`);
+  }
+  return issuer;
+}
+
+async function readSecretFile(file: string, flag: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliError(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const value = text.trim();
+  if (value.length === 0) throw new CliError(`${flag}: ${file} is empty`);
+  return value;
+}
+
+async function fetchIdpToken(issuer: IssuerConfig, clientId: string, secretFile: string): Promise<FetchedToken> {
+  const clientSecret = await readSecretFile(secretFile, '--client-secret-file');
+  try {
+    return await fetchClientCredentialsToken({ issuer: issuer.issuer, clientId, clientSecret, audience: issuer.audience[0] });
+  } catch (error) {
+    throw new CliError(`issuer ${issuer.name}: ${(error as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// credentials
+
+interface GatewayTarget {
+  url: URL;
+  ca?: string;
+}
+
+async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarget> {
+  let url = str(opts.url);
+  let caFile: string | undefined;
+  if (url === undefined) {
+    let info: GatewayInfo;
+    try {
+      info = JSON.parse(await readFile(gatewayInfoPath(stateDir), 'utf8')) as GatewayInfo;
+    } catch {
+      throw new CliError(`no running gateway found in ${stateDir} (start one, or pass --url)`);
+    }
+    url = info.url;
+    caFile = info.caFile;
+  } else {
+    // With --url, trust the CA of this state dir when there is one, else the system's roots.
+    const candidate = caFilePath(stateDir);
+    caFile = await stat(candidate).then(
+      () => candidate,
+      () => undefined,
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`--url: "${url}" is not a URL`, 2);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new CliError(`--url: "${url}" must be https://`, 2);
+  const ca = caFile === undefined ? undefined : await readFile(caFile, 'utf8').catch(() => {
+    throw new CliError(`cannot read the gateway CA ${caFile}`);
+  });
+  return { url: parsed, ca };
+}
+
+function postForm(target: GatewayTarget, form: URLSearchParams, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const body = form.toString();
+  const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolvePromise, reject) => {
+    const req = send(
+      target.url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'content-length': Buffer.byteLength(body), 'user-agent': 'portcullis-credentials' },
+        ...(target.ca === undefined ? {} : { ca: target.ca }),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false });
+
+/** Parses the gateway's AssumeRoleWithWebIdentity answer into credential_process JSON (or a one-line error). */
+export function parseStsAnswer(status: number, body: string): CredentialProcessOutput {
+  let doc: Record<string, any>;
+  try {
+    doc = xml.parse(body) as Record<string, any>;
+  } catch {
+    throw new CliError(`the gateway answered HTTP ${status} with a body that is not XML`);
+  }
+  const error = doc?.ErrorResponse?.Error ?? doc?.Error;
+  if (status !== 200 || error) {
+    const code = str(error?.Code) ?? `HTTP ${status}`;
+    throw new CliError(`the gateway refused the token: ${code}: ${str(error?.Message) ?? 'no message'}`);
+  }
+  const c = doc?.AssumeRoleWithWebIdentityResponse?.AssumeRoleWithWebIdentityResult?.Credentials;
+  const fields = ['AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration'] as const;
+  for (const field of fields) {
+    if (str(c?.[field]) === undefined) throw new CliError(`the gateway's answer has no Credentials.${field}`);
+  }
+  return { Version: 1, AccessKeyId: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration };
+}
+
+export async function credentials(opts: Opts): Promise<void> {
+  const stateDir = resolveStateDir(str(opts.stateDir));
+  const policy = await loadPolicy(String(opts.policy ?? 'policy.yaml'));
+  const account = findAccount(policy, str(opts.serviceAccount));
+  const role = account.roles[0];
+  if (role === undefined) throw new CliError(`service account "${account.name}" has no roles in ${policy.file}`);
+  const tokenFile = str(opts.tokenFile);
+  const clientId = str(opts.clientId);
+  const secretFile = str(opts.clientSecretFile);
+  if (tokenFile !== undefined && (clientId !== undefined || secretFile !== undefined)) {
+    throw new CliError('give either --token-file or --client-id with --client-secret-file, not both', 2);
+  }
+  let token: string;
+  if (tokenFile !== undefined) {
+    token = await readSecretFile(tokenFile, '--token-file');
+  } else if (clientId !== undefined && secretFile !== undefined) {
+    if (account.issuer === 'local') {
+      throw new CliError(`service account "${account.name}" uses issuer local: there is no IdP to ask; use --token-file with a token from portcullis token`, 2);
+    }
+    token = (await fetchIdpToken(findIssuer(policy, account.issuer, 'service account issuer'), clientId, secretFile)).accessToken;
+  } else {
+    throw new CliError('an identity token is needed: --token-file FILE, or --client-id ID with --client-secret-file FILE', 2);
+  }
+  const target = await gatewayTarget(opts, stateDir);
+  const form = new URLSearchParams({
+    Action: 'AssumeRoleWithWebIdentity',
+    Version: '2011-06-15',
+    RoleArn: role,
+    RoleSessionName: `portcullis-${account.name}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
+    WebIdentityToken: token,
+  });
+  let answer: { status: number; body: string };
+  try {
+    answer = await postForm(target, form, 30_000);
+  } catch (error) {
+    throw new CliError(`cannot reach the gateway at ${target.url.origin}: ${(error as Error).message}`);
+  }
+  process.stdout.write(`${JSON.stringify(parseStsAnswer(answer.status, answer.body))}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// token
+
+export async function token(opts: Opts): Promise<void> {
+  const policy = await loadPolicy(String(opts.policy ?? 'policy.yaml'));
+  const account = findAccount(policy, str(opts.serviceAccount));
+  if (account.issuer !== 'local') {
+    throw new CliError(
+      `service account "${account.name}" uses issuer ${account.issuer}, not local: its tokens come from that IdP (portcullis token fetch --issuer ${account.issuer} ...); portcullis token mints only for issuer: local`,
+    );
+  }
+  const ttlMs = requireDurationMs(String(opts.ttl ?? '1h'), '--ttl');
+  if (ttlMs > MAX_LOCAL_TOKEN_TTL_MS) throw new CliError(`--ttl: ${String(opts.ttl)} is longer than the 7d maximum for local tokens`, 2);
+  const stateDir = resolveStateDir(str(opts.stateDir));
+  let keys;
+  try {
+    keys = await loadOrCreateGatewayKeys(stateDir);
+  } catch (error) {
+    if (error instanceof KeyFileError) throw new CliError(error.message);
+    throw error;
+  }
+  process.stdout.write(`${mintLocalToken(keys, { serviceAccount: account.name, ttlMs, now: new Date() })}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// token fetch
+
+export async function tokenFetch(opts: Opts): Promise<void> {
+  const policy = await loadPolicy(String(opts.policy ?? 'policy.yaml'));
+  const issuerName = str(opts.issuer);
+  if (issuerName === undefined) throw new CliError('--issuer NAME is required', 2);
+  if (issuerName === 'local') throw new CliError('--issuer: local tokens are minted by the gateway: use portcullis token --service-account NAME', 2);
+  const issuer = findIssuer(policy, issuerName, '--issuer');
+  const clientId = str(opts.clientId);
+  const secretFile = str(opts.clientSecretFile);
+  const out = str(opts.out);
+  if (clientId === undefined || secretFile === undefined || out === undefined) {
+    throw new CliError('--client-id, --client-secret-file and --out are required', 2);
+  }
+  const outFile = resolve(out);
+  const log = (line: string): void => {
+    process.stderr.write(`portcullis: ${new Date().toISOString()} ${line}\n`);
+  };
+  const write = async (fetched: FetchedToken): Promise<void> => {
+    try {
+      await writeFileAtomic(outFile, `${fetched.accessToken}\n`);
+    } catch (error) {
+      throw new CliError(`--out: cannot write ${outFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  // The secret file is read on every fetch, so rotating it needs no restart.
+  const fetchToken = async (): Promise<FetchedToken> => fetchIdpToken(issuer, clientId, secretFile);
+
+  if (!opts.refresh) {
+    const fetched = await fetchToken();
+    await write(fetched);
+    log(`token for ${clientId} from ${issuer.name} written to ${outFile}; expires ${fetched.expiresAt.toISOString()}`);
+    return;
+  }
+  const refresher = new TokenRefresher({ fetchToken, write, log });
+  // Handlers first: a signal during the first fetch must also stop cleanly.
+  const stop = (signal: string): void => {
+    log(`${signal}: stopping; ${outFile} keeps the last token`);
+    refresher.stop();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  const first = await refresher.start();
+  log(
+    `token for ${clientId} from ${issuer.name} written to ${outFile}; expires ${first.expiresAt.toISOString()}, next refresh in ${formatMs(refreshDelayMs(first))} (Ctrl-C to stop)`,
+  );
+  await refresher.done;
+}
