@@ -5,15 +5,20 @@
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Scalar } from 'yaml';
 import type { PolicyErrorItem } from '../events.js';
 import { globToRegExp, hasGlob } from '../policy/glob.js';
+import { accountConditions, operatorValueKind, parseClaimPath, parseOperator } from '../identity/claims.js';
+import { expandPreset, plainIssuerProblem, presetAudiences, PRESET_NAMES, PRESET_PARAMETERS, type PresetParameters } from '../identity/presets.js';
 import { formatDurationMs, parseDurationMs } from './duration.js';
 import {
   DEFAULT_APPROVAL,
   DEFAULT_CLOCK_SKEW_MS,
+  DEFAULT_MAX_TOKEN_LIFETIME_MS,
   DEFAULT_MASKING_MAX_BODY_BYTES,
   DEFAULT_RECORDING_MAX_BODY_BYTES,
   DEFAULT_REGION,
   DEFAULT_SESSION_TTL_MS,
   type ApprovalSettings,
+  type ClaimCondition,
+  type IssuerPresetName,
   type DetectorName,
   type Effect,
   type IssuerConfig,
@@ -41,6 +46,18 @@ export const RESERVED_RULE_ID = 'default-deny';
 
 const MAX_SESSION_TTL_MS = 12 * 3_600_000;
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+const MAX_TOKEN_LIFETIME_LIMIT_MS = 366 * 86_400_000;
+const ISSUER_KEYS = ['name', 'preset', 'issuer', 'audience', 'jwks_uri', 'algorithms', 'clock_skew', 'max_token_lifetime', ...new Set(Object.values(PRESET_PARAMETERS).flatMap((p) => [...p.required, ...p.optional]))].filter(
+  (key, i, all) => all.indexOf(key) === i,
+);
+/** Preset-only keys → the presets that read them (`issuer` and `jwks_uri` are also plain-issuer keys). */
+const PRESET_KEY_OWNERS = new Map<string, IssuerPresetName[]>();
+for (const name of Object.keys(PRESET_PARAMETERS) as IssuerPresetName[]) {
+  for (const key of [...PRESET_PARAMETERS[name].required, ...PRESET_PARAMETERS[name].optional]) {
+    if (key === 'jwks_uri') continue;
+    PRESET_KEY_OWNERS.set(key, [...(PRESET_KEY_OWNERS.get(key) ?? []), name]);
+  }
+}
 
 // IAM permission names that are not API operations: a rule naming them would never match a request.
 const IAM_ONLY_ACTIONS: Record<string, string> = {
@@ -86,6 +103,7 @@ class Validator {
   // Names declared (even in entries with other errors), so one mistake doesn't cascade into "unknown" errors.
   private readonly issuerNames = new Set<string>();
   private readonly accountNames = new Set<string>();
+  private readonly issuerConfigs = new Map<string, IssuerConfig>();
 
   constructor(
     private readonly doc: Document,
@@ -155,8 +173,10 @@ class Validator {
     if (!list) return [];
     const out: IssuerConfig[] = [];
     const seen = new Map<string, Node | null>();
+    // Each accepted `iss` (and each SPIFFE trust domain) belongs to one issuer entry, or tokens could not be routed.
+    const issOwners = new Map<string, string>();
     this.list(list.value ?? list.key, 'identity.issuers', (node, path) => {
-      const f = this.fields(node, path, ['name', 'issuer', 'audience', 'jwks_uri', 'algorithms', 'clock_skew'], ['name', 'issuer', 'audience']);
+      const f = this.fields(node, path, ISSUER_KEYS, ['name', 'audience']);
       if (!f) return;
       const name = this.optString(f, 'name', `${path}.name`);
       const nameNode = f.get('name')?.value ?? node;
@@ -167,26 +187,128 @@ class Validator {
         else seen.set(name, nameNode);
         if (name !== LOCAL_ISSUER) this.issuerNames.add(name);
       }
-      const issuer = this.optString(f, 'issuer', `${path}.issuer`);
+      const presetName = this.enumValue(f, 'preset', `${path}.preset`, PRESET_NAMES);
+      const presetFailed = f.has('preset') && presetName === undefined;
+      let keysOk = true;
+      for (const [key, value] of f) {
+        const owner = PRESET_KEY_OWNERS.get(key);
+        if (owner === undefined || presetFailed) continue;
+        if (presetName === undefined) {
+          if (key === 'issuer') continue;
+          this.error(value.key, `${path}.${key}`, `\`${key}\` is a parameter of preset ${owner.join(' / ')}; add \`preset: ${owner[0]}\``);
+          keysOk = false;
+        } else if (!PRESET_PARAMETERS[presetName].required.includes(key) && !PRESET_PARAMETERS[presetName].optional.includes(key) && key !== 'jwks_uri') {
+          const params = [...PRESET_PARAMETERS[presetName].required, ...PRESET_PARAMETERS[presetName].optional].filter((k) => k !== 'jwks_uri');
+          const why = key === 'issuer' ? `preset ${presetName} fills in the issuer itself` : `\`${key}\` is not a parameter of preset ${presetName}`;
+          this.error(value.key, `${path}.${key}`, `${why} (its parameters: ${params.join(', ') || 'none'})`);
+          keysOk = false;
+        }
+      }
+      if (presetName !== undefined) {
+        for (const key of PRESET_PARAMETERS[presetName].required) {
+          if (!f.has(key)) this.error(node, `${path}.${key}`, `preset ${presetName} needs \`${key}\``);
+        }
+      } else if (!presetFailed && !f.has('issuer')) {
+        this.error(node, `${path}.issuer`, 'required key `issuer` is missing (or use a preset: okta, entra-id, google, github-actions, kubernetes, spiffe)');
+      }
+      const issuerList = this.stringOrList(f.get('issuer'), `${path}.issuer`);
       const audience = this.stringOrList(f.get('audience'), `${path}.audience`);
       const jwksUri = this.optString(f, 'jwks_uri', `${path}.jwks_uri`);
       if (jwksUri !== undefined) {
         const problem = httpUrlProblem(jwksUri, true);
         if (problem) this.error(f.get('jwks_uri')!.value, `${path}.jwks_uri`, problem);
-      } else if (issuer !== undefined) {
-        // Without jwks_uri the keys are discovered from the issuer, so it must be a URL we may fetch.
-        const problem = httpUrlProblem(issuer, true);
-        if (problem) this.error(f.get('issuer')!.value, `${path}.issuer`, `${problem} (keys are discovered from the issuer unless jwks_uri is set)`);
       }
-      const algorithms = this.algorithms(f.get('algorithms'), `${path}.algorithms`);
+      const userAlgorithms = f.has('algorithms') ? this.algorithms(f.get('algorithms'), `${path}.algorithms`) : undefined;
       const clockSkewMs = this.duration(f.get('clock_skew'), `${path}.clock_skew`, { min: 0, max: MAX_CLOCK_SKEW_MS }) ?? DEFAULT_CLOCK_SKEW_MS;
-      if (name !== undefined && issuer !== undefined && audience !== undefined) {
-        const config: IssuerConfig = { name, issuer, audience, algorithms, clockSkewMs };
-        if (jwksUri !== undefined) config.jwksUri = jwksUri;
-        out.push(config);
+      const userLifetimeMs = this.duration(f.get('max_token_lifetime'), `${path}.max_token_lifetime`, { min: 1000, max: MAX_TOKEN_LIFETIME_LIMIT_MS });
+
+      let issuer: string | undefined;
+      let aliases: string[] | undefined;
+      let presetJwksUri: string | undefined;
+      let algorithms = userAlgorithms ?? [...ALLOWED_ALGORITHMS];
+      let maxTokenLifetimeMs = userLifetimeMs ?? DEFAULT_MAX_TOKEN_LIFETIME_MS;
+      let preset: IssuerConfig['preset'];
+      let rules: IssuerConfig['rules'];
+      if (presetName !== undefined) {
+        if (!keysOk) return;
+        const params = this.presetParameters(f, path);
+        if (params === undefined) return;
+        const expanded = expandPreset(presetName, params);
+        if (!expanded.ok) {
+          for (const problem of expanded.problems) this.error(f.get(problem.key)?.value ?? node, `${path}.${problem.key}`, problem.message);
+          return;
+        }
+        ({ issuer, issuerAliases: aliases, jwksUri: presetJwksUri, preset, rules } = expanded.value);
+        algorithms = userAlgorithms ?? expanded.value.algorithms;
+        maxTokenLifetimeMs = userLifetimeMs ?? expanded.value.maxTokenLifetimeMs;
+      } else if (issuerList !== undefined) {
+        issuer = issuerList[0];
+        if (issuerList.length > 1) aliases = issuerList;
+        const issuerNode = this.resolve(f.get('issuer')!.value);
+        issuerList.forEach((iss, i) => {
+          const itemNode = isSeq(issuerNode) ? (issuerNode.items[i] as Node) : issuerNode;
+          const problem = plainIssuerProblem(iss);
+          if (problem) this.error(itemNode, isSeq(issuerNode) ? `${path}.issuer[${i}]` : `${path}.issuer`, problem);
+        });
       }
+      const discoveryFrom = jwksUri ?? presetJwksUri;
+      if (discoveryFrom === undefined && issuer !== undefined) {
+        // Without jwks_uri the keys are discovered from the (first) issuer, so it must be a URL we may fetch.
+        const problem = httpUrlProblem(issuer, true);
+        const issuerNode = this.resolve(f.get('issuer')?.value ?? null);
+        const at = isSeq(issuerNode) ? (issuerNode.items[0] as Node) : (issuerNode ?? node);
+        if (problem) this.error(at, `${path}.issuer${isSeq(issuerNode) ? '[0]' : ''}`, `${problem} (keys are discovered from the issuer unless jwks_uri is set)`);
+      }
+      if (name === undefined || issuer === undefined || audience === undefined) return;
+      const routes = aliases ?? [issuer];
+      const spiffeDomain = preset?.name === 'spiffe' && routes.length === 0 ? `spiffe trust domain ${preset.trustDomain}` : undefined;
+      for (const route of spiffeDomain !== undefined ? [spiffeDomain] : routes) {
+        const owner = issOwners.get(route);
+        if (owner !== undefined && owner !== name) {
+          this.error(nameNode, `${path}`, `${route} is already trusted by issuer \`${owner}\`: a token could not tell which entry verifies it`);
+          return;
+        }
+        issOwners.set(route, name);
+      }
+      const config: IssuerConfig = { name, issuer, audience: presetAudiences(preset, audience), algorithms, clockSkewMs, maxTokenLifetimeMs };
+      if (aliases !== undefined) config.issuerAliases = aliases;
+      const keys = jwksUri ?? presetJwksUri;
+      if (keys !== undefined) config.jwksUri = keys;
+      if (preset !== undefined) config.preset = preset;
+      if (rules !== undefined && Object.keys(rules).length > 0) config.rules = rules;
+      out.push(config);
+      this.issuerConfigs.set(name, config);
     });
     return out.filter((i) => i.name !== LOCAL_ISSUER);
+  }
+
+  /** The preset parameters present in an issuer entry, type-checked; undefined after an error. */
+  private presetParameters(f: Fields, path: string): PresetParameters | undefined {
+    const before = this.errors.length;
+    const params: PresetParameters = {};
+    const org = this.stringOrList(f.get('org'), `${path}.org`);
+    if (org !== undefined) params.org = org;
+    const issuer = this.stringOrList(f.get('issuer'), `${path}.issuer`);
+    if (issuer !== undefined) params.issuer = issuer;
+    for (const [key, field] of [
+      ['authorization_server', 'authorizationServer'],
+      ['tenant', 'tenant'],
+      ['enterprise', 'enterprise'],
+      ['host', 'host'],
+      ['trust_domain', 'trustDomain'],
+    ] as const) {
+      const value = this.optString(f, key, `${path}.${key}`);
+      if (value !== undefined) params[field] = value;
+    }
+    const versions = f.get('token_versions');
+    if (versions) {
+      params.tokenVersions = [];
+      this.list(versions.value ?? versions.key, `${path}.token_versions`, (node, itemPath) => {
+        if (isScalar(node) && (node.value === 1 || node.value === 2)) params.tokenVersions!.push(node.value);
+        else this.error(node, itemPath, `must be 1 or 2 (Entra access token versions), got ${isScalar(node) ? String(node.value) : 'a non-number'}`);
+      }, { nonEmpty: true });
+    }
+    return this.errors.length === before ? params : undefined;
   }
 
   private algorithms(entry: Entry | undefined, path: string): string[] {
@@ -212,7 +334,7 @@ class Validator {
     const seenNames = new Map<string, Node | null>();
     const seenIdentities = new Map<string, string>();
     this.list(entry.value ?? entry.key, 'service_accounts', (node, path) => {
-      const f = this.fields(node, path, ['name', 'issuer', 'subject', 'claims', 'roles', 'session_ttl'], ['name', 'issuer', 'roles']);
+      const f = this.fields(node, path, ['name', 'issuer', 'subject', 'claims', 'match', 'roles', 'session_ttl'], ['name', 'issuer', 'roles']);
       if (!f) return;
       const name = this.optString(f, 'name', `${path}.name`);
       const nameNode = f.get('name')?.value ?? node;
@@ -234,13 +356,19 @@ class Validator {
           this.error(f.get('issuer')!.value, `${path}.issuer`, `unknown issuer \`${issuer}\`${suggest(issuer, known)} (known: ${known.join(', ')})`);
         }
       }
+      const matchEntry = f.get('match');
+      let match: ClaimCondition[] | undefined;
+      if (matchEntry && issuer === LOCAL_ISSUER) {
+        this.error(matchEntry.key, `${path}.match`, 'gateway-minted tokens carry only the account name; `match` is for IdP tokens');
+      } else if (matchEntry) match = this.match(matchEntry, `${path}.match`);
       let subject = this.optString(f, 'subject', `${path}.subject`);
-      if (subject === undefined && !f.has('subject') && issuer !== undefined && issuer !== LOCAL_ISSUER) {
-        this.error(node, `${path}.subject`, 'required (the `sub` claim this account\'s tokens carry)');
+      if (subject === undefined && !f.has('subject') && !matchEntry && issuer !== undefined && issuer !== LOCAL_ISSUER) {
+        this.error(node, `${path}.subject`, 'required (the `sub` claim this account\'s tokens carry), unless a `match` block identifies the tokens');
       }
       if (subject === '') this.error(f.get('subject')!.value, `${path}.subject`, 'must not be empty');
       // Gateway-minted tokens carry the account name as their subject unless one is given.
       if (subject === undefined && issuer === LOCAL_ISSUER && name !== undefined) subject = name;
+      if (subject === undefined && !f.has('subject') && matchEntry) subject = '';
       const claims = this.claims(f.get('claims'), `${path}.claims`);
       const roles: string[] = [];
       const rolesEntry = f.get('roles');
@@ -255,14 +383,106 @@ class Validator {
       }
       const sessionTtlMs = this.duration(f.get('session_ttl'), `${path}.session_ttl`, { min: 1, max: MAX_SESSION_TTL_MS }) ?? DEFAULT_SESSION_TTL_MS;
       if (name === undefined || issuer === undefined || subject === undefined || !issuerOk) return;
-      const identityKey = JSON.stringify([issuer, subject, Object.entries(claims).sort()]);
+      if (matchEntry && match === undefined) return;
+      const account: ServiceAccountConfig = { name, issuer, subject, claims, roles, sessionTtlMs };
+      if (match !== undefined) account.match = match;
+      const conditions = accountConditions(account);
+      if (issuer !== LOCAL_ISSUER && conditions.every((c) => c.ifExists || c.test.includes('Not') || (c.test === 'Null' && c.values[0] === true))) {
+        this.error(matchEntry?.key ?? node, path, 'no condition identifies the tokens: this account would take any token of its issuer; pin `subject` or add a positive `match` condition');
+        return;
+      }
+      const issuerConfig = this.issuerConfigs.get(issuer);
+      if (issuerConfig?.rules?.requirePinnedSubject && !pinsSubject(conditions)) {
+        this.error(node, `${path}.subject`, `issuer \`${issuer}\` (preset ${issuerConfig.preset?.name ?? ''}) needs every account to pin \`sub\` exactly: the caller chooses the audience of these tokens, so only the subject says who they are`);
+        return;
+      }
+      const identityKey = JSON.stringify([issuer, conditions.map((c) => [c.operator, c.path, [...c.values].map(String).sort()]).map((c) => JSON.stringify(c)).sort()]);
       const clash = seenIdentities.get(identityKey);
       if (clash !== undefined && clash !== name) {
         this.error(node, path, `same issuer, subject and claims as \`${clash}\`: a token could not tell the two accounts apart`);
       } else seenIdentities.set(identityKey, name);
-      out.push({ name, issuer, subject, claims, roles, sessionTtlMs });
+      out.push(account);
     });
     return out;
+  }
+
+  /** A `match:` block: operator → claim → value or list of values (any of them). */
+  private match(entry: Entry, path: string): ClaimCondition[] | undefined {
+    const node = this.resolve(entry.value);
+    if (!isMap(node)) {
+      this.error(node ?? entry.key, path, 'must be a mapping of operator to claims, e.g. {StringEquals: {repository: acme/app}}');
+      return undefined;
+    }
+    const before = this.errors.length;
+    const out: ClaimCondition[] = [];
+    const operators = this.fields(node, path, null, []) ?? new Map<string, Entry>();
+    if (operators.size === 0) this.error(node, path, 'must hold at least one operator (StringEquals, StringLike, ForAnyValue:StringEquals, Null, Bool, NumericEquals…)');
+    for (const [operator, opEntry] of operators) {
+      const opPath = `${path}.${operator}`;
+      const parsed = parseOperator(operator);
+      if (!parsed.ok) {
+        this.error(opEntry.key, opPath, parsed.message);
+        continue;
+      }
+      const claimsNode = this.resolve(opEntry.value);
+      if (!isMap(claimsNode)) {
+        this.error(claimsNode ?? opEntry.key, opPath, `must be a mapping of claim to value(s), e.g. {${operator}: {environment: production}}`);
+        continue;
+      }
+      const claims = this.fields(claimsNode, opPath, null, []) ?? new Map<string, Entry>();
+      if (claims.size === 0) this.error(claimsNode, opPath, 'must name at least one claim');
+      const kind = operatorValueKind(parsed.value.test);
+      for (const [claim, claimEntry] of claims) {
+        const claimPath = `${opPath}.${claim}`;
+        const parsedPath = parseClaimPath(claim);
+        if (!parsedPath.ok) {
+          this.error(claimEntry.key, claimPath, parsedPath.message);
+          continue;
+        }
+        const valueNode = this.resolve(claimEntry.value);
+        const items = isSeq(valueNode) ? valueNode.items.map((item, i) => ({ node: this.resolve(item as Node | null), at: `${claimPath}[${i}]` })) : [{ node: valueNode, at: claimPath }];
+        if (items.length === 0) {
+          this.error(valueNode, claimPath, 'must not be empty');
+          continue;
+        }
+        if (parsed.value.test === 'Null' && items.length !== 1) {
+          this.error(valueNode, claimPath, 'Null takes one value: true (the claim must be absent) or false (it must be present)');
+          continue;
+        }
+        const values: (string | number | boolean)[] = [];
+        for (const item of items) {
+          const value = this.conditionValue(item.node ?? claimEntry.key, item.at, kind, parsed.value.test);
+          if (value !== undefined) values.push(value);
+        }
+        if (values.length !== items.length) continue;
+        const condition: ClaimCondition = { operator, test: parsed.value.test, ifExists: parsed.value.ifExists, claim, path: parsedPath.path, values };
+        if (parsed.value.qualifier !== undefined) condition.qualifier = parsed.value.qualifier;
+        out.push(condition);
+      }
+    }
+    return this.errors.length === before ? out : undefined;
+  }
+
+  private conditionValue(raw: Node | Scalar | null, path: string, kind: 'string' | 'number' | 'boolean', test: string): string | number | boolean | undefined {
+    const node = this.resolve(raw);
+    if (kind === 'string') {
+      const s = this.string(node, path, `${test} compares strings; quote it`);
+      if (s === '') {
+        this.error(node, path, 'must not be empty');
+        return undefined;
+      }
+      return s;
+    }
+    if (kind === 'number') {
+      if (isScalar(node) && typeof node.value === 'number' && Number.isFinite(node.value)) return node.value;
+      if (isScalar(node) && typeof node.value === 'string' && /^-?\d+(\.\d+)?$/.test(node.value)) return Number(node.value);
+      this.error(node ?? raw, path, `${test} compares numbers; got ${isScalar(node) ? JSON.stringify(node.value) : 'a non-number'}`);
+      return undefined;
+    }
+    if (isScalar(node) && typeof node.value === 'boolean') return node.value;
+    const hint = test === 'Null' ? 'true (the claim must be absent) or false (it must be present)' : 'true or false';
+    this.error(node ?? raw, path, `${test} takes ${hint}; got ${isScalar(node) ? JSON.stringify(node.value) : 'a non-boolean'}`);
+    return undefined;
   }
 
   private claims(entry: Entry | undefined, path: string): Record<string, string> {
@@ -628,6 +848,11 @@ class Validator {
   private sorted(): PolicyErrorItem[] {
     return [...this.errors].sort((a, b) => a.line - b.line || a.column - b.column);
   }
+}
+
+/** True when `sub` is pinned to exact values (Google: the audience alone proves nothing). */
+function pinsSubject(conditions: readonly ClaimCondition[]): boolean {
+  return conditions.some((c) => c.test === 'StringEquals' && c.qualifier === undefined && !c.ifExists && c.path.length === 1 && c.path[0] === 'sub');
 }
 
 function actionProblem(action: string): string | undefined {
