@@ -103,6 +103,7 @@ describe('verifyGatewayCredentials', () => {
       accessKeyId: creds.accessKeyId,
       secretAccessKey: creds.secretAccessKey,
       expiresAt: LATER,
+      issuedAt: new Date(Math.floor(NOW.getTime() / 1000) * 1000),
       issuer: 'https://idp.example.com',
       subject: 'billing-job',
     });
