@@ -47,6 +47,7 @@ describe('parsePolicy: valid files', () => {
       audience: ['portcullis'],
       algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
       clockSkewMs: 60_000,
+      maxTokenLifetimeMs: 86_400_000,
     });
     expect(config.serviceAccounts[0]).toEqual({
       name: 'reports-mcp',

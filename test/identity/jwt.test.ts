@@ -122,7 +122,7 @@ describe('TokenVerifier with a real OpenID provider (oidc-provider)', () => {
 
   it('refuses a valid token whose subject no service account names', async () => {
     const token = await idp.token('orphan-job');
-    expectRefused(await verifier({ now: () => new Date() }).verify(token), 'ACCESS_DENIED', `no service account matches issuer corp subject orphan-job`);
+    expectRefused(await verifier({ now: () => new Date() }).verify(token), 'ACCESS_DENIED', /^no service account matches issuer corp subject orphan-job \(candidates: billing; closest billing: StringEquals sub: token has "orphan-job", expected "billing-job" \(\+1 more\)\)$/);
   });
 
   it('refuses a role the service account may not assume', async () => {
@@ -191,10 +191,10 @@ describe('TokenVerifier refuses', () => {
     { name: 'an issuer differing by a trailing slash', token: () => signToken(rsKey, labClaims({ iss: `${lab.issuer}/` })), reason: () => `unknown issuer ${lab.issuer}/` },
     { name: 'a token without iss', token: () => signToken(rsKey, labClaims({ iss: undefined })), reason: 'token has no iss claim' },
     { name: 'an exp that is not a number', token: () => signToken(rsKey, labClaims({ exp: 'tomorrow' as unknown as number })), reason: /claim exp is invalid|token is malformed/ },
-    { name: 'a subject no account names', token: () => signToken(rsKey, labClaims({ sub: 'nobody' })), code: 'ACCESS_DENIED', reason: 'no service account matches issuer lab subject nobody' },
-    { name: 'claims that differ from the account claims', token: () => signToken(rsKey, labClaims({ sub: 'svc-c', env: 'dev', run: '7' })), code: 'ACCESS_DENIED', reason: 'no service account matches issuer lab subject svc-c' },
-    { name: 'a missing required claim', token: () => signToken(rsKey, labClaims({ sub: 'svc-c', env: 'prod' })), code: 'ACCESS_DENIED', reason: 'no service account matches issuer lab subject svc-c' },
-    { name: 'an array where the account expects a string', token: () => signToken(rsKey, labClaims({ sub: 'svc-c', env: ['prod'], run: '7' })), code: 'ACCESS_DENIED', reason: 'no service account matches issuer lab subject svc-c' },
+    { name: 'a subject no account names', token: () => signToken(rsKey, labClaims({ sub: 'nobody' })), code: 'ACCESS_DENIED', reason: 'no service account matches issuer lab subject nobody (candidates: lab-a, dup-1, dup-2, prod-only; closest lab-a: StringEquals sub: token has "nobody", expected "svc-a")' },
+    { name: 'claims that differ from the account claims', token: () => signToken(rsKey, labClaims({ sub: 'svc-c', env: 'dev', run: '7' })), code: 'ACCESS_DENIED', reason: /^no service account matches issuer lab subject svc-c \(candidates: .*; closest prod-only: StringEquals env: token has "dev", expected "prod"\)$/ },
+    { name: 'a missing required claim', token: () => signToken(rsKey, labClaims({ sub: 'svc-c', env: 'prod' })), code: 'ACCESS_DENIED', reason: /closest prod-only: StringEquals run: token has no run claim\)$/ },
+    { name: 'an array where the account expects a string', token: () => signToken(rsKey, labClaims({ sub: 'svc-c', env: ['prod'], run: '7' })), code: 'ACCESS_DENIED', reason: /closest prod-only: StringEquals env: token has a list \["prod"\]; use ForAnyValue: or ForAllValues:\)$/ },
     {
       name: 'a token matching two service accounts',
       token: () => signToken(rsKey, labClaims({ sub: 'svc-dup' })),
