@@ -34,6 +34,8 @@ export interface ConnectContext {
   idleTimeoutMs?: number;
   /** How long a passthrough connection to its host may take. */
   connectTimeoutMs?: number;
+  /** Ports passthrough hosts may be reached on; default 443. */
+  passthroughPorts?: readonly number[];
 }
 
 export type ConnectTarget = { ok: true; host: string; port: number } | { ok: false; reason: string };
@@ -68,7 +70,7 @@ export function parseConnectTarget(target: string | undefined): ConnectTarget {
 }
 
 /** What to do with a CONNECT: pure, from the target and the policy's passthrough globs. */
-export function decideConnect(target: ConnectTarget, passthrough: readonly string[]): ConnectDecision {
+export function decideConnect(target: ConnectTarget, passthrough: readonly string[], passthroughPorts: readonly number[] = [443]): ConnectDecision {
   if (!target.ok) return { kind: 'refuse', status: 400, reason: target.reason };
   const { host, port } = target;
   // An IP literal names no AWS service and matches no host glob a policy could mean: never.
@@ -78,7 +80,9 @@ export function decideConnect(target: ConnectTarget, passthrough: readonly strin
     return { kind: 'intercept', host, port };
   }
   if (passthrough.length > 0 && compileMatcher(passthrough, { caseInsensitive: true })(host)) {
-    if (port !== 443) return { kind: 'refuse', status: 403, reason: `CONNECT to ${host}:${port} refused: passthrough hosts are tunnelled on port 443 only` };
+    if (!passthroughPorts.includes(port)) {
+      return { kind: 'refuse', status: 403, reason: `CONNECT to ${host}:${port} refused: passthrough hosts are tunnelled on port ${passthroughPorts.join(', ')} only` };
+    }
     return { kind: 'passthrough', host, port };
   }
   return { kind: 'refuse', status: 403, reason: `CONNECT to ${host} refused: not an AWS host (*${AWS_SUFFIX}) and not listed under passthrough in the policy` };
@@ -106,7 +110,7 @@ export function handleConnect(ctx: ConnectContext, req: IncomingMessage, socket:
   // A tunnel's socket errors (client gone, reset) end that tunnel, never the gateway.
   socket.on('error', () => socket.destroy());
   const target = parseConnectTarget(req.url);
-  const decision = decideConnect(target, ctx.passthrough());
+  const decision = decideConnect(target, ctx.passthrough(), ctx.passthroughPorts);
   const sourceIp = req.socket.remoteAddress ?? '?';
   if (decision.kind === 'refuse') {
     ctx.emit({ type: 'error', code: 'CONNECT_REFUSED', message: `proxy: ${decision.reason} (from ${sourceIp})` });
