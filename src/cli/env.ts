@@ -1,78 +1,195 @@
 // `portcullis env`: everything a client needs to reach AWS through the gateway, in the shape its
-// launcher wants (shell exports, JSON, an MCP `env` block, or an AWS config profile).
+// launcher wants: shell exports, JSON, the `"env"` member of an MCP `mcpServers` entry, or an AWS
+// config profile (for servers that force a named profile, which switches environment credentials off).
+//
+// Why each variable: AWS_ENDPOINT_URL routes every service and STS to the gateway (botocore ≥ 1.31,
+// JS v3); AWS_CA_BUNDLE is read by botocore/CLI, NODE_EXTRA_CA_CERTS by the JS SDK (which ignores
+// AWS_CA_BUNDLE), REQUESTS_CA_BUNDLE / SSL_CERT_FILE by non-SDK Python HTTPS (requests, httpx);
+// AWS_REGION is the JS SDK's region and AWS_DEFAULT_REGION botocore's (CLI v1 ignores AWS_REGION).
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadPolicyFile } from '../config/load.js';
+import { fileURLToPath } from 'node:url';
+import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import type { ServiceAccountConfig } from '../config/types.js';
+import { writeFileAtomic } from '../identity/token-fetch.js';
 import { caFilePath } from '../proxy/tls.js';
 import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
 import { CliError, printLine } from './output.js';
 
 export type EnvFormat = 'shell' | 'json' | 'mcp' | 'aws-config';
+const FORMATS: readonly EnvFormat[] = ['shell', 'json', 'mcp', 'aws-config'];
+const DEFAULT_POLICY_FILE = 'policy.yaml';
+
+/** AWS's RoleSessionName pattern; service account names are validated against it when the policy loads. */
+const ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 
 export interface ClientEnvironment {
+  /** In the order they are printed. CA variables are absent when the gateway's certificate is publicly trusted. */
   vars: Record<string, string>;
+  /** How the token file gets its content, for the comment lines. */
   tokenSource: string;
   account: ServiceAccountConfig;
+  role: string;
+  policyFile: string;
+  stateDir: string;
+  /** Given with --url (else read from the running gateway). */
+  explicitUrl?: string;
+  tokenFile: string;
+  /** Problems worth telling the user that do not stop the set-up (e.g. the token file does not exist yet). */
+  warnings: string[];
 }
 
-async function readGatewayInfo(stateDir: string): Promise<GatewayInfo | undefined> {
+type Opts = Record<string, unknown>;
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+function processAlive(pid: number): boolean {
   try {
-    return JSON.parse(await readFile(gatewayInfoPath(stateDir), 'utf8')) as GatewayInfo;
-  } catch {
-    return undefined;
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, owned by someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** The running gateway's gateway.json, or a one-line reason why there is none. */
+export async function readRunningGateway(stateDir: string): Promise<GatewayInfo> {
+  const file = gatewayInfoPath(stateDir);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new CliError(`no running gateway found in ${stateDir} (start one with portcullis start, or pass --url)`);
+  }
+  let info: GatewayInfo;
+  try {
+    info = JSON.parse(text) as GatewayInfo;
+  } catch {
+    throw new CliError(`${file} is not JSON (a gateway writes it when it starts; pass --url to name the gateway yourself)`);
+  }
+  if (typeof info?.url !== 'string' || typeof info.caFile !== 'string') {
+    throw new CliError(`${file} has no url or caFile (pass --url to name the gateway yourself)`);
+  }
+  if (typeof info.pid === 'number' && !processAlive(info.pid)) {
+    throw new CliError(`the gateway recorded in ${file} (pid ${info.pid}) is not running (start one, or pass --url)`);
+  }
+  return info;
 }
 
 export function defaultTokenFile(stateDir: string, account: string): string {
   return join(stateDir, 'tokens', `${account}.jwt`);
 }
 
-function tokenSource(account: ServiceAccountConfig, tokenFile: string): string {
+function tokenSource(account: ServiceAccountConfig, tokenFile: string, policyArgs: string): string {
   if (account.issuer === 'local') {
-    return `a gateway-minted token: portcullis token --service-account ${account.name} > ${tokenFile}`;
+    return `a gateway-minted token: portcullis token --service-account ${account.name}${policyArgs} > ${tokenFile}`;
   }
-  return `your IdP's client-credentials token for issuer "${account.issuer}": portcullis token fetch --issuer ${account.issuer} --client-id ID --client-secret-file FILE --out ${tokenFile} --refresh`;
+  return `a client-credentials token from issuer "${account.issuer}", kept fresh by: portcullis token fetch --issuer ${account.issuer} --client-id ID --client-secret-file FILE --out ${tokenFile} --refresh${policyArgs}`;
 }
 
-export async function clientEnvironment(opts: Record<string, unknown>): Promise<ClientEnvironment> {
-  const stateDir = resolveStateDir(opts.stateDir as string | undefined);
-  const policyFile = String(opts.policy ?? 'policy.yaml');
-  const loaded = await loadPolicyFile(policyFile);
+async function loadPolicy(opts: Opts): Promise<LoadedPolicy> {
+  let file = str(opts.policy) ?? DEFAULT_POLICY_FILE;
+  // With the default name missing here, the running gateway's own policy is the one that decides.
+  if (file === DEFAULT_POLICY_FILE && !(await exists(file))) {
+    const info = await readFile(gatewayInfoPath(resolveStateDir(str(opts.stateDir))), 'utf8')
+      .then((text) => JSON.parse(text) as Partial<GatewayInfo>)
+      .catch(() => undefined);
+    if (typeof info?.policyFile === 'string') file = info.policyFile;
+  }
+  const loaded = await loadPolicyFile(file);
   if (!loaded.ok) {
-    const first = loaded.errors[0]!;
-    throw new CliError(`${first.file}:${first.line}:${first.column}: ${first.path ? `${first.path}: ` : ''}${first.message}${loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more; run portcullis policy check)` : ''}`);
+    const more = loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more; run portcullis policy check ${file})` : '';
+    throw new CliError(`--policy: ${formatPolicyError(loaded.errors[0]!)}${more}`);
   }
-  const name = String(opts.serviceAccount);
-  const account = loaded.policy.config.serviceAccounts.find((sa) => sa.name === name);
+  return loaded.policy;
+}
+
+function parseGatewayUrl(url: string, flag: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`${flag}: "${url}" is not a URL`, 2);
+  }
+  // Clients would send the web-identity token and receive credentials over it: plain HTTP fails closed.
+  if (parsed.protocol !== 'https:') throw new CliError(`${flag}: "${url}" must be an https:// URL (the gateway serves TLS)`, 2);
+  if (parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '') {
+    throw new CliError(`${flag}: "${url}" must be the gateway's origin only (https://host:port), without a path`, 2);
+  }
+  return parsed.origin;
+}
+
+export async function clientEnvironment(opts: Opts): Promise<ClientEnvironment> {
+  const stateDir = resolveStateDir(str(opts.stateDir));
+  const name = str(opts.serviceAccount);
+  if (name === undefined) throw new CliError('--service-account NAME is required', 2);
+  const policy = await loadPolicy(opts);
+  const account = policy.config.serviceAccounts.find((sa) => sa.name === name);
   if (!account) {
-    const known = loaded.policy.config.serviceAccounts.map((sa) => sa.name).join(', ') || 'none';
-    throw new CliError(`--service-account: no service account "${name}" in ${policyFile} (known: ${known})`);
+    const known = policy.config.serviceAccounts.map((sa) => sa.name).join(', ') || 'none';
+    throw new CliError(`--service-account: no service account "${name}" in ${policy.file} (known: ${known})`);
   }
-  const role = account.roles[0];
-  if (!role) throw new CliError(`service account "${name}" has no roles in ${policyFile}`);
-  let url = opts.url as string | undefined;
-  let caFile = caFilePath(stateDir);
-  if (!url) {
-    const info = await readGatewayInfo(stateDir);
-    if (!info) throw new CliError(`no running gateway found in ${stateDir} (start one, or pass --url)`);
-    url = info.url;
+  const wantedRole = str(opts.role);
+  const role = wantedRole ?? account.roles[0];
+  if (role === undefined) throw new CliError(`service account "${name}" has no roles in ${policy.file}`);
+  if (!account.roles.includes(role)) {
+    throw new CliError(`--role: service account "${name}" may not assume ${role} (its roles: ${account.roles.join(', ')})`);
+  }
+  if (!ROLE_SESSION_NAME.test(account.name)) {
+    // Unreachable with a validated policy; kept so a bad name never reaches an SDK as AWS_ROLE_SESSION_NAME.
+    throw new CliError(`service account "${name}" is not a valid AWS RoleSessionName`);
+  }
+
+  const warnings: string[] = [];
+  const explicitUrl = str(opts.url);
+  let url: string;
+  let caFile: string | undefined;
+  if (explicitUrl !== undefined) {
+    url = parseGatewayUrl(explicitUrl, '--url');
+    // A gateway started from this state dir has its CA here; otherwise its certificate must be publicly trusted.
+    const candidate = caFilePath(stateDir);
+    if (await exists(candidate)) caFile = candidate;
+    else warnings.push(`no gateway CA at ${candidate}: the CA variables are left out, so clients must trust ${url}'s certificate by themselves`);
+  } else {
+    const info = await readRunningGateway(stateDir);
+    url = parseGatewayUrl(info.url, `${gatewayInfoPath(stateDir)} url`);
     caFile = info.caFile;
+    if (!(await exists(caFile))) throw new CliError(`the running gateway's CA file ${caFile} is missing`);
   }
-  const region = loaded.policy.config.upstream.region;
-  const tokenFile = resolve(String(opts.tokenFile ?? defaultTokenFile(stateDir, name)));
+
+  const region = policy.config.upstream.region;
+  const tokenFile = resolve(str(opts.tokenFile) ?? defaultTokenFile(stateDir, name));
+  if (!(await exists(tokenFile))) warnings.push(`the token file ${tokenFile} does not exist yet; clients fail until it does`);
+  const policyArgs = ` --policy ${shellQuote(resolve(policy.file))}`;
+
+  const ca: Record<string, string> = caFile === undefined
+    ? {}
+    : { AWS_CA_BUNDLE: caFile, NODE_EXTRA_CA_CERTS: caFile, REQUESTS_CA_BUNDLE: caFile, SSL_CERT_FILE: caFile };
   return {
     account,
-    tokenSource: tokenSource(account, tokenFile),
+    role,
+    policyFile: resolve(policy.file),
+    stateDir,
+    explicitUrl: explicitUrl === undefined ? undefined : url,
+    tokenFile,
+    tokenSource: tokenSource(account, tokenFile, policyArgs),
+    warnings,
     vars: {
       AWS_ENDPOINT_URL: url,
-      AWS_CA_BUNDLE: caFile,
-      NODE_EXTRA_CA_CERTS: caFile,
-      REQUESTS_CA_BUNDLE: caFile,
-      SSL_CERT_FILE: caFile,
+      ...ca,
       AWS_ROLE_ARN: role,
-      AWS_ROLE_SESSION_NAME: name,
+      AWS_ROLE_SESSION_NAME: account.name,
       AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
       AWS_REGION: region,
       AWS_DEFAULT_REGION: region,
@@ -80,7 +197,8 @@ export async function clientEnvironment(opts: Record<string, unknown>): Promise<
   };
 }
 
-function shellQuote(value: string): string {
+/** POSIX shell quoting; also what botocore's credential_process splitter (shlex) understands. */
+export function shellQuote(value: string): string {
   return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -94,38 +212,129 @@ export function formatShell(env: ClientEnvironment): string {
   return lines.join('\n');
 }
 
-export function formatAwsConfig(env: ClientEnvironment, profile: string): string {
-  const v = env.vars;
-  return [
-    `# portcullis profile for service account ${env.account.name}; token: ${env.tokenSource}`,
-    `[profile ${profile}]`,
-    `web_identity_token_file = ${v.AWS_WEB_IDENTITY_TOKEN_FILE}`,
-    `role_arn = ${v.AWS_ROLE_ARN}`,
-    `role_session_name = ${v.AWS_ROLE_SESSION_NAME}`,
-    `endpoint_url = ${v.AWS_ENDPOINT_URL}`,
-    `ca_bundle = ${v.AWS_CA_BUNDLE}`,
-    `region = ${v.AWS_REGION}`,
-    '',
-  ].join('\n');
+/**
+ * The `"env": {…}` member of an `mcpServers` entry: pasted between
+ * `"args": […],` and the entry's closing brace it makes valid JSON with no editing.
+ */
+export function formatMcp(env: ClientEnvironment): string {
+  return `"env": ${JSON.stringify(env.vars, null, 2)}`;
 }
 
-export async function env(opts: Record<string, unknown>): Promise<void> {
-  const environment = await clientEnvironment(opts);
+/** The path of this installation's CLI entry point, for credential_process. */
+export function portcullisBin(): string {
+  return fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
+}
+
+/** `credential_process` command: absolute paths everywhere, since the SDK runs it from any directory. */
+export function credentialProcessCommand(env: ClientEnvironment, node = process.execPath, bin = portcullisBin()): string {
+  const args = [
+    node,
+    bin,
+    'credentials',
+    '--service-account',
+    env.account.name,
+    '--token-file',
+    env.tokenFile,
+    '--policy',
+    env.policyFile,
+    '--state-dir',
+    env.stateDir,
+    ...(env.explicitUrl === undefined ? [] : ['--url', env.explicitUrl]),
+  ];
+  return args.map(shellQuote).join(' ');
+}
+
+export function profileName(env: ClientEnvironment): string {
+  return `portcullis-${env.account.name}`;
+}
+
+export interface AwsConfigOptions {
+  /** Use `credential_process = portcullis credentials …` instead of web_identity_token_file + role_arn. */
+  credentialProcess?: string;
+}
+
+/** One `[profile …]` section. Config values cannot be quoted, so paths with a newline are refused. */
+export function formatAwsConfig(env: ClientEnvironment, profile: string, options: AwsConfigOptions = {}): string {
+  const v = env.vars;
+  const entries: [string, string | undefined][] = [
+    ...(options.credentialProcess !== undefined
+      ? ([['credential_process', options.credentialProcess]] as [string, string][])
+      : ([
+          ['web_identity_token_file', v.AWS_WEB_IDENTITY_TOKEN_FILE],
+          ['role_arn', v.AWS_ROLE_ARN],
+          ['role_session_name', v.AWS_ROLE_SESSION_NAME],
+        ] as [string, string | undefined][])),
+    ['endpoint_url', v.AWS_ENDPOINT_URL],
+    ['ca_bundle', v.AWS_CA_BUNDLE],
+    ['region', v.AWS_REGION],
+  ];
+  const lines = [`# portcullis profile for service account ${env.account.name}; token: ${env.tokenSource.replace(/\n/g, ' ')}`, `[profile ${profile}]`];
+  for (const [key, value] of entries) {
+    if (value === undefined) continue;
+    if (/[\r\n]/.test(value)) throw new CliError(`${key}: "${value}" contains a line break and cannot go in an AWS config file`);
+    lines.push(`${key} = ${value}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Puts `section` into an existing config file's text in place of any earlier section of the same
+ * profile (and its portcullis comment), keeping every other profile: -o may well be ~/.aws/config.
+ */
+export function mergeAwsConfig(existing: string, profile: string, section: string): string {
+  const header = new RegExp(`^\\s*\\[\\s*(?:profile\\s+)?${profile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*\\]\\s*$`);
+  const lines = existing.split('\n');
+  const kept: string[] = [];
+  let skipping = false;
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i]!;
+    if (/^\s*\[/.test(line)) skipping = header.test(line);
+    const ourComment = !skipping && /^# portcullis profile for /.test(line) && header.test(lines[i + 1] ?? '');
+    if (!skipping && !ourComment) kept.push(line);
+  }
+  const rest = kept.join('\n').replace(/\n+$/, '');
+  return rest.length === 0 ? section : `${rest}\n\n${section}`;
+}
+
+export async function env(opts: Opts): Promise<void> {
   const format = String(opts.format ?? 'shell') as EnvFormat;
+  if (!FORMATS.includes(format)) throw new CliError(`--format: "${format}" is not one of ${FORMATS.join(', ')}`, 2);
+  const output = str(opts.output);
+  if (format === 'aws-config' && output === undefined) {
+    throw new CliError('--format aws-config needs -o FILE (the AWS config file to write the profile into)', 2);
+  }
+  if (format !== 'aws-config' && output !== undefined) throw new CliError('-o FILE is for --format aws-config; other formats print to stdout', 2);
+  if (opts.credentialProcess && format !== 'aws-config') throw new CliError('--credential-process goes with --format aws-config', 2);
+
+  const environment = await clientEnvironment(opts);
+  for (const warning of environment.warnings) process.stderr.write(`portcullis: warning: ${warning}\n`);
+
   if (format === 'json') {
     printLine(JSON.stringify(environment.vars, null, 2));
   } else if (format === 'mcp') {
-    printLine(JSON.stringify({ env: environment.vars }, null, 2));
+    printLine(formatMcp(environment));
   } else if (format === 'aws-config') {
-    const profile = `portcullis-${environment.account.name}`;
-    const text = formatAwsConfig(environment, profile);
-    const output = opts.output as string | undefined;
-    if (!output) throw new CliError('--format aws-config needs -o FILE (the AWS config file to write)', 2);
-    await writeFile(output, text, { mode: 0o600 });
-    printLine(`# wrote profile ${profile} to ${resolve(output)}`);
-    printLine(`export AWS_CONFIG_FILE=${shellQuote(resolve(output))}`);
+    const file = resolve(output!);
+    const profile = profileName(environment);
+    const section = formatAwsConfig(environment, profile, opts.credentialProcess ? { credentialProcess: credentialProcessCommand(environment) } : {});
+    let existing = '';
+    try {
+      existing = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new CliError(`-o: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    }
+    try {
+      await writeFileAtomic(file, mergeAwsConfig(existing, profile, section));
+    } catch (error) {
+      throw new CliError(`-o: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    printLine(`# wrote profile ${profile} to ${file}`);
+    printLine(`export AWS_CONFIG_FILE=${shellQuote(file)}`);
     printLine(`export AWS_PROFILE=${shellQuote(profile)}`);
-    printLine(`export NODE_EXTRA_CA_CERTS=${shellQuote(environment.vars.NODE_EXTRA_CA_CERTS!)}`);
+    // The JS SDK ignores the profile's ca_bundle.
+    if (environment.vars.NODE_EXTRA_CA_CERTS !== undefined) printLine(`export NODE_EXTRA_CA_CERTS=${shellQuote(environment.vars.NODE_EXTRA_CA_CERTS)}`);
   } else {
     printLine(formatShell(environment));
   }
