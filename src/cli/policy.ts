@@ -1,8 +1,10 @@
 // Handlers for `portcullis policy check` and `portcullis policy explain`.
 
+import { readFile } from 'node:fs/promises';
 import { formatDurationMs } from '../config/duration.js';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import { suggest } from '../config/validate.js';
+import { TokenVerifier, type TokenExplanation } from '../identity/jwt.js';
 import { evaluate } from '../policy/evaluate.js';
 import { CliError, printJson, printLine } from './output.js';
 
@@ -28,10 +30,7 @@ export async function policyCheck(file: string, opts: Opts): Promise<void> {
 }
 
 export async function policyExplain(opts: Opts): Promise<void> {
-  if (opts.token !== undefined || opts.claims !== undefined) {
-    const flag = opts.token !== undefined ? '--token' : '--claims';
-    throw new CliError(`policy explain ${flag}: not built yet in this version (use --as NAME --action svc:Op)`, 1);
-  }
+  if (opts.token !== undefined || opts.claims !== undefined) return explainIdentity(opts);
   const principal = typeof opts.as === 'string' ? opts.as : undefined;
   const action = typeof opts.action === 'string' ? opts.action : undefined;
   if (!principal) throw new CliError('policy explain: --as NAME is required (the service account making the call)', 2);
@@ -77,4 +76,90 @@ export async function policyExplain(opts: Opts): Promise<void> {
   }
   if (approval) printLine(`approval: holds the call ${formatDurationMs(approval.holdMs)}, denied after ${formatDurationMs(approval.timeoutMs)} without an answer`);
   printLine(`also matched: ${matched.length ? matched.map((m) => `${m.id} (${m.effect})`).join(', ') : 'none'}`);
+}
+
+/** `policy explain --token FILE | --claims JSON`: which issuer takes the token, why, and which account it maps to. */
+async function explainIdentity(opts: Opts): Promise<void> {
+  if (opts.token !== undefined && opts.claims !== undefined) throw new CliError('policy explain: give --token FILE or --claims JSON, not both', 2);
+  if (opts.as !== undefined || opts.action !== undefined) {
+    throw new CliError('policy explain: --token/--claims explain an identity; --as/--action explain a call (run them separately)', 2);
+  }
+  const json = opts.json === true;
+  let claims: Record<string, unknown> | undefined;
+  let token: string | undefined;
+  if (typeof opts.claims === 'string') {
+    try {
+      claims = JSON.parse(opts.claims) as Record<string, unknown>;
+    } catch (error) {
+      throw new CliError(`policy explain: --claims is not JSON: ${(error as Error).message}`, 2);
+    }
+    if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new CliError('policy explain: --claims must be a JSON object of claims, e.g. {"iss":"…","sub":"…"}', 2);
+  } else {
+    const file = String(opts.token);
+    try {
+      token = (await readFile(file, 'utf8')).trim();
+    } catch (error) {
+      throw new CliError(`policy explain: --token: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+    }
+  }
+  const file = typeof opts.policy === 'string' ? opts.policy : 'policy.yaml';
+  const policy = await loadOrFail(file, json);
+  const verifier = new TokenVerifier({ issuers: policy.config.issuers, serviceAccounts: policy.config.serviceAccounts });
+  const explanation = token !== undefined ? await verifier.explainToken(token) : verifier.explainClaims(claims!);
+  const result = explanation.result;
+  const account = result.ok ? result.account : undefined;
+
+  if (json) {
+    printJson({
+      mode: explanation.mode,
+      accepted: result.ok,
+      ...(result.ok ? {} : { code: result.code, reason: result.reason }),
+      issuer: explanation.issuer ?? null,
+      signature: explanation.signature,
+      ...(explanation.signatureDetail !== undefined ? { signatureDetail: explanation.signatureDetail } : {}),
+      notChecked: explanation.notChecked,
+      serviceAccount: account?.name ?? null,
+      roles: account?.roles ?? [],
+      candidates: explanation.candidates.map((c) => ({ name: c.name, matches: c.failures.length === 0, failures: c.failures })),
+      claims: pick(explanation.claims, ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp']),
+      policySha256: policy.sha256,
+    });
+  } else {
+    for (const line of explanationLines(explanation)) printLine(line);
+  }
+  if (!result.ok) throw new CliError(`${explanation.mode === 'token' ? 'token' : 'claims'} refused: ${result.reason}`, 1);
+}
+
+function explanationLines(e: TokenExplanation): string[] {
+  const lines: string[] = [];
+  const result = e.result;
+  const iss = typeof e.claims.iss === 'string' ? e.claims.iss : '(none)';
+  lines.push(e.issuer !== undefined ? `issuer: ${e.issuer} (iss ${iss})` : `issuer: none takes iss ${iss}`);
+  const signature: Record<TokenExplanation['signature'], string> = {
+    verified: 'verified',
+    invalid: `invalid${e.signatureDetail !== undefined ? `: ${e.signatureDetail}` : ''}`,
+    unverified: `NOT verified: ${e.signatureDetail ?? 'unknown reason'} (the gateway would refuse the token until it can check it)`,
+    skipped: 'not checked (--claims)',
+  };
+  if (e.issuer !== undefined || e.signature !== 'invalid') lines.push(`signature: ${signature[e.signature]}`);
+  if (e.notChecked.length > 0) lines.push(`not checked: ${e.notChecked.join('; ')}`);
+  if (result.ok) {
+    lines.push(`accepted: maps to service account ${result.account.name}`);
+    lines.push(`roles it may assume: ${result.account.roles.join(', ')}`);
+  } else {
+    lines.push(`refused (${result.code === 'ACCESS_DENIED' ? 'AccessDenied' : 'InvalidIdentityToken'}): ${result.reason}`);
+  }
+  if (e.candidates.length > 0) {
+    lines.push(`service accounts of issuer ${e.issuer ?? ''}:`);
+    for (const c of e.candidates) {
+      lines.push(c.failures.length === 0 ? `  ${c.name}: matches` : `  ${c.name}: ${c.failures.join('; ')}`);
+    }
+  }
+  return lines;
+}
+
+function pick(claims: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of names) if (claims[name] !== undefined) out[name] = claims[name];
+  return out;
 }

@@ -16,7 +16,7 @@ import {
 } from 'jose';
 import type { IssuerConfig, ServiceAccountConfig } from '../config/types.js';
 import { formatDurationMs } from '../config/duration.js';
-import { accountFailures } from './claims.js';
+import { accountConditions, accountFailures } from './claims.js';
 import { signCompactJws, SIGNING_ALG, type GatewayKeys } from './keys.js';
 import { acceptedIssuers, unknownIssuerHint } from './presets.js';
 
@@ -83,10 +83,12 @@ function describeAudience(aud: unknown): string {
 /** ` (candidates: a, b; closest a: <its first failing condition>)`, or a note that no account uses the issuer. */
 function describeNearMisses(candidates: readonly { account: ServiceAccountConfig; failures: string[] }[]): string {
   if (candidates.length === 0) return ' (no service account uses this issuer)';
-  // Closest: the subject matches if any does, then the fewest failing conditions; file order breaks ties.
-  const rank = (c: { failures: string[] }): number => (c.failures.some((f) => f.startsWith('StringEquals sub:')) ? 1000 : 0) + c.failures.length;
+  // Closest: the most conditions satisfied, then the fewest failing; file order breaks ties.
+  const passed = (c: { account: ServiceAccountConfig; failures: string[] }): number => accountConditions(c.account).length - c.failures.length;
   let closest = candidates[0]!;
-  for (const c of candidates) if (rank(c) < rank(closest)) closest = c;
+  for (const c of candidates) {
+    if (passed(c) > passed(closest) || (passed(c) === passed(closest) && c.failures.length < closest.failures.length)) closest = c;
+  }
   const names = candidates.map((c) => c.account.name);
   const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')}, … (${names.length})` : names.join(', ');
   const more = closest.failures.length > 1 ? ` (+${closest.failures.length - 1} more)` : '';
@@ -412,7 +414,10 @@ export class TokenVerifier {
         (iss === undefined || acceptedIssuers(candidate).length === 0),
     );
     if (byTrustDomain !== undefined) return byTrustDomain;
-    if (iss === undefined) return 'token has no iss claim';
+    if (iss === undefined) {
+      const spiffe = this.#issuers.some((candidate) => candidate.rules?.issOptional === true);
+      return spiffe ? `token has no iss claim, and its subject ${sub || '(none)'} is in no configured SPIFFE trust domain` : 'token has no iss claim';
+    }
     return unknownIssuerHint(this.#issuers, iss) ?? `unknown issuer ${iss}`;
   }
 

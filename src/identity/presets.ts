@@ -244,7 +244,9 @@ export function unknownIssuerHint(issuers: readonly IssuerConfig[], iss: string)
       const m = /^https:\/\/sts\.windows\.net\/([^/]+)\/$/.exec(iss) ?? /^https:\/\/login\.microsoftonline\.com\/([^/]+)\/v2\.0$/.exec(iss);
       if (m) {
         const version = iss.startsWith('https://sts.windows.net/') ? 1 : 2;
+        const tenantTrusted = issuers.some((other) => other.preset?.name === 'entra-id' && other.preset.tenant === m[1]!.toLowerCase());
         if (m[1]!.toLowerCase() !== preset.tenant) {
+          if (tenantTrusted) continue;
           return `token is from Entra tenant ${m[1]}, not ${preset.tenant} (issuer ${issuer.name})`;
         }
         if (!preset.tokenVersions.includes(version)) {
