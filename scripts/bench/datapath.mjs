@@ -6,10 +6,12 @@
 // this process generates the load (autocannon) and samples the children's RSS from /proc.
 // Needs the build (`npx tsc -p .`); `npm run bench` builds first. Run: node scripts/bench/datapath.mjs
 // Environment: BENCH_DURATION_S (10: measured seconds per target, split into BENCH_ROUNDS (2) interleaved slices),
-// BENCH_WARMUP_S (2), BENCH_CONNECTIONS (50), BENCH_DISTINCT (100),
+// BENCH_WARMUP_S (2) / BENCH_WARMUP_REQUESTS (2000) / BENCH_WARMUP_MAX_S (8): each target is warmed up for at least
+// BENCH_WARMUP_S and until it answered BENCH_WARMUP_REQUESTS, at most BENCH_WARMUP_MAX_S; BENCH_CONNECTIONS (50),
+// BENCH_DISTINCT (100),
 // BENCH_LARGE_MIB (1024; 0 skips the large-object part).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -45,6 +47,8 @@ const envNumber = (name, fallback) => {
 };
 const durationS = envNumber('BENCH_DURATION_S', 10) || 10;
 const warmupS = envNumber('BENCH_WARMUP_S', 2);
+const warmupMaxS = Math.max(warmupS, envNumber('BENCH_WARMUP_MAX_S', 8));
+const warmupRequests = envNumber('BENCH_WARMUP_REQUESTS', 2000);
 const connections = envNumber('BENCH_CONNECTIONS', 50) || 50;
 const distinct = envNumber('BENCH_DISTINCT', 100) || 100;
 const rounds = envNumber('BENCH_ROUNDS', 2) || 2;
@@ -55,7 +59,7 @@ const CHILD = join(here, 'lib/child.mjs');
 
 // The whole bench must stop by itself, even if something hangs: generous budget, then a hard exit.
 // 14 targets measured in all (3 + 3 + 4 + 4), each warmed up once and measured in `rounds` slices.
-const budgetMs = (14 * (durationS + warmupS + 5 * rounds + 10) + 600) * 1000;
+const budgetMs = (14 * (durationS + warmupMaxS + 5 * rounds + 10) + 900) * 1000;
 const watchdog = setTimeout(() => {
   console.error(`datapath bench: still running after ${Math.round(budgetMs / 1000)} s; giving up`);
   process.exit(1); // children are killed by the exit hook in children.mjs
@@ -63,6 +67,8 @@ const watchdog = setTimeout(() => {
 watchdog.unref();
 
 const dir = await mkdtemp(join(tmpdir(), 'portcullis-bench-datapath-'));
+// However the bench ends (watchdog, a signal, an error), its temp dir goes too; exit hooks run on process.exit.
+process.on('exit', () => rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
 const stateDir = join(dir, 'state');
 const children = [];
 let keys;
@@ -135,7 +141,9 @@ function loadTable(rows) {
  */
 async function compare(targets, makeRequests) {
   const sliceS = Math.max(1, Math.round(durationS / rounds));
-  for (const target of targets) await warmUp({ url: target.url, requests: makeRequests(target), connections }, warmupS);
+  for (const target of targets) {
+    if (warmupS > 0) await warmUp({ url: target.url, requests: makeRequests(target), connections }, { minS: warmupS, maxS: warmupMaxS, minRequests: warmupRequests });
+  }
   const slices = targets.map(() => []);
   for (let round = 0; round < rounds; round += 1) {
     for (const [i, target] of targets.entries()) slices[i].push(await runLoad({ url: target.url, requests: makeRequests(target), connections, durationS: sliceS }));
@@ -184,7 +192,7 @@ function transfer({ baseUrl, method, path, headers, size, ca }) {
 }
 
 async function main() {
-  console.log(`datapath bench: ${connections} connections, ${durationS} s per run (+${warmupS} s warm-up), ${distinct} distinct pre-signed requests per scenario`);
+  console.log(`datapath bench: ${connections} connections; per target ${durationS} s measured in ${rounds} interleaved slices after a warm-up of ${warmupS}-${warmupMaxS} s (until ${warmupRequests} requests); ${distinct} distinct pre-signed requests per scenario`);
   console.log(`machine: ${(await import('node:os')).cpus().length} cores, Node ${process.version}; load generator, upstream and proxy share these cores`);
 
   // Keys, CA and server certificate first, so the forwarder serves the very certificate the gateway will load.

@@ -26,12 +26,15 @@ function hookExit() {
   }
 }
 
+// Installed on import, so these hooks run before any exit hook the importing bench adds later (children die
+// before their files are removed).
+hookExit();
+
 /**
  * Forks `script` with an IPC channel and waits for its first `{ ready: true, ... }` message.
  * @returns {Promise<{ child: import('node:child_process').ChildProcess, info: any, request: (msg: any) => Promise<any>, stop: () => Promise<void> }>}
  */
 export async function startChild(script, args = [], { readyTimeoutMs = 30_000, env } = {}) {
-  hookExit();
   const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: env ?? process.env });
   live.add(child);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

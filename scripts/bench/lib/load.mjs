@@ -36,7 +36,17 @@ export async function runLoad({ url, requests, connections = 50, durationS = 10,
   };
 }
 
-/** A short unmeasured run: JIT warm-up, keep-alive pools filled, upstream credentials cached. */
-export async function warmUp(options, durationS) {
-  if (durationS > 0) await runLoad({ ...options, durationS });
+/**
+ * Unmeasured load before a measured run: JIT warm-up, keep-alive pools filled, upstream credentials cached.
+ * Runs 1-second slices for at least `minS` seconds and until `minRequests` were answered, at most `maxS` seconds
+ * (a fresh process on a busy machine needs more than a fixed time to reach its optimised code).
+ */
+export async function warmUp(options, { minS = 2, maxS = 8, minRequests = 2000 } = {}) {
+  let seconds = 0;
+  let answered = 0;
+  while (seconds < maxS && (seconds < minS || answered < minRequests)) {
+    answered += (await runLoad({ ...options, durationS: 1 })).requests;
+    seconds += 1;
+  }
+  return { seconds, requests: answered };
 }
