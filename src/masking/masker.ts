@@ -65,6 +65,12 @@ function sniff(body: Buffer): BodyFormat {
 
 function decideFormat(body: Buffer, info: BodyInfo): { format: BodyFormat; sniffed: boolean } {
   const declared = formatFromContentType(info.contentType);
+  // A generic text type (moto answers JSON APIs as text/html) says little: a document that looks like
+  // JSON or XML is masked as one, so field rules apply structurally (and fall back to text if it doesn't parse).
+  if (declared === 'text') {
+    const sniffed = sniff(body);
+    return sniffed === 'json' || sniffed === 'xml' ? { format: sniffed, sniffed: true } : { format: 'text', sniffed: false };
+  }
   if (declared !== undefined) return { format: declared, sniffed: false };
   // No usable content type: API responses follow their protocol, except object bodies (S3
   // GetObject and anything with an unknown or binary type), which are sniffed.

@@ -480,7 +480,7 @@ export class Gateway implements GatewayControl {
     });
     flow.call = call;
     const masker = this.#maskerFor(policy);
-    const maskedParams = call.params === undefined ? undefined : masker.maskValue(call.params).value;
+    const maskedParams = call.params === undefined ? undefined : masker.maskValue(call.params, { service: call.service }).value;
     await this.#recordRequest({
       type: 'request',
       sessionId: session.sessionId,

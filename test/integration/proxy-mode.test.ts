@@ -109,6 +109,27 @@ describe('aws CLI v1 via HTTPS_PROXY', () => {
   }, 180_000);
 });
 
+describe('CONNECT refusals on the gateway listener', () => {
+  async function rawConnect(target: string): Promise<string> {
+    const { connect } = await import('node:tls');
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(stack.gateway.url).port), ca: await readFile(stack.gateway.ca.caFile, 'utf8') });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await new Promise((resolve) => socket.once('close', resolve));
+    return text;
+  }
+
+  test('a host that is not AWS and not in passthrough, and an IP literal, get 403; the gateway stays up', async () => {
+    expect(await rawConnect('example.com:443')).toMatch(/^HTTP\/1\.1 403 Forbidden[\s\S]*not an AWS host/);
+    expect(await rawConnect('52.216.10.1:443')).toMatch(/^HTTP\/1\.1 403 Forbidden[\s\S]*IP address/);
+    expect(connectEvents('CONNECT_REFUSED')).toHaveLength(2);
+    const env = await proxyClientEnv(stack);
+    expect((await aws(env, ['sts', 'get-caller-identity'])).code).toBe(0);
+  }, 60_000);
+});
+
 describe('boto3 via HTTPS_PROXY', () => {
   test('s3, dynamodb, secretsmanager, sts', async () => {
     const env = await proxyClientEnv(stack);

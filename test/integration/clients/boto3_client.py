@@ -29,6 +29,15 @@ for step in steps:
             ddb.put_item(TableName=step["table"], Item=step["item"])
         elif op == "getItem":
             data = ddb.get_item(TableName=step["table"], Key=step["key"]).get("Item")
+        elif op == "assumeRole":
+            creds = sts.assume_role(RoleArn=step["roleArn"], RoleSessionName="nested")["Credentials"]
+            data = {"AccessKeyId": creds["AccessKeyId"], "SecretAccessKey": creds["SecretAccessKey"]}
+        elif op == "putBytes":
+            s3.put_object(Bucket=step["bucket"], Key=step["key"], Body=bytes.fromhex(step["hex"]))
+        elif op == "getBytes":
+            data = s3.get_object(Bucket=step["bucket"], Key=step["key"])["Body"].read().hex()
+        elif op == "createSecret":
+            sm.create_secret(Name=step["name"], SecretString=step["value"])
         elif op == "getSecret":
             data = sm.get_secret_value(SecretId=step["name"])["SecretString"]
         else:
