@@ -252,7 +252,7 @@ class Validator {
         });
       }
       const discoveryFrom = jwksUri ?? presetJwksUri;
-      if (discoveryFrom === undefined && issuer !== undefined) {
+      if (discoveryFrom === undefined && issuer !== undefined && presetName !== 'spiffe') {
         // Without jwks_uri the keys are discovered from the (first) issuer, so it must be a URL we may fetch.
         const problem = httpUrlProblem(issuer, true);
         const issuerNode = this.resolve(f.get('issuer')?.value ?? null);
