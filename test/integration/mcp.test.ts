@@ -52,7 +52,8 @@ interface ToolResult {
 }
 
 async function portcullis(args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [BIN, ...args, '--policy', stack.policyFile, '--state-dir', stack.stateDir], {
+  const policy = args[0] === 'env' ? ['--policy', stack.policyFile] : [];
+  const { stdout } = await run(process.execPath, [BIN, ...args, ...policy, '--state-dir', stack.stateDir], {
     env: cleanEnv({}, stack.dir),
     timeout: 60_000,
   });
