@@ -274,6 +274,62 @@ export function field(xml: string, name: string): string | undefined {
   return new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
 }
 
+export interface GatewayClient {
+  sts(token: string, roleArn: string): Promise<HttpResult>;
+  credentials(token: string, roleArn: string): Promise<Credentials>;
+  call(creds: Credentials, request: CallRequest): Promise<HttpResult>;
+}
+
+/** A stock-client stand-in for a gateway at `gatewayUrl` whose CA is `ca` (PEM): the STS form POST and signed calls. */
+export function gatewayClient(gatewayUrl: string, ca: string): GatewayClient {
+  const client: GatewayClient = {
+    sts(token, roleArn) {
+      const body = new URLSearchParams({
+        Action: 'AssumeRoleWithWebIdentity',
+        Version: '2011-06-15',
+        RoleArn: roleArn,
+        RoleSessionName: 'attack',
+        WebIdentityToken: token,
+      }).toString();
+      return httpsCall(`${gatewayUrl}/`, ca, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body });
+    },
+    async credentials(token, roleArn) {
+      const result = await client.sts(token, roleArn);
+      const accessKeyId = field(result.body, 'AccessKeyId');
+      if (result.status !== 200 || !accessKeyId) throw new Error(`STS answered ${result.status}: ${result.body.slice(0, 300)}`);
+      return { accessKeyId, secretAccessKey: field(result.body, 'SecretAccessKey')!, sessionToken: field(result.body, 'SessionToken')! };
+    },
+    call(creds, request) {
+      const method = request.method ?? 'GET';
+      const service = request.service ?? 's3';
+      const path = request.path ?? (service === 's3' ? '/bucket/key.txt' : '/');
+      const headers: Record<string, string> = { ...request.headers };
+      if (service === 'dynamodb') {
+        headers['content-type'] = 'application/x-amz-json-1.0';
+        headers['x-amz-target'] = `DynamoDB_20120810.${request.target ?? 'GetItem'}`;
+      }
+      const body = request.body ?? (service === 'dynamodb' ? '{"TableName":"orders","Key":{"pk":{"S":"o-1"}}}' : undefined);
+      // S3 declares UNSIGNED-PAYLOAD; JSON protocols are signed over the body hash (as botocore does).
+      const payloadHash = service === 's3' ? 'UNSIGNED-PAYLOAD' : sha256(body ?? '');
+      const signed = signOutgoingRequest({
+        method,
+        url: new URL(path, gatewayUrl),
+        rawPath: path,
+        headers,
+        region: 'us-east-1',
+        service,
+        credentials: creds,
+        payloadHash,
+        now: request.now ?? new Date(),
+      });
+      const sent = { ...signed.headers };
+      if (body !== undefined) sent['content-length'] = String(Buffer.byteLength(body));
+      return httpsCall(`${gatewayUrl}${path}`, ca, { method, headers: sent, body });
+    },
+  };
+  return client;
+}
+
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
   clearJwksCache();
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-lab-'));
@@ -300,6 +356,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   });
   const ca = await readFile(gateway.ca.caFile, 'utf8');
   const url = new URL(gateway.url);
+  const client = gatewayClient(gateway.url, ca);
 
   const lab: Lab = {
     dir,
@@ -317,49 +374,11 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       const now = Math.floor(Date.now() / 1000);
       return signToken(idpKey, { iss: jwks.issuer, sub: subject, aud: AUDIENCE, iat: now, exp: now + 600, ...claims }, header);
     },
-    sts(token, roleArn) {
-      const body = new URLSearchParams({
-        Action: 'AssumeRoleWithWebIdentity',
-        Version: '2011-06-15',
-        RoleArn: roleArn,
-        RoleSessionName: 'attack',
-        WebIdentityToken: token,
-      }).toString();
-      return httpsCall(`${gateway.url}/`, ca, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body });
-    },
+    sts: (token, roleArn) => client.sts(token, roleArn),
     async credentials(subject = 'svc-alpha', roleArn = ROLE_ALPHA) {
-      const result = await lab.sts(await lab.token(subject), roleArn);
-      const accessKeyId = field(result.body, 'AccessKeyId');
-      if (result.status !== 200 || !accessKeyId) throw new Error(`lab: STS answered ${result.status}: ${result.body.slice(0, 300)}`);
-      return { accessKeyId, secretAccessKey: field(result.body, 'SecretAccessKey')!, sessionToken: field(result.body, 'SessionToken')! };
+      return client.credentials(await lab.token(subject), roleArn);
     },
-    call(creds, request) {
-      const method = request.method ?? 'GET';
-      const service = request.service ?? 's3';
-      const path = request.path ?? (service === 's3' ? '/bucket/key.txt' : '/');
-      const headers: Record<string, string> = { ...request.headers };
-      if (service === 'dynamodb') {
-        headers['content-type'] = 'application/x-amz-json-1.0';
-        headers['x-amz-target'] = `DynamoDB_20120810.${request.target ?? 'GetItem'}`;
-      }
-      const body = request.body ?? (service === 'dynamodb' ? '{"TableName":"orders","Key":{"pk":{"S":"o-1"}}}' : undefined);
-      const payloadHash = service === 's3' ? 'UNSIGNED-PAYLOAD' : sha256(body ?? '');
-      const signed = signOutgoingRequest({
-        method,
-        url: new URL(path, gateway.url),
-        rawPath: path,
-        headers,
-        region: 'us-east-1',
-        service,
-        credentials: creds,
-        payloadHash,
-        now: request.now ?? new Date(),
-      });
-      // botocore sends no x-amz-content-sha256 on JSON protocols; we keep what the signer set (it is signed).
-      const sent = { ...signed.headers };
-      if (body !== undefined) sent['content-length'] = String(Buffer.byteLength(body));
-      return httpsCall(`${gateway.url}${path}`, ca, { method, headers: sent, body });
-    },
+    call: (creds, request) => client.call(creds, request),
     tls() {
       return new Promise((resolve, reject) => {
         const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca, servername: 'localhost' }, () => resolve(socket));
