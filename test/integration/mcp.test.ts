@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { env as portcullisEnv } from '../../src/cli/env.js';
 import type { GatewayEvent } from '../../src/events.js';
 import { cleanEnv, run, startStack, type Stack } from './harness.js';
 
@@ -222,6 +223,14 @@ describe('the aws-config profile path (servers that force a named profile)', () 
     expectAttributed(await recordedSince(from), 3);
   });
 
+  test('the JS SDK ignores the profile\'s ca_bundle: without NODE_EXTRA_CA_CERTS every tool fails on the certificate', async () => {
+    const home = await freshHome('profile-js-noca');
+    const { NODE_EXTRA_CA_CERTS: _dropped, ...withoutCa } = profileEnv;
+    const results = await callTools({ ...withoutCa, PATH: process.env.PATH ?? '', HOME: home, AWS_SHARED_CREDENTIALS_FILE: join(home, 'none') }, CALLS.slice(0, 1));
+    expect(results[0]!.isError).toBe(true);
+    expect(results[0]!.content[0]!.text).toMatch(/certificate/i);
+  });
+
   test('boto3 forcing the profile (boto3.Session(profile_name=AWS_PROFILE), as lambda-tool, sns-sqs, mq, elasticache do)', async () => {
     const from = stack.events.length;
     const home = await freshHome('profile-py');
@@ -236,6 +245,31 @@ describe('the aws-config profile path (servers that force a named profile)', () 
     expect(results.delete).toMatchObject({ ok: false, code: 'AccessDeniedException' });
     expect(results.delete!.message).toContain('no-destroy');
     // botocore shares one credential provider across the session's clients: one exchange.
+    expectAttributed(await recordedSince(from), 1);
+  });
+});
+
+describe('the aws-config profile with credential_process (portcullis credentials)', () => {
+  test('boto3 forcing the profile gets its credentials from portcullis credentials', async () => {
+    const configFile = join(stack.dir, 'mcp-aws-config-cp');
+    const tokenFile = await freshToken('billing-job');
+    // --credential-process is not registered in main.ts yet: call the handler in-process.
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await portcullisEnv({ serviceAccount: 'reports-mcp', format: 'aws-config', output: configFile, credentialProcess: true, tokenFile, policy: stack.policyFile, stateDir: stack.stateDir });
+    } finally {
+      spy.mockRestore();
+    }
+    const from = stack.events.length;
+    const home = await freshHome('profile-cp');
+    const { stdout } = await run('python3', [BOTO3_PROFILE_CLIENT], {
+      env: { AWS_CONFIG_FILE: configFile, AWS_PROFILE: 'portcullis-reports-mcp', PATH: process.env.PATH ?? '', HOME: home, AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'), AWS_EC2_METADATA_DISABLED: 'true' },
+      timeout: 60_000,
+    });
+    const results = JSON.parse(stdout) as Record<string, { ok: boolean; data?: unknown; code?: string; message?: string }>;
+    expect(results.read).toEqual({ ok: true, data: 'hello reports' });
+    expect(results.secret).toEqual({ ok: true, data: '{"username":"****","password":"****"}' });
+    expect(results.delete).toMatchObject({ ok: false, code: 'AccessDeniedException' });
     expectAttributed(await recordedSince(from), 1);
   });
 });
