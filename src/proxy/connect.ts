@@ -120,10 +120,10 @@ export function handleConnect(ctx: ConnectContext, req: IncomingMessage, socket:
   const idleMs = ctx.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   (socket as Socket).setTimeout?.(idleMs, () => socket.destroy());
   if (decision.kind === 'passthrough') passthrough(ctx, decision.host, decision.port, socket, head, sourceIp);
-  else intercept(ctx, decision.host, socket, head, sourceIp);
+  else intercept(ctx, req, decision.host, socket, head, sourceIp);
 }
 
-function intercept(ctx: ConnectContext, host: string, socket: Duplex, head: Buffer, sourceIp: string): void {
+function intercept(ctx: ConnectContext, req: IncomingMessage, host: string, socket: Duplex, head: Buffer, sourceIp: string): void {
   const { certs, created } = hostCertificatesFor(ctx.ca);
   // This host first, then the common ones in the background (a first CONNECT should not wait for those).
   const ready = certs.contextFor(host);
@@ -149,12 +149,16 @@ function intercept(ctx: ConnectContext, host: string, socket: Duplex, head: Buff
       );
     },
   });
+  // The pipeline records req.socket.remoteAddress; a TLS socket layered on the tunnel has none of its own.
+  Object.defineProperty(tlsSocket, 'remoteAddress', { value: req.socket.remoteAddress, configurable: true });
   let secured = false;
   tlsSocket.once('secure', () => {
     secured = true;
   });
+  let failed = false;
   tlsSocket.on('error', (error: Error) => {
     if (!secured) {
+      failed = true;
       const why =
         sni === undefined
           ? 'the client sent no server name (SNI), so there is no certificate to present'
@@ -166,7 +170,14 @@ function intercept(ctx: ConnectContext, host: string, socket: Duplex, head: Buff
     tlsSocket.destroy();
     socket.destroy();
   });
-  tlsSocket.on('close', () => socket.destroy());
+  tlsSocket.on('close', () => {
+    // Some clients (Python's TLS-in-TLS) drop the tunnel without a TLS alert when they reject the certificate.
+    if (!secured && !failed) {
+      const why = sni === undefined ? 'the client closed the tunnel before the TLS handshake' : 'the client closed the tunnel during the TLS handshake (does it trust the gateway CA? set AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS)';
+      ctx.emit({ type: 'error', code: 'CONNECT_TLS_FAILED', message: `proxy: TLS handshake for ${host} from ${sourceIp} failed: ${why}; nothing forwarded` });
+    }
+    socket.destroy();
+  });
 
   const inner = createHttpServer((req, res) => {
     // The client signed for, and the certificate was issued to, the CONNECT host: requests must say the same.

@@ -164,3 +164,11 @@ export function hostCertificatesFor(ca: CertificateAuthority, options?: HostCert
   caches.set(ca, certs);
   return { certs, created: true };
 }
+
+/**
+ * Mints the common hosts' certificates for a region in the background (call once at gateway start so
+ * the first CONNECT does not pay for a signature); safe to call again, and before or after any CONNECT.
+ */
+export function prewarmHostCertificates(ca: CertificateAuthority, region: string): Promise<void> {
+  return hostCertificatesFor(ca).certs.prewarm(prewarmHosts(region));
+}

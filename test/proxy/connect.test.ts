@@ -271,6 +271,8 @@ describe('CONNECT on the HTTPS listener', () => {
     const answer = await request(inner, 'GET /ping HTTP/1.1\r\nHost: sts.amazonaws.com\r\nConnection: close\r\n\r\n');
     expect(answer).toContain('pipeline saw GET sts.amazonaws.com/ping');
     expect(proxy.handled).toHaveLength(1);
+    // Attributed to the client that opened the tunnel.
+    expect(proxy.handled[0]?.socket.remoteAddress).toBe('127.0.0.1');
     inner.destroy();
   });
 
