@@ -349,8 +349,13 @@ export class TokenVerifier {
         trace.signature = 'verified';
         trace.claims = claims;
       } catch (error) {
-        const reason = this.#describeFailure(error, unverified, issuer.name, header);
-        if (mode.kind === 'explain-token' && error instanceof joseErrors.JWKSTimeout) {
+        // A JWKS that cannot be fetched or read says nothing about the token itself.
+        const keysUnavailable = error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || !(error instanceof joseErrors.JOSEError);
+        const reason = keysUnavailable
+          ? `cannot fetch the signing keys of issuer ${issuer.name}: ${(error as Error)?.message ?? String(error)}`
+          : this.#describeFailure(error, unverified, issuer.name, header);
+        if (mode.kind === 'verify' && keysUnavailable) return stop('INVALID_IDENTITY_TOKEN', reason);
+        if (keysUnavailable) {
           trace.signature = 'unverified';
           trace.signatureDetail = reason;
         } else {

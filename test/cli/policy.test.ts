@@ -1,9 +1,10 @@
 // `portcullis policy check|explain` run as processes against the built CLI (`npm test` builds dist first).
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningKey, signToken, startJwksServer, type JwksServer, type TestSigningKey } from '../fixtures/idp.js';
 
 function run(...args: string[]) {
   const result = spawnSync(process.execPath, ['bin/portcullis.js', ...args], { encoding: 'utf8' });
@@ -30,13 +31,13 @@ describe('policy check', () => {
     const { code, stdout, stderr } = run('policy', 'check', 'policy.example.yaml');
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toBe('ok: 8 rules, 2 service accounts\n');
+    expect(stdout).toBe('ok: 9 rules, 7 service accounts\n');
   });
 
   it('--json on a good file', () => {
     const { code, stdout } = run('policy', 'check', 'policy.example.yaml', '--json');
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ ok: true, file: 'policy.example.yaml', rules: 8, serviceAccounts: 2, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.parse(stdout)).toMatchObject({ ok: true, file: 'policy.example.yaml', rules: 9, serviceAccounts: 7, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
   it('lists every error as file:line:column: path: message and exits 1', () => {
@@ -153,9 +154,180 @@ rules:
     expect(stderr).toContain(`${bad}:4:5: rules[0].efect: unknown key`);
   });
 
-  it.each([['--token', 'tok.jwt'], ['--claims', '{"sub":"x"}']])('%s is not built yet (exit 1)', (flag, value) => {
-    const { code, stderr } = explain(flag, value);
+});
+
+/** Async, so the in-process JWKS server can answer the child process. */
+function runAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/portcullis.js', ...args], { encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('policy explain --token / --claims', () => {
+  let jwks: JwksServer;
+  let key: TestSigningKey;
+  let policy: string;
+  let unreachablePolicy: string;
+  const now = () => Math.floor(Date.now() / 1000);
+  const ghClaims = (extra: Record<string, unknown> = {}) => ({
+    iss: 'https://token.actions.githubusercontent.com',
+    aud: 'sts.amazonaws.com',
+    sub: 'repo:acme/app:environment:production',
+    repository: 'acme/app',
+    repository_id: '892345671',
+    environment: 'production',
+    ref: 'refs/heads/main',
+    job_workflow_ref: 'acme/app/.github/workflows/deploy.yml@refs/heads/main',
+    iat: now(),
+    nbf: now() - 600,
+    exp: now() + 300,
+    ...extra,
+  });
+  const tokenFile = async (claims: Record<string, unknown>) => {
+    const file = join(dir, `t-${Math.random().toString(36).slice(2)}.jwt`);
+    writeFileSync(file, `${await signToken(key, claims)}\n`);
+    return file;
+  };
+
+  beforeAll(async () => {
+    key = await generateSigningKey('RS256', 'gh-1');
+    jwks = await startJwksServer({ keys: [key.publicJwk] });
+    const text = (jwksUri: string) => `version: 1
+identity:
+  issuers:
+    - {name: github, preset: github-actions, audience: sts.amazonaws.com, jwks_uri: "${jwksUri}"}
+service_accounts:
+  - name: app-prod
+    issuer: github
+    subject: "repo:acme/app:environment:production"
+    roles: ["arn:aws:iam::123456789012:role/app-deploy"]
+  - name: tools-a
+    issuer: github
+    match: {StringEquals: {repository: acme/tools}}
+    roles: ["arn:aws:iam::123456789012:role/tools"]
+  - name: tools-b
+    issuer: github
+    match: {StringLike: {sub: "repo:acme/tools:*"}}
+    roles: ["arn:aws:iam::123456789012:role/tools"]
+`;
+    policy = join(dir, 'gh.yaml');
+    writeFileSync(policy, text(jwks.jwksUri));
+    const gone = await startJwksServer();
+    unreachablePolicy = join(dir, 'gh-unreachable.yaml');
+    writeFileSync(unreachablePolicy, text(gone.jwksUri));
+    await gone.close();
+  });
+  afterAll(async () => {
+    await jwks.close();
+  });
+
+  it('a token that maps to one account: verified signature, the account and its roles, exit 0', async () => {
+    const { code, stdout, stderr } = await runAsync('policy', 'explain', '--policy', policy, '--token', await tokenFile(ghClaims()));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toBe(
+      'issuer: github (iss https://token.actions.githubusercontent.com)\n' +
+        'signature: verified\n' +
+        'accepted: maps to service account app-prod\n' +
+        'roles it may assume: arn:aws:iam::123456789012:role/app-deploy\n' +
+        'service accounts of issuer github:\n' +
+        '  app-prod: matches\n' +
+        '  tools-a: StringEquals repository: token has "acme/app", expected "acme/tools"\n' +
+        '  tools-b: StringLike sub: token has "repo:acme/app:environment:production", expected "repo:acme/tools:*"\n',
+    );
+  });
+
+  it('a token from another repository: refused, the closest account and its failing condition, exit 1', async () => {
+    const file = await tokenFile(ghClaims({ sub: 'repo:acme/web:environment:production', repository: 'acme/web' }));
+    const { code, stdout, stderr } = await runAsync('policy', 'explain', '--policy', policy, '--token', file);
     expect(code).toBe(1);
-    expect(stderr).toBe(`portcullis: policy explain ${flag}: not built yet in this version (use --as NAME --action svc:Op)\n`);
+    expect(stdout).toContain('signature: verified\n');
+    expect(stdout).toContain('refused (AccessDenied): no service account matches issuer github subject repo:acme/web:environment:production (candidates: app-prod, tools-a, tools-b; closest app-prod: StringEquals sub: token has "repo:acme/web:environment:production", expected "repo:acme/app:environment:production")\n');
+    expect(stderr).toMatch(/^portcullis: token refused: no service account matches/);
+  });
+
+  it('an over-long token and an ambiguous one are refused with the reason', async () => {
+    const long = await runAsync('policy', 'explain', '--policy', policy, '--token', await tokenFile(ghClaims({ exp: now() + 7200 })));
+    expect(long.code).toBe(1);
+    expect(long.stdout).toMatch(/refused \(InvalidIdentityToken\): token lifetime .* exceeds max_token_lifetime 20m of issuer github/);
+    const both = await runAsync('policy', 'explain', '--policy', policy, '--token', await tokenFile(ghClaims({ sub: 'repo:acme/tools:ref:refs/heads/main', repository: 'acme/tools' })));
+    expect(both.code).toBe(1);
+    expect(both.stdout).toContain('refused (AccessDenied): token matches more than one service account (tools-a, tools-b)');
+  });
+
+  it('says clearly when the keys cannot be fetched, and still shows the mapping', async () => {
+    const { code, stdout } = await runAsync('policy', 'explain', '--policy', unreachablePolicy, '--token', await tokenFile(ghClaims()));
+    expect(stdout).toMatch(/^signature: NOT verified: cannot fetch the signing keys of issuer github: .* \(the gateway would refuse the token until it can check it\)$/m);
+    expect(stdout).toContain('accepted: maps to service account app-prod\n');
+    expect(code).toBe(0);
+  });
+
+  it('a token signed by another key: signature invalid, exit 1', async () => {
+    const other = await generateSigningKey('RS256', 'gh-1');
+    const file = join(dir, 'forged.jwt');
+    writeFileSync(file, await signToken(other, ghClaims()));
+    const { code, stdout } = await runAsync('policy', 'explain', '--policy', policy, '--token', file);
+    expect(code).toBe(1);
+    expect(stdout).toContain('signature: invalid: signature invalid for issuer github\n');
+    expect(stdout).toContain('refused (InvalidIdentityToken): signature invalid for issuer github\n');
+  });
+
+  it('--claims against policy.example.yaml: no signature, no clock, one account per IdP', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...ghClaims(), exp: 1 }, 'app-deploy-production'],
+      [{ iss: 'https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/', tid: '72f988bf-86f1-41af-91ab-2d7cd011db47', aud: 'api://portcullis/', sub: '5b9f5c1e-0000-4000-8000-000000000001', idtyp: 'app', roles: ['Billing.Read'] }, 'billing-daemon'],
+      [{ iss: 'accounts.google.com', aud: 'https://portcullis.acme.example', sub: '113452651939271683245', email: 'analytics-etl@acme-prod.iam.gserviceaccount.com', email_verified: true }, 'analytics-etl'],
+      [{ iss: 'https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE', aud: ['sts.amazonaws.com'], sub: 'system:serviceaccount:finance:ledger-sync', 'kubernetes.io': { namespace: 'finance' } }, 'finance-ledger-sync'],
+      [{ sub: 'spiffe://acme.internal/ns/payments/sa/api', aud: ['portcullis'] }, 'payments-workloads'],
+      [{ iss: 'https://dev-123456.okta.com/oauth2/default', aud: 'portcullis', sub: '0oa1b2c3d4e5f6g7h8i9', cid: '0oa1b2c3d4e5f6g7h8i9', scp: ['reports.read'] }, 'reports-mcp'],
+    ];
+    for (const [claims, account] of cases) {
+      const { code, stdout } = await runAsync('policy', 'explain', '--policy', 'policy.example.yaml', '--claims', JSON.stringify(claims));
+      expect(stdout).toContain(`accepted: maps to service account ${account}\n`);
+      expect(stdout).toContain('signature: not checked (--claims)\n');
+      expect(stdout).toContain('not checked: signature; exp, nbf and iat against the clock\n');
+      expect(code).toBe(0);
+    }
+  });
+
+  it('--claims --json for an org-server Okta token', async () => {
+    const claims = { iss: 'https://dev-123456.okta.com', aud: 'portcullis', sub: '0oa1b2c3d4e5f6g7h8i9' };
+    const { code, stdout } = await runAsync('policy', 'explain', '--policy', 'policy.example.yaml', '--claims', JSON.stringify(claims), '--json');
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toEqual({
+      mode: 'claims',
+      accepted: false,
+      code: 'INVALID_IDENTITY_TOKEN',
+      reason: expect.stringMatching(/^iss https:\/\/dev-123456\.okta\.com is Okta's org authorization server/),
+      issuer: null,
+      signature: 'skipped',
+      notChecked: ['signature', 'exp, nbf and iat against the clock'],
+      serviceAccount: null,
+      roles: [],
+      candidates: [],
+      claims,
+      policySha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+  });
+
+  it('--json for a mapped token', async () => {
+    const { code, stdout } = await runAsync('policy', 'explain', '--policy', policy, '--token', await tokenFile(ghClaims()), '--json');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ mode: 'token', accepted: true, issuer: 'github', signature: 'verified', serviceAccount: 'app-prod', roles: ['arn:aws:iam::123456789012:role/app-deploy'], candidates: [{ name: 'app-prod', matches: true, failures: [] }, { name: 'tools-a', matches: false }, { name: 'tools-b', matches: false }] });
+  });
+
+  it.each([
+    [['--claims', '{not json'], 2, /--claims is not JSON/],
+    [['--claims', '[1]'], 2, /--claims must be a JSON object of claims/],
+    [['--claims', '{}', '--token', 'x'], 2, /give --token FILE or --claims JSON, not both/],
+    [['--claims', '{}', '--as', 'x'], 2, /--token\/--claims explain an identity; --as\/--action explain a call/],
+    [['--token', '/nonexistent/token.jwt'], 1, /--token: cannot read \/nonexistent\/token\.jwt: ENOENT/],
+  ])('bad input: %j', async (args, exit, message) => {
+    const { code, stderr } = await runAsync('policy', 'explain', '--policy', 'policy.example.yaml', ...args);
+    expect(code).toBe(exit);
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 });
