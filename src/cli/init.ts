@@ -65,6 +65,7 @@ export async function init(opts: Record<string, unknown>): Promise<void> {
   }
 
   const stateExisted = await exists(stateDir);
+  if (stateExisted && !(await stat(stateDir)).isDirectory()) throw new CliError(`--state-dir: ${stateDir} is not a directory`, 2);
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     // mkdir's mode is filtered by the umask; a state dir we create is set exactly. An existing one is the
@@ -74,7 +75,6 @@ export async function init(opts: Record<string, unknown>): Promise<void> {
     throw new CliError(`--state-dir: cannot create ${stateDir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   const stateInfo = await stat(stateDir);
-  if (!stateInfo.isDirectory()) throw new CliError(`--state-dir: ${stateDir} is not a directory`, 2);
   const keysExisted = await exists(keyPaths(stateDir).signingKey);
   const caExisted = await exists(caFilePath(stateDir));
   let kid: string;
