@@ -7,8 +7,10 @@
 // AWS_CA_BUNDLE), REQUESTS_CA_BUNDLE / SSL_CERT_FILE by non-SDK Python HTTPS (requests, httpx);
 // AWS_REGION is the JS SDK's region and AWS_DEFAULT_REGION botocore's (CLI v1 ignores AWS_REGION).
 
-import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import type { ServiceAccountConfig } from '../config/types.js';
@@ -85,6 +87,34 @@ export async function readRunningGateway(stateDir: string): Promise<GatewayInfo>
     throw new CliError(`the gateway recorded in ${file} (pid ${info.pid}) is not running (start one, or pass --url)`);
   }
   return info;
+}
+
+/** Next to the gateway CA: that CA plus the public roots, for the variables that REPLACE a trust store. */
+export function publicBundlePath(caFile: string): string {
+  return join(dirname(caFile), 'ca-with-public-roots.pem');
+}
+
+/**
+ * REQUESTS_CA_BUNDLE and SSL_CERT_FILE replace the trust store instead of adding to it, and the same
+ * process also reaches public hosts with them: uv/uvx downloads the server from PyPI, aws-api-mcp-server
+ * and docs fetchers call public sites directly. So they get the gateway CA plus Node's bundled Mozilla
+ * roots; the AWS SDK variables keep the gateway CA alone (their calls all go to the gateway).
+ */
+export async function writePublicBundle(caFile: string, roots: readonly string[] = rootCertificates): Promise<string> {
+  const target = publicBundlePath(caFile);
+  const caPem = (await readFile(caFile, 'utf8')).trim();
+  const content = `${caPem}\n${roots.join('\n')}\n`;
+  if ((await readFile(target, 'utf8').catch(() => undefined)) === content) return target;
+  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    // World-readable like any CA bundle: the MCP server may run as another user than the one running env.
+    await writeFile(temp, content, { mode: 0o644, flag: 'wx' });
+    await rename(temp, target);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  return target;
 }
 
 export function defaultTokenFile(stateDir: string, account: string): string {
@@ -173,9 +203,19 @@ export async function clientEnvironment(opts: Opts): Promise<ClientEnvironment> 
   if (!(await exists(tokenFile))) warnings.push(`the token file ${tokenFile} does not exist yet; clients fail until it does`);
   const policyArgs = ` --policy ${shellQuote(resolve(policy.file))}`;
 
-  const ca: Record<string, string> = caFile === undefined
+  let publicBundle = caFile;
+  if (caFile !== undefined) {
+    try {
+      publicBundle = await writePublicBundle(caFile);
+    } catch (error) {
+      warnings.push(
+        `cannot write ${publicBundlePath(caFile)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): REQUESTS_CA_BUNDLE and SSL_CERT_FILE name the gateway CA alone, so non-SDK HTTPS to public hosts (uvx installs from PyPI included) will fail verification`,
+      );
+    }
+  }
+  const ca: Record<string, string> = caFile === undefined || publicBundle === undefined
     ? {}
-    : { AWS_CA_BUNDLE: caFile, NODE_EXTRA_CA_CERTS: caFile, REQUESTS_CA_BUNDLE: caFile, SSL_CERT_FILE: caFile };
+    : { AWS_CA_BUNDLE: caFile, NODE_EXTRA_CA_CERTS: caFile, REQUESTS_CA_BUNDLE: publicBundle, SSL_CERT_FILE: publicBundle };
   return {
     account,
     role,
@@ -206,7 +246,7 @@ export function formatShell(env: ClientEnvironment): string {
   const lines = [
     `# portcullis client set-up for service account ${env.account.name}`,
     `# The token file holds ${env.tokenSource}`,
-    '# NODE_EXTRA_CA_CERTS is for the JS SDK (it ignores AWS_CA_BUNDLE); REQUESTS_CA_BUNDLE / SSL_CERT_FILE for non-SDK Python HTTPS.',
+    '# NODE_EXTRA_CA_CERTS is for the JS SDK (it ignores AWS_CA_BUNDLE); REQUESTS_CA_BUNDLE / SSL_CERT_FILE (gateway CA + public roots) for non-SDK HTTPS and uv.',
     ...Object.entries(env.vars).map(([key, value]) => `export ${key}=${shellQuote(value)}`),
   ];
   return lines.join('\n');

@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -15,11 +15,13 @@ import {
   formatAwsConfig,
   formatMcp,
   mergeAwsConfig,
+  publicBundlePath,
   shellQuote,
+  writePublicBundle,
   type ClientEnvironment,
 } from '../../src/cli/env.js';
 import { CliError } from '../../src/cli/output.js';
-import { caFilePath } from '../../src/proxy/tls.js';
+import { loadOrCreateCa } from '../../src/proxy/tls.js';
 
 const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
 const ROLE = 'arn:aws:iam::123456789012:role/reports';
@@ -30,6 +32,7 @@ let root: string;
 let stateDir: string;
 let policyFile: string;
 let caFile: string;
+let bundleFile: string;
 let tokenFile: string;
 
 const EXPECTED_KEYS = [
@@ -79,9 +82,8 @@ async function writeGatewayInfo(dir: string, info: Record<string, unknown>): Pro
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'pc-env-'));
   stateDir = join(root, 'state');
-  caFile = caFilePath(stateDir);
-  await mkdir(dirname(caFile), { recursive: true });
-  await writeFile(caFile, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+  caFile = (await loadOrCreateCa(stateDir)).caFile;
+  bundleFile = publicBundlePath(caFile);
   // The test process stands in for the running gateway (env only reads gateway.json and checks the pid).
   await writeGatewayInfo(stateDir, { url: URL_, pid: process.pid, caFile, policyFile: join(root, 'policy.yaml'), startedAt: new Date().toISOString(), version: 'test' });
   policyFile = join(root, 'policy.yaml');
@@ -124,8 +126,8 @@ describe('portcullis env formats (as a process)', () => {
       AWS_ENDPOINT_URL: URL_,
       AWS_CA_BUNDLE: caFile,
       NODE_EXTRA_CA_CERTS: caFile,
-      REQUESTS_CA_BUNDLE: caFile,
-      SSL_CERT_FILE: caFile,
+      REQUESTS_CA_BUNDLE: bundleFile,
+      SSL_CERT_FILE: bundleFile,
       AWS_ROLE_ARN: ROLE,
       AWS_ROLE_SESSION_NAME: 'reports-mcp',
       AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
@@ -144,7 +146,7 @@ describe('portcullis env formats (as a process)', () => {
     const printed = await new Promise<string>((resolve, reject) =>
       execFile('sh', ['-c', `${out.stdout}\nnode -e 'process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(AWS_|NODE_EXTRA|REQUESTS_CA|SSL_CERT)/.test(k)))))'`], (e, so) => (e ? reject(e) : resolve(so))),
     );
-    expect(JSON.parse(printed)).toMatchObject({ AWS_ROLE_ARN: ROLE, AWS_ENDPOINT_URL: URL_, SSL_CERT_FILE: caFile });
+    expect(JSON.parse(printed)).toMatchObject({ AWS_ROLE_ARN: ROLE, AWS_ENDPOINT_URL: URL_, SSL_CERT_FILE: bundleFile });
   });
 
   it('shell: the local-issuer hint names portcullis token', async () => {
@@ -196,6 +198,31 @@ describe('portcullis env formats (as a process)', () => {
     expect(text.startsWith('[default]\nregion = us-west-2\n\n[profile other]\nregion = ap-south-1\n\n# portcullis profile')).toBe(true);
     expect(text.match(/\[profile portcullis-reports-mcp\]/g)).toHaveLength(1);
     expect(text.match(/# portcullis profile/g)).toHaveLength(1);
+  });
+
+  it('REQUESTS_CA_BUNDLE / SSL_CERT_FILE: the gateway CA plus public roots, loadable by Python\'s ssl', async () => {
+    const out = await portcullis(envArgs(['--format', 'json']));
+    expect(out.code).toBe(0);
+    const bundle = await readFile(bundleFile, 'utf8');
+    const gatewayCa = (await readFile(caFile, 'utf8')).trim();
+    expect(bundle.startsWith(gatewayCa)).toBe(true);
+    expect(bundle.split('-----BEGIN CERTIFICATE-----').length - 1).toBeGreaterThan(100);
+    const stats = await new Promise<string>((resolve, reject) =>
+      execFile('python3', ['-c', 'import ssl,sys,json; print(json.dumps(ssl.create_default_context(cafile=sys.argv[1]).cert_store_stats()))', bundleFile], (e, so) => (e ? reject(e) : resolve(so))),
+    );
+    expect(JSON.parse(stats).x509_ca).toBeGreaterThan(100);
+    expect((await stat(bundleFile)).mode & 0o777).toBe(0o644);
+  });
+
+  it('a bundle that cannot be written: warning, and the gateway CA alone', async () => {
+    const dir = join(root, 'bundle-blocked');
+    const ca = await loadOrCreateCa(dir);
+    await mkdir(publicBundlePath(ca.caFile), { recursive: true });
+    await writeGatewayInfo(dir, { url: URL_, pid: process.pid, caFile: ca.caFile, policyFile, startedAt: '', version: 'test' });
+    const out = await portcullis(['env', '--service-account', 'reports-mcp', '--policy', policyFile, '--state-dir', dir, '--token-file', tokenFile, '--format', 'json']);
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ AWS_CA_BUNDLE: ca.caFile, REQUESTS_CA_BUNDLE: ca.caFile, SSL_CERT_FILE: ca.caFile });
+    expect(out.stderr).toMatch(/^portcullis: warning: cannot write .*ca-with-public-roots\.pem \(E[A-Z]+\): REQUESTS_CA_BUNDLE and SSL_CERT_FILE name the gateway CA alone/);
   });
 
   it('--url: no gateway.json needed; the state dir CA is used when present', async () => {
@@ -383,6 +410,20 @@ describe('clientEnvironment / env in-process (options main.ts does not register 
 });
 
 describe('pure parts', () => {
+  it('writePublicBundle: CA first, then the roots; rewritten only when they change', async () => {
+    const dir = join(root, 'bundle-unit');
+    await mkdir(dir, { recursive: true });
+    const ca = join(dir, 'ca.pem');
+    await writeFile(ca, 'GATEWAY-CA\n');
+    const file = await writePublicBundle(ca, ['ROOT-1', 'ROOT-2']);
+    expect(await readFile(file, 'utf8')).toBe('GATEWAY-CA\nROOT-1\nROOT-2\n');
+    const before = (await stat(file)).ino;
+    await writePublicBundle(ca, ['ROOT-1', 'ROOT-2']);
+    expect((await stat(file)).ino).toBe(before);
+    await writePublicBundle(ca, ['ROOT-3']);
+    expect(await readFile(file, 'utf8')).toBe('GATEWAY-CA\nROOT-3\n');
+  });
+
   const environment = (): ClientEnvironment => ({
     account: { name: 'reports-mcp', issuer: 'corp', subject: 's', claims: {}, roles: [ROLE], sessionTtlMs: 3_600_000 },
     role: ROLE,
