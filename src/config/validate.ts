@@ -681,7 +681,9 @@ class Validator {
       const keyNode = this.resolve(pair.key as Node | null);
       const valueNode = this.resolve(pair.value as Node | null);
       if (!isScalar(keyNode) || typeof keyNode.value !== 'string') {
-        this.error(keyNode ?? node, path, 'keys must be plain strings');
+        // `Null:` (the IAM-style operator) is YAML's null unless quoted.
+        const nullKey = isScalar(keyNode) && keyNode.value === null && keyNode.source !== undefined && keyNode.source !== '';
+        this.error(keyNode ?? node, path, nullKey ? `keys must be plain strings: an unquoted ${String(keyNode.source)} is YAML's null; write "${String(keyNode.source)}"` : 'keys must be plain strings');
         continue;
       }
       const key = keyNode.value;

@@ -134,3 +134,11 @@ service_accounts:
     expect(result.policy.config.issuers[0]).toMatchObject({ preset: { name: 'kubernetes' }, rules: { subjectPrefix: 'system:serviceaccount:' }, algorithms: ['RS256', 'ES256'] });
   });
 });
+
+describe('YAML pitfalls', () => {
+  it('an unquoted Null operator', () => {
+    expect(accountErrors('    match:\n      StringEquals: {repository: acme/app}\n      Null: {environment: true}\n')).toEqual([
+      'p.yaml:13:7: service_accounts[0].match: keys must be plain strings: an unquoted Null is YAML\'s null; write "Null"',
+    ]);
+  });
+});
