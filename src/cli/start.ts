@@ -25,8 +25,20 @@ export function headlessLine(event: GatewayEvent): string {
   return JSON.stringify({ event: type, ...rest });
 }
 
+/** The first line is always `listening` (scripts wait for it); events from start-up follow it. */
 export function attachHeadlessLog(bus: EventBus, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): () => void {
-  return bus.subscribe((event) => write(headlessLine(event)));
+  let early: GatewayEvent[] | undefined = [];
+  return bus.subscribe((event) => {
+    if (early && event.type !== 'listening') {
+      early.push(event);
+      return;
+    }
+    write(headlessLine(event));
+    if (early) {
+      for (const held of early) write(headlessLine(held));
+      early = undefined;
+    }
+  });
 }
 
 export async function start(opts: Record<string, unknown>): Promise<void> {
