@@ -158,7 +158,9 @@ const matchers = new WeakMap<ClaimCondition, Matcher>();
 function scalarMatches(condition: ClaimCondition, value: unknown): boolean | string {
   const test = condition.test;
   if (test.startsWith('String')) {
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return `token has ${show(value)}, not a string`;
+    // RFC 7519: sub is a StringOrURI; a numeric sub must never pass for a configured string subject.
+    const strict = condition.path.length === 1 && condition.path[0] === 'sub';
+    if (typeof value !== 'string' && (strict || (typeof value !== 'number' && typeof value !== 'boolean'))) return `token has ${show(value)}, not a string`;
     const text = String(value);
     const values = condition.values.map(String);
     let any: boolean;

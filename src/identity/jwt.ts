@@ -174,7 +174,7 @@ export function tokenClaimsProblem(issuer: IssuerConfig, claims: JWTPayload, opt
     if (claims.nbf !== undefined && claims.nbf > nowS + skewS) return `token is not yet valid (nbf ${isoFromSeconds(claims.nbf)})`;
     if (claims.iat !== undefined && claims.iat > nowS + skewS) return `token is issued in the future (iat ${isoFromSeconds(claims.iat)})`;
   }
-  if (typeof claims.sub !== 'string' || claims.sub === '') return 'token has no sub claim';
+  if (claims.sub === undefined || claims.sub === null || claims.sub === '') return 'token has no sub claim';
   const aud = claims.aud;
   if (aud === undefined || (Array.isArray(aud) && aud.length === 0)) return 'token has no aud claim';
   const audiences = Array.isArray(aud) ? aud : [aud];
@@ -192,8 +192,8 @@ export function tokenClaimsProblem(issuer: IssuerConfig, claims: JWTPayload, opt
     }
   }
   const rules = issuer.rules;
-  if (rules?.subjectPrefix !== undefined && !claims.sub.startsWith(rules.subjectPrefix)) {
-    return `subject ${claims.sub} is not under ${rules.subjectPrefix} (issuer ${issuer.name})`;
+  if (rules?.subjectPrefix !== undefined && (typeof claims.sub !== 'string' || !claims.sub.startsWith(rules.subjectPrefix))) {
+    return `subject ${String(claims.sub)} is not under ${rules.subjectPrefix} (issuer ${issuer.name})`;
   }
   for (const [name, expected] of Object.entries(rules?.requiredClaims ?? {})) {
     const value = claims[name];

@@ -132,3 +132,10 @@ describe('claim paths', () => {
     expect(claimAt({ a: 'text' }, ['a', 'length'])).toBeUndefined();
   });
 });
+
+describe('sub is compared as a string only', () => {
+  it('a numeric sub never equals a string subject, though other numeric claims compare as text', () => {
+    expect(conditionFailure(cond('StringEquals', 'sub', ['12345']), { sub: 12345 })).toBe('StringEquals sub: token has 12345, not a string');
+    expect(conditionFailure(cond('StringEquals', 'uid', ['12345']), { uid: 12345 })).toBeUndefined();
+  });
+});
