@@ -94,7 +94,7 @@ async function callTools(env: Record<string, string>, calls: { name: string; arg
   }
 }
 
-const CALLS = [
+const CALLS: { name: string; arguments: Record<string, string> }[] = [
   { name: 'list_bucket', arguments: { bucket: 'reports' } },
   { name: 'read_object', arguments: { bucket: 'reports', key: 'q1/summary.txt' } },
   { name: 'get_secret', arguments: { secret_id: 'reports/db' } },
