@@ -26,7 +26,19 @@ export function headlessLine(event: GatewayEvent): string {
 }
 
 /** The first line is always `listening` (scripts wait for it); events from start-up follow it. */
-export function attachHeadlessLog(bus: EventBus, write: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): () => void {
+function writeStdout(): (line: string) => void {
+  // A log reader that goes away (`| head`) must not take the gateway down: stop writing, keep serving.
+  let open = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (open && error.code === 'EPIPE') process.stderr.write('portcullis: stdout closed; event lines are no longer written (the gateway keeps running)\n');
+    open = false;
+  });
+  return (line) => {
+    if (open) process.stdout.write(`${line}\n`);
+  };
+}
+
+export function attachHeadlessLog(bus: EventBus, write: (line: string) => void = writeStdout()): () => void {
   let early: GatewayEvent[] | undefined = [];
   return bus.subscribe((event) => {
     if (early && event.type !== 'listening') {
@@ -45,6 +57,14 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
   const listen = parseListen(String(opts.listen ?? '127.0.0.1:8443'));
   const stateDir = resolveStateDir(opts.stateDir as string | undefined);
   const bus = new EventBus();
+  // Signals during start-up (keys, certificates, policy) must also end cleanly.
+  let stopRequested = false;
+  let stop: () => void = () => {
+    stopRequested = true;
+  };
+  const onSignal = () => stop();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const headless = Boolean(opts.headless) || !process.stdout.isTTY || !process.stdin.isTTY;
   // On a TTY the dashboard owns the screen: nothing else may write to it.
   if (headless) attachHeadlessLog(bus);
@@ -67,6 +87,13 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     throw new CliError((error as Error).message);
   }
   if (!headless) {
+    // The dashboard handles SIGTERM and reads ctrl-c as a key; it resolves when the user quits.
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (stopRequested) {
+      await gateway.close();
+      return;
+    }
     const { runDashboard } = await import('../tui/dashboard.js');
     const { AdminClient } = await import('../admin/client.js');
     try {
@@ -77,12 +104,11 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     return;
   }
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+    stop = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       void gateway.close().then(resolve, resolve);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    if (stopRequested) stop();
   });
 }

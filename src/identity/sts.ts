@@ -206,7 +206,9 @@ export async function handleStsRequest(form: URLSearchParams, ctx: StsContext): 
   if (!identity.ok) return refusal(new GatewayError(identity.code, identity.reason), ctx.requestId);
 
   const { account, claims } = identity;
-  const issuer = typeof claims.iss === 'string' ? claims.iss : LOCAL_ISSUER;
+  // SPIFFE JWT-SVIDs may carry no `iss`: record the configured issuer then.
+  const issuer =
+    typeof claims.iss === 'string' ? claims.iss : identity.issuer === 'local' ? LOCAL_ISSUER : identity.issuer.issuer;
   const subject = String(claims.sub);
   // Token-independent: the session outlives the identity token if the account allows it, never
   // beyond the account's session_ttl nor the duration the client asked for.
@@ -264,7 +266,7 @@ export async function handleStsRequest(form: URLSearchParams, ctx: StsContext): 
       roleSessionName: params.roleSessionName,
       issuer,
       subject,
-      claims: selectClaims(claims, Object.keys(account.claims)),
+      claims: selectClaims(claims, [...Object.keys(account.claims), ...(account.match ?? []).map((condition) => condition.path[0]!).filter(Boolean)]),
       expiresAt: credentials.expiration,
       accessKeyId: credentials.accessKeyId,
       ...(ctx.sourceIp === undefined ? {} : { sourceIp: ctx.sourceIp }),
