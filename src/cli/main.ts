@@ -72,6 +72,8 @@ export function buildProgram(): Command {
     .option('--url <url>', 'gateway URL (default: read from the running gateway in the state dir)')
     .option('--policy <file>', 'policy file (for the role and region)', 'policy.yaml')
     .option('--token-file <file>', 'where the client reads its identity token')
+    .option('--credential-process', 'with --format aws-config: credential_process = portcullis credentials … instead of web_identity_token_file')
+    .option('--role <arn>', "which of the service account's roles (default: the first)")
     .addOption(stateDirOption())
     .action(async (opts: Opts) => (await import('./env.js')).env(opts));
 
