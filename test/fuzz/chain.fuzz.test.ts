@@ -36,7 +36,7 @@ beforeAll(async () => {
   expect(await verifyFile(files.find((f) => f.includes('ses-open'))!, keys.publicJwk)).toMatchObject({ ok: true, closed: false });
 });
 
-afterAll(() => rm(dir, { recursive: true, force: true }));
+afterAll(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
 
 async function verifyMutated(original: Buffer, at: number, byte: number, expectClosed: boolean) {
   const copy = Buffer.from(original);

@@ -1,10 +1,13 @@
 // How many cases each property runs: modest defaults for CI; FUZZ_RUNS=N runs every property N times
 // (e.g. FUZZ_RUNS=20000 npx vitest run test/fuzz). Every file prints what it ran, so the totals can be
 // reported (docs/resilience.md).
-import { afterAll } from 'vitest';
+import { afterAll, vi } from 'vitest';
 
 const override = Number(process.env.FUZZ_RUNS);
 const counts = new Map<string, number>();
+
+// Scaled-up runs take as long as they take; the CI defaults stay well inside a minute per test.
+vi.setConfig({ testTimeout: Number.isInteger(override) && override > 0 ? 3_600_000 : 60_000 });
 
 export function runs(defaultRuns: number): number {
   return Number.isInteger(override) && override > 0 ? override : defaultRuns;
