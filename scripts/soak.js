@@ -18,7 +18,7 @@
 // calls per session before a worker opens a new one), SOAK_JSON=1 (print the summary as JSON too).
 
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -79,11 +79,21 @@ async function cleanup() {
   await rm(dir, { recursive: true, force: true });
 }
 
+/** RSS and open descriptors of `pid`, the descriptors split into session files (the recorder keeps up to 128 open) and the rest. */
 function procStatus(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  const fds = readdirSync(`/proc/${pid}/fd`).length;
-  return { rssMiB: rssKiB / 1024, fds };
+  let fds = 0;
+  let sessionFds = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    fds += 1;
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).includes(`${stateDir}/sessions/`)) sessionFds += 1;
+    } catch {
+      // closed while we looked
+    }
+  }
+  return { rssMiB: rssKiB / 1024, fds, sessionFds };
 }
 
 function policy(upstreamUrl) {
