@@ -3,9 +3,10 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export function resolveStateDir(option?: string): string {
+/** `--state-dir`, else `$PORTCULLIS_STATE_DIR`, else `~/.portcullis`; always absolute. */
+export function resolveStateDir(option?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (option) return resolve(option);
-  if (process.env.PORTCULLIS_STATE_DIR) return resolve(process.env.PORTCULLIS_STATE_DIR);
+  if (env.PORTCULLIS_STATE_DIR) return resolve(env.PORTCULLIS_STATE_DIR);
   return join(homedir(), '.portcullis');
 }
 

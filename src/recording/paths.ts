@@ -1,15 +1,8 @@
 // Where recordings, the index and the gateway keys live inside the state directory.
 
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
-/** `--state-dir`, else `$PORTCULLIS_STATE_DIR`, else `~/.portcullis`; always absolute. */
-export function resolveStateDir(opt?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (opt !== undefined && opt !== '') return resolve(opt);
-  const fromEnv = env.PORTCULLIS_STATE_DIR;
-  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
-  return join(homedir(), '.portcullis');
-}
+export { resolveStateDir } from '../state.js';
 
 export function sessionsDir(stateDir: string): string {
   return join(stateDir, 'sessions');
