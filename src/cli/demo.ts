@@ -51,6 +51,7 @@ export async function demo(opts: Record<string, unknown>): Promise<void> {
         policyFile: running.policyFile,
         startupMs: running.startupMs,
         listeningSinceProcessStartMs: running.listeningSinceProcessStartMs,
+        listeningCpuMs: running.listeningCpuMs,
         autoApproveMs: HEADLESS_AUTO_APPROVE_MS,
         note: `held calls are approved automatically after ${HEADLESS_AUTO_APPROVE_MS / 1000} s in headless mode; ${durationMs ? `stops after ${durationMs / 1000} s` : 'Ctrl-C stops'}`,
       }),

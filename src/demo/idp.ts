@@ -15,8 +15,8 @@ export interface DemoIdp {
   issuer: string;
   jwksUri: string;
   tokenEndpoint: string;
-  /** Settles when the provider answers (rejects if it could not be built). */
-  ready: Promise<void>;
+  /** Builds the provider (once); settles when it answers, rejects if it could not be built. */
+  load(): Promise<void>;
   /** A client-credentials access token (a JWT whose `sub` is the client id). */
   token(clientId: string): Promise<string>;
   close(): Promise<void>;
@@ -116,9 +116,10 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
       server.close(() => resolve());
     });
 
-  // The provider loads in the background (oidc-provider and its dependencies take a few hundred ms to
-  // import), so the gateway can start meanwhile; token() waits for it. Nothing asks the IdP before a token exists.
-  const ready = (async () => {
+  // The provider is built on first need (importing oidc-provider and its dependencies is the slowest part of
+  // the demo's start), so the gateway can start listening first. Until then the port answers 503; nothing asks
+  // the IdP anything before a token exists, and token() waits for the provider.
+  const build = async () => {
     // A fresh signing key per run (oidc-provider's built-in development key is the same everywhere).
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const signingJwk = { ...(await exportJWK(privateKey)), kid: `demo-${Date.now().toString(36)}`, alg: 'RS256', use: 'sig' };
@@ -157,18 +158,18 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
       provider.on('server_error', () => undefined);
       handler = provider.callback() as (req: IncomingMessage, res: ServerResponse) => void;
     });
-  })();
-  // Surfaced by token() and ready; never an unhandled rejection.
-  ready.catch(() => undefined);
+  };
+  let loading: Promise<void> | undefined;
+  const load = () => (loading ??= build());
 
   const tokenEndpoint = `${issuer}/token`;
   return {
     issuer,
     jwksUri: `${issuer}/jwks`,
     tokenEndpoint,
-    ready,
+    load,
     async token(clientId) {
-      await ready;
+      await load();
       const secret = secrets.get(clientId);
       if (secret === undefined) throw new Error(`demo IdP: unknown client ${clientId}`);
       const response = await fetch(tokenEndpoint, {
