@@ -136,8 +136,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
 /**
  * The environment of a stock client in forward-proxy mode: HTTPS_PROXY is the gateway, no endpoint
- * override, AWS_CA_BUNDLE is the gateway CA (it verifies the minted AWS host certificates), and an
- * AWS_CONFIG_FILE whose profile gives botocore the proxy's own CA (`proxies_config.proxy_ca_bundle`).
+ * override, AWS_CA_BUNDLE is the gateway CA (botocore verifies both the proxy listener and the minted AWS
+ * host certificates with it), and an AWS_CONFIG_FILE with `proxies_config.proxy_ca_bundle` (measured with
+ * botocore 1.43.11: read by the session but not passed to clients, so harmless here, not load-bearing).
  */
 export async function proxyClientEnv(stack: Stack, options: { clientId?: string; roleArn?: string } = {}): Promise<Record<string, string>> {
   const env = await stack.clientEnv(options);

@@ -91,19 +91,37 @@ describe('aws CLI v1 via HTTPS_PROXY', () => {
   }, 300_000);
 
   test('a client that does not trust the gateway CA fails closed: nothing reaches moto', async () => {
+    const before = stack.events.filter((e) => e.type === 'request' || e.type === 'session.started').length;
+    // (a) The aws CLI without AWS_CA_BUNDLE: botocore verifies the proxy listener with the same bundle
+    // (the profile's proxies_config does not reach botocore 1.43's clients), so it stops before CONNECT.
     const env = await proxyClientEnv(stack);
     delete env.AWS_CA_BUNDLE;
-    const before = stack.events.filter((e) => e.type === 'request' || e.type === 'session.started').length;
     const mb = await aws(env, ['s3', 'mb', 's3://never-made', '--cli-read-timeout', '5', '--cli-connect-timeout', '5']);
     expect(mb.code).not.toBe(0);
-    // botocore reports a failed TLS handshake inside the tunnel as "Failed to connect to proxy URL";
-    // the gateway's own event says which side refused.
-    expect(mb.stderr).toMatch(/SSL|certificate|Failed to connect to proxy/i);
+    expect(mb.stderr).toMatch(/Failed to connect to proxy URL/);
+    // (b) boto3 that trusts the proxy (Config.proxies_config) but not the gateway CA for AWS hosts:
+    // CONNECT succeeds, the TLS handshake inside the tunnel fails, nothing is forwarded.
+    const script = [
+      'import boto3, certifi, sys',
+      'from botocore.config import Config',
+      "c = boto3.client('s3', verify=certifi.where(), config=Config(proxies_config={'proxy_ca_bundle': sys.argv[1]}, retries={'max_attempts': 1}))",
+      'try:',
+      "    c.create_bucket(Bucket='never-made-either')",
+      "    print('CREATED')",
+      'except Exception as e:',
+      "    print(type(e).__name__, str(e)[:300])",
+    ].join('\n');
+    const { stdout } = await run('python3', ['-c', script, stack.gateway.ca.caFile], {
+      // Static (made-up) keys: the web-identity STS client would not get the proxies_config and stop at the proxy.
+      env: { ...env, AWS_WEB_IDENTITY_TOKEN_FILE: '', AWS_ROLE_ARN: '', AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE', AWS_SECRET_ACCESS_KEY: 'made-up' },
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/SSLError|CERTIFICATE_VERIFY_FAILED/);
+    expect(stdout).not.toContain('CREATED');
     expect(stack.events.filter((e) => e.type === 'request' || e.type === 'session.started').length).toBe(before);
-    expect(connectEvents('CONNECT_TLS_FAILED').join('\n')).toMatch(/TLS handshake for \S+\.amazonaws\.com from \S+ failed: .*trust the gateway CA.*nothing forwarded/);
-    // Ask moto itself (with a trusted client) that the bucket does not exist.
-    const trusted = await proxyClientEnv(stack);
-    const ls = await aws(trusted, ['s3', 'ls']);
+    expect(connectEvents('CONNECT_TLS_FAILED').join('\n')).toMatch(/TLS handshake for never-made-either\.s3\.\S*amazonaws\.com from \S+ failed: .*trust the gateway CA.*nothing forwarded/);
+    // Ask moto itself (through a trusted client) that neither bucket exists.
+    const ls = await aws(await proxyClientEnv(stack), ['s3', 'ls']);
     expect(ls.code).toBe(0);
     expect(ls.stdout).not.toContain('never-made');
   }, 180_000);
