@@ -11,7 +11,8 @@ export function percentile(values, p) {
 const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 /**
- * Memory is "flat" when the end is within 25 % (or 40 MiB) of the start; descriptors when those that are not
+ * Memory is "flat" when the second half of the run adds at most 10 % (or 20 MiB) to the middle sample (start and end
+ * are reported too: the first half includes the heap growing to the load); descriptors when those that are not
  * session files end within 16 of the start (sockets come and go with the load) and open session files stay
  * under the recorder's cap of 128.
  */
@@ -23,14 +24,16 @@ export function summarize({ kinds, stats, recorded, elapsedS, snapshotStart, sna
   const leaked = kinds.reduce((a, k) => a + stats[k].leaked, 0);
   const fiveXx = kinds.reduce((a, k) => a + Object.entries(stats[k].statuses).filter(([s]) => Number(s) >= 500).reduce((b, [, c]) => b + c, 0), 0);
   const lost = kinds.reduce((a, k) => a + Math.max(0, stats[k].answered - recorded[k]), 0);
-  const rssGrowth = snapshotEnd.rssMiB - snapshotStart.rssMiB;
   const maxRss = Math.max(...samples.map((s) => s.rssMiB));
-  const memoryFlat = rssGrowth <= Math.max(40, snapshotStart.rssMiB * 0.25);
+  // The first half includes V8 growing its heaps to the load; a leak keeps growing in the second half.
+  const midSample = samples[Math.floor(samples.length / 2)] ?? snapshotStart;
+  const secondHalfGrowth = snapshotEnd.rssMiB - midSample.rssMiB;
+  const memoryFlat = secondHalfGrowth <= Math.max(20, midSample.rssMiB * 0.1);
   // Session files stay open by design (the recorder's LRU holds up to 128): count them apart from the rest.
   const otherStart = snapshotStart.fds - snapshotStart.sessionFds;
   const otherEnd = snapshotEnd.fds - snapshotEnd.sessionFds;
   const fdsFlat = otherEnd - otherStart <= 16 && snapshotEnd.sessionFds <= 128;
-  const mid = samples[Math.floor(samples.length / 2)] ?? snapshotStart;
+  const mid = midSample;
 
   lines.push(`calls answered      ${answered} in ${fmt(elapsedS)} s (${fmt(answered / elapsedS, 0)}/s), ${sessionsOpened} sessions, ${approvals} approvals`);
   for (const k of kinds) {
@@ -39,7 +42,7 @@ export function summarize({ kinds, stats, recorded, elapsedS, snapshotStart, sna
   }
   lines.push(`latency (all)       p50 ${fmt(percentile(all, 50))} ms, p99 ${fmt(percentile(all, 99))} ms`);
   lines.push(`unexpected statuses ${unexpected} (5xx: ${fiveXx}); transport errors ${transportErrors}; secrets leaked ${leaked}`);
-  lines.push(`resident memory     start ${fmt(snapshotStart.rssMiB)} MiB, middle ${fmt(mid.rssMiB)} MiB, end ${fmt(snapshotEnd.rssMiB)} MiB, max ${fmt(maxRss)} MiB → ${memoryFlat ? 'flat' : 'GROWING'}`);
+  lines.push(`resident memory     start ${fmt(snapshotStart.rssMiB)} MiB, middle ${fmt(mid.rssMiB)} MiB, end ${fmt(snapshotEnd.rssMiB)} MiB, max ${fmt(maxRss)} MiB; second half ${secondHalfGrowth >= 0 ? '+' : ''}${fmt(secondHalfGrowth)} MiB → ${memoryFlat ? 'flat' : 'GROWING'}`);
   lines.push(`open descriptors    start ${snapshotStart.fds} (${snapshotStart.sessionFds} session files), end ${snapshotEnd.fds} (${snapshotEnd.sessionFds} session files); others ${otherStart} → ${otherEnd} → ${fdsFlat ? 'flat' : 'GROWING'}`);
   lines.push(`recorded            ${files} session files, ${kinds.reduce((a, k) => a + recorded[k], 0)} request lines, ${recordedResponses} response lines; calls lost ${lost}`);
   const checks = {
@@ -68,6 +71,7 @@ export function summarize({ kinds, stats, recorded, elapsedS, snapshotStart, sna
       rssStartMiB: snapshotStart.rssMiB,
       rssEndMiB: snapshotEnd.rssMiB,
       rssMidMiB: mid.rssMiB,
+      rssSecondHalfGrowthMiB: secondHalfGrowth,
       rssMaxMiB: maxRss,
       sessionFdsStart: snapshotStart.sessionFds,
       sessionFdsEnd: snapshotEnd.sessionFds,
