@@ -27,6 +27,8 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
+    // Options after a subcommand belong to it (`token fetch --policy F`), not to its parent.
+    .enablePositionalOptions()
     .configureHelp({ sortSubcommands: false })
     .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage. Run `portcullis <command> --help` for a command\'s options.');
 
@@ -97,6 +99,7 @@ export function buildProgram(): Command {
     .option('--policy <file>', 'policy file', 'policy.yaml')
     .addOption(stateDirOption())
     .action(async (opts: Opts) => (await import('./credentials.js')).token(opts));
+  token.enablePositionalOptions();
   token
     .command('fetch')
     .description('fetch (and keep fresh) an IdP token with the client-credentials grant')

@@ -37,6 +37,7 @@ import { gatewayInfoPath, type GatewayInfo } from '../state.js';
 import { readBodyLimited } from './body.js';
 import { UpstreamClient } from './forward.js';
 import { handleConnect, type ConnectContext } from './connect.js';
+import { prewarmHostCertificates } from './hostcerts.js';
 import { defaultServerNames, loadOrCreateCa, loadOrCreateServerCertificate, type CertificateAuthority } from './tls.js';
 
 export interface GatewayOptions {
@@ -179,6 +180,8 @@ export class Gateway implements GatewayControl {
       // The admin socket first: it refuses to start when another gateway owns this state dir.
       gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir });
       await gateway.#listen();
+      // Forward-proxy certificates for the usual hosts, minted in the background, before the first CONNECT.
+      void prewarmHostCertificates(ca, policy.current().config.upstream.region).catch(() => undefined);
     } catch (error) {
       await gateway.#admin?.close();
       await policy.close();
@@ -414,6 +417,20 @@ export class Gateway implements GatewayControl {
       sourceIp: flow.sourceIp,
       userAgent: flow.userAgent,
     });
+    let response = outcome.response;
+    const revokedAt = outcome.ok ? this.#revokedAccounts.get(outcome.session.serviceAccount) : undefined;
+    if (outcome.ok && revokedAt !== undefined) {
+      // A token from before an account-wide revocation must not buy fresh credentials (tokens without iat: fail closed).
+      const iat = outcome.session.claims.iat;
+      if (typeof iat !== 'number' || iat * 1000 <= revokedAt) {
+        const reason = `the sessions of ${outcome.session.serviceAccount} were revoked at ${new Date(revokedAt).toISOString()}; present an identity token issued after that`;
+        this.#emit({ type: 'session.refused', reason, code: 'ACCESS_DENIED', sourceIp: flow.sourceIp, userAgent: flow.userAgent });
+        response = toAwsErrorResponse(new GatewayError('ACCESS_DENIED', reason), 'query', flow.requestId);
+        res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
+        res.end(response.body);
+        return;
+      }
+    }
     if (outcome.ok) {
       const session = outcome.session;
       this.#emit({
@@ -432,7 +449,6 @@ export class Gateway implements GatewayControl {
     } else {
       this.#emit({ type: 'session.refused', reason: outcome.reason, code: outcome.code, sourceIp: flow.sourceIp, userAgent: flow.userAgent });
     }
-    const response = outcome.response;
     res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
     res.end(response.body);
   }

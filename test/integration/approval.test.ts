@@ -157,6 +157,10 @@ describe('revocation', () => {
     // The CLI reuses its cached credentials (~/.aws/cli/cache): the gateway must refuse them.
     const second = await run('aws', ['sts', 'get-caller-identity'], { env: cliEnv }).catch((e) => e);
     expect(second.stderr).toContain('InvalidClientTokenId');
+    // The same (older) identity token cannot buy fresh credentials either.
+    const [again] = await jsInBackground([{ op: 'whoami' }]);
+    expect(again).toMatchObject({ ok: false });
+    expect(again.message).toContain('were revoked');
     // A fresh web-identity exchange after the revocation works again (credentials carry whole seconds).
     await new Promise((r) => setTimeout(r, 1100));
     const fresh = await stack.clientEnv();
