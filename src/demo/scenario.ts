@@ -53,11 +53,19 @@ export function seedDemoData(data: DemoUpstreamData, now: Date): void {
 const MCP = 'reports-mcp';
 const INDEXER = 'reports-indexer';
 
-/** One round of traffic. `round` varies the data written so each round's writes differ. */
+/**
+ * One round of traffic. `round` varies the data written so each round's writes differ. The approval, a block and
+ * the masked reads come early, so even a short run (`--duration 15` on a busy machine) shows every kind of event.
+ */
 export function demoSteps(round: number): DemoStep[] {
   return [
     { account: MCP, label: 'who am I (sts:GetCallerIdentity)', expect: 'allowed', call: { service: 'sts', method: 'POST', path: '/', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: 'Action=GetCallerIdentity&Version=2011-06-15' } },
     { account: MCP, label: 'list the reports bucket', expect: 'allowed', call: { service: 's3', method: 'GET', path: '/acme-reports?list-type=2&prefix=reports%2F' } },
+    { account: MCP, label: 'read the production payments key', expect: 'approval', call: jsonCall('secretsmanager', 'GetSecretValue', { SecretId: 'prod/payments-api-key' }) },
+    { account: MCP, label: 'delete an old report (destructive)', expect: 'denied', call: { service: 's3', method: 'DELETE', path: '/acme-reports/reports/2024-05.csv' } },
+    { account: MCP, label: 'read the customer export (emails, card numbers, customer ids)', expect: 'masked', call: { service: 's3', method: 'GET', path: '/acme-reports/exports/customers-2024-06.csv' } },
+    { account: MCP, label: 'read a config file holding an AWS key', expect: 'masked', call: { service: 's3', method: 'GET', path: '/acme-reports/config/legacy-uploader.env' } },
+    { account: MCP, label: 'read the staging database password', expect: 'masked', call: jsonCall('secretsmanager', 'GetSecretValue', { SecretId: 'staging/reports-db-password' }) },
     { account: MCP, label: 'read the June report', expect: 'allowed', call: { service: 's3', method: 'GET', path: '/acme-reports/reports/2024-06.csv' } },
     {
       account: MCP,
@@ -66,12 +74,7 @@ export function demoSteps(round: number): DemoStep[] {
       call: jsonCall('dynamodb', 'Query', { TableName: 'report-metadata', KeyConditionExpression: '#m = :m', ExpressionAttributeNames: { '#m': 'month' }, ExpressionAttributeValues: { ':m': s('2024-06') } }),
     },
     { account: MCP, label: 'read one metadata item', expect: 'allowed', call: jsonCall('dynamodb', 'GetItem', { TableName: 'report-metadata', Key: { month: s('2024-05'), report_id: s('orders') } }) },
-    { account: MCP, label: 'read the customer export (emails, card numbers, customer ids)', expect: 'masked', call: { service: 's3', method: 'GET', path: '/acme-reports/exports/customers-2024-06.csv' } },
-    { account: MCP, label: 'read a config file holding an AWS key', expect: 'masked', call: { service: 's3', method: 'GET', path: '/acme-reports/config/legacy-uploader.env' } },
-    { account: MCP, label: 'read the staging database password', expect: 'masked', call: jsonCall('secretsmanager', 'GetSecretValue', { SecretId: 'staging/reports-db-password' }) },
-    { account: MCP, label: 'delete an old report (destructive)', expect: 'denied', call: { service: 's3', method: 'DELETE', path: '/acme-reports/reports/2024-05.csv' } },
     { account: MCP, label: 'drop the metadata table (destructive)', expect: 'denied', call: jsonCall('dynamodb', 'DeleteTable', { TableName: 'report-metadata' }) },
-    { account: MCP, label: 'read the production payments key', expect: 'approval', call: jsonCall('secretsmanager', 'GetSecretValue', { SecretId: 'prod/payments-api-key' }) },
     {
       account: INDEXER,
       label: 'index a new report',
@@ -79,5 +82,6 @@ export function demoSteps(round: number): DemoStep[] {
       call: jsonCall('dynamodb', 'PutItem', { TableName: 'report-metadata', Item: { month: s('2024-07'), report_id: s(`draft-${round}`), title: s('Draft'), rows: { N: '0' } } }),
     },
     { account: INDEXER, label: 'upload a report (no rule allows it)', expect: 'denied', call: { service: 's3', method: 'PUT', path: `/acme-reports/reports/draft-${round}.csv`, headers: { 'content-type': 'text/csv' }, body: 'region,revenue\n' } },
+
   ];
 }

@@ -1,4 +1,4 @@
-// The simulated MCP server (and a nightly job): rounds of realistic calls through the gateway until stopped.
+// The simulated MCP server and a nightly job: rounds of realistic calls through the gateway until stopped.
 // Each service account gets an IdP token, exchanges it at the gateway's STS for gateway-issued credentials,
 // and signs every call with them. A call held for approval is retried the way an SDK retries a throttled call.
 
@@ -56,10 +56,11 @@ export async function runTraffic(options: TrafficOptions): Promise<void> {
       // aborted: the loop checks the signal
     }
   };
-  try {
+  // Each service account is its own program (an MCP server, a nightly job): they run side by side.
+  const loop = async (account: string) => {
     for (let round = 1; !options.signal.aborted; round += 1) {
-      for (const step of demoSteps(round)) {
-        if (options.signal.aborted) break;
+      for (const step of demoSteps(round).filter((s) => s.account === account)) {
+        if (options.signal.aborted) return;
         try {
           const credentials = await credentialsFor(step.account);
           for (let attempt = 1; ; attempt += 1) {
@@ -69,13 +70,16 @@ export async function runTraffic(options: TrafficOptions): Promise<void> {
             await pause(500);
           }
         } catch (error) {
-          if (options.signal.aborted) break;
+          if (options.signal.aborted) return;
           options.onError?.(error as Error);
         }
         await pause(options.paceMs);
       }
       await pause(options.roundPauseMs);
     }
+  };
+  try {
+    await Promise.all(options.accounts.map((account) => loop(account.name)));
   } finally {
     agent.destroy();
   }
