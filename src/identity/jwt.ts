@@ -72,7 +72,9 @@ function isForbiddenAlg(alg: string): boolean {
 }
 
 function isoFromSeconds(seconds: unknown): string {
-  return typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : String(seconds);
+  // Beyond what a Date can hold (±8.64e12 s) toISOString throws: show the number instead.
+  const date = typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? date.toISOString() : String(seconds);
 }
 
 function describeAudience(aud: unknown): string {

@@ -57,6 +57,12 @@ export interface GatewayOptions {
   /** How long in-flight calls may finish after a stop signal. */
   drainMs?: number;
   upstreamTimeoutMs?: number;
+  /** A client must send its request headers within this (slowloris). Default 20 s. */
+  headersTimeoutMs?: number;
+  /** A buffered body (JSON/query protocols, the STS form) must arrive within this. Default 30 s. */
+  bodyTimeoutMs?: number;
+  /** A connection with no activity at all is closed after this. Default 120 s. */
+  idleTimeoutMs?: number;
 }
 
 const MAX_STS_BODY_BYTES = 64 * 1024;
@@ -146,13 +152,19 @@ export class Gateway implements GatewayControl {
     bus.subscribe((event) => {
       if (event.type !== 'request' && event.type !== 'error') this.recorder.record(event);
     });
-    this.#server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
-      void this.#handle(req, res);
-    });
-    // Slow clients must not hold sockets forever; uploads may be long, so only idle time is bounded.
-    this.#server.headersTimeout = 20_000;
+    const headersTimeoutMs = options.headersTimeoutMs ?? 20_000;
+    this.#server = createHttpsServer(
+      // Node checks header deadlines on this interval: keep it well below the deadline itself.
+      { cert: cert.certPem, key: cert.keyPem, connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(headersTimeoutMs / 4))) },
+      (req, res) => {
+        void this.#handle(req, res);
+      },
+    );
+    // Slow clients must not hold sockets forever. Streamed uploads may be long, so a whole request has no
+    // deadline; headers and buffered bodies do, and so does idle time.
+    this.#server.headersTimeout = headersTimeoutMs;
     this.#server.requestTimeout = 0;
-    this.#server.setTimeout(120_000);
+    this.#server.setTimeout(options.idleTimeoutMs ?? 120_000);
     this.#server.keepAliveTimeout = 5_000;
     this.#server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
@@ -406,7 +418,7 @@ export class Gateway implements GatewayControl {
   }
 
   async #assumeRoleWithWebIdentity(flow: Flow, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBodyLimited(req, MAX_STS_BODY_BYTES, 'the AssumeRoleWithWebIdentity form');
+    const body = await readBodyLimited(req, MAX_STS_BODY_BYTES, 'the AssumeRoleWithWebIdentity form', this.options.bodyTimeoutMs);
     const policy = this.policy.current();
     const outcome = await handleStsRequest(new URLSearchParams(body.toString('utf8')), {
       verifier: this.#tokenVerifier(policy),
@@ -467,7 +479,7 @@ export class Gateway implements GatewayControl {
     let payloadHash: string;
     const payload = payloadHashFor(parsed);
     if (payload.kind === 'compute' || bodyNeededForIdentify(parsed.service, req.headers)) {
-      body = await readBodyLimited(req, this.options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES, 'the request body');
+      body = await readBodyLimited(req, this.options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES, 'the request body', this.options.bodyTimeoutMs);
       const computed = createHash('sha256').update(body).digest('hex');
       if (payload.kind === 'compute') {
         if (payload.declared !== undefined && payload.declared.toLowerCase() !== computed) {
