@@ -2,11 +2,10 @@
 // sts:AssumeRole into each service account's role (RoleSessionName and SourceIdentity name the
 // service account, so CloudTrail attributes every call to the job). Cached until shortly before expiry.
 
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import aws4 from 'aws4';
 import { XMLParser } from 'fast-xml-parser';
-import { request } from 'undici';
 import { GatewayError } from '../errors.js';
+import { UpstreamClient } from '../proxy/forward.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -28,6 +27,15 @@ export interface UpstreamCredentialsOptions {
   now?: () => Date;
 }
 
+/** The standard AWS chain (env, profiles/SSO, container, IMDSv2), loaded only when first needed. */
+function defaultChain(): CredentialProvider {
+  let provider: Promise<CredentialProvider> | undefined;
+  return async () => {
+    provider ??= import('@aws-sdk/credential-providers').then((m) => m.fromNodeProviderChain() as CredentialProvider);
+    return (await provider)();
+  };
+}
+
 type ResolvedOptions = Required<Omit<UpstreamCredentialsOptions, 'baseProvider'>> & { baseProvider: CredentialProvider };
 
 const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false });
@@ -41,6 +49,7 @@ export function stsSafeName(name: string): string {
 export class UpstreamCredentials {
   readonly #options: ResolvedOptions;
   readonly #cache = new Map<string, Promise<AwsCredentials>>();
+  readonly #client = new UpstreamClient();
 
   constructor(options: UpstreamCredentialsOptions) {
     this.#options = {
@@ -49,7 +58,7 @@ export class UpstreamCredentials {
       refreshBeforeMs: options.refreshBeforeMs ?? 5 * 60_000,
       durationSeconds: options.durationSeconds ?? 3600,
       now: options.now ?? (() => new Date()),
-      baseProvider: options.baseProvider ?? (fromNodeProviderChain() as CredentialProvider),
+      baseProvider: options.baseProvider ?? defaultChain(),
     };
   }
 
@@ -103,15 +112,18 @@ export class UpstreamCredentials {
     let status: number;
     let text: string;
     try {
-      const response = await request(new URL('/', origin), {
+      const response = await this.#client.send({
+        origin: origin.origin,
         method: 'POST',
+        path: '/',
         headers: Object.fromEntries(Object.entries(signed.headers ?? {}).map(([name, value]) => [name, String(value)])),
-        body: form,
-        headersTimeout: 15_000,
-        bodyTimeout: 15_000,
+        body: Buffer.from(form),
+        idleTimeoutMs: 15_000,
       });
       status = response.statusCode;
-      text = await response.body.text();
+      const chunks: Buffer[] = [];
+      for await (const chunk of response.body) chunks.push(chunk as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
     } catch (error) {
       throw new GatewayError('UPSTREAM_UNAVAILABLE', `sts:AssumeRole at ${origin.origin} failed: ${(error as Error).message}`, { cause: error });
     }

@@ -1,7 +1,8 @@
 // The gateway's local CA and server certificates (node-forge for X.509; keys from node:crypto,
 // which is far faster than forge's pure-JS RSA). Private keys are written mode 0600.
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPair, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
@@ -23,8 +24,12 @@ export interface ServerCertificate {
 const CA_VALIDITY_YEARS = 10;
 const LEAF_VALIDITY_DAYS = 397;
 
-function newRsaKeyPem(): string {
-  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** Off the event loop: RSA key generation takes tens of milliseconds. */
+export async function newRsaKeyPem(): Promise<string> {
+  const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
+  return privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
 }
 
 function serialNumber(): string {
@@ -56,8 +61,7 @@ export function caFilePath(stateDir: string): string {
   return join(tlsDir(stateDir), 'ca.cert.pem');
 }
 
-function createCa(now: Date): { certPem: string; keyPem: string } {
-  const keyPem = newRsaKeyPem();
+function createCa(now: Date, keyPem: string): { certPem: string; keyPem: string } {
   const privateKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
   const publicKey = forge.pki.setRsaPublicKey(privateKey.n, privateKey.e);
   const cert = forge.pki.createCertificate();
@@ -96,14 +100,14 @@ export async function loadOrCreateCa(stateDir: string, now = new Date()): Promis
     }
     return { certPem, keyPem, caFile: certFile };
   }
-  const ca = createCa(now);
+  const ca = createCa(now, await newRsaKeyPem());
   await writePrivate(keyFile, ca.keyPem);
   await writeFile(certFile, ca.certPem, { mode: 0o644 });
   return { ...ca, caFile: certFile };
 }
 
 /** Issues a leaf certificate for the given DNS names / IP addresses, signed by the CA. */
-export function issueLeafCertificate(ca: CertificateAuthority, names: string[], now = new Date(), keyPem = newRsaKeyPem()): ServerCertificate {
+export function issueLeafCertificate(ca: CertificateAuthority, names: string[], now: Date, keyPem: string): ServerCertificate {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const privateKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
@@ -146,7 +150,7 @@ export async function loadOrCreateServerCertificate(stateDir: string, ca: Certif
       return { certPem, keyPem: await readFile(keyFile, 'utf8'), names };
     }
   }
-  const leaf = issueLeafCertificate(ca, names, now);
+  const leaf = issueLeafCertificate(ca, names, now, await newRsaKeyPem());
   await writePrivate(keyFile, leaf.keyPem);
   await writeFile(certFile, leaf.certPem, { mode: 0o644 });
   await writeFile(namesFile, JSON.stringify(names), { mode: 0o644 });

@@ -15,7 +15,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideConnect, handleConnect, parseConnectTarget, type ConnectContext } from '../../src/proxy/connect.js';
 import { certificateNames, HostCertificates, nameCovers, prewarmHosts } from '../../src/proxy/hostcerts.js';
-import { issueLeafCertificate, loadOrCreateCa, type CertificateAuthority } from '../../src/proxy/tls.js';
+import { issueLeafCertificate, loadOrCreateCa, newRsaKeyPem, type CertificateAuthority } from '../../src/proxy/tls.js';
 
 describe('parseConnectTarget', () => {
   it.each([
@@ -158,7 +158,7 @@ interface Harness {
 async function startProxy(extra: Partial<ConnectContext> = {}): Promise<Harness> {
   const handled: IncomingMessage[] = [];
   const events: { message: string; code?: string }[] = [];
-  const listener = issueLeafCertificate(ca, ['127.0.0.1', 'localhost']);
+  const listener = issueLeafCertificate(ca, ['127.0.0.1', 'localhost'], new Date(), await newRsaKeyPem());
   const ctx: ConnectContext = {
     handle: (req, res) => {
       handled.push(req);
