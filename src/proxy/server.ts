@@ -18,6 +18,7 @@ import { s3UpstreamPath, upstreamOrigin } from '../aws/endpoints.js';
 import { filterForwardHeaders } from '../aws/headers.js';
 import { bodyNeededForIdentify, errorProtocolFor, identifyRequest, type CallInfo } from '../aws/identify.js';
 import { parseSigV4, payloadHashFor, signOutgoingRequest, verifySigV4, type ParsedSignature, type VerifiedSignature } from '../aws/sigv4.js';
+import { loadServiceIndex } from '../aws/models.js';
 import { UpstreamCredentials, type CredentialProvider } from '../aws/upstream.js';
 import type { LoadedPolicy } from '../config/load.js';
 import { PolicyWatcher } from '../config/watch.js';
@@ -111,6 +112,8 @@ export class Gateway implements GatewayControl {
   readonly startedAt = new Date();
   readonly #server: Server;
   readonly #upstreamClient = new UpstreamClient();
+  /** Names the gateway answers on: `<bucket>.<one of these>` is a virtual-host S3 request. */
+  readonly #gatewayHosts: string[];
   #admin: AdminServer | undefined;
   readonly recorder: Recorder;
   readonly #sockets = new Set<Socket>();
@@ -134,6 +137,7 @@ export class Gateway implements GatewayControl {
     this.ca = ca;
     this.policy = policy;
     this.approvals = new ApprovalManager({ bus, now: options.now });
+    this.#gatewayHosts = defaultServerNames(options.publicHosts);
     const recording = policy.current().config.recording;
     this.recorder = new Recorder({
       stateDir: options.stateDir,
@@ -192,6 +196,8 @@ export class Gateway implements GatewayControl {
       // The admin socket first: it refuses to start when another gateway owns this state dir.
       gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir });
       await gateway.#listen();
+      // The operations table (≈1.4 MB of JSON) is parsed once, after listening rather than on the first call.
+      setImmediate(() => loadServiceIndex());
       // Forward-proxy certificates for the usual hosts, minted in the background, before the first CONNECT.
       void prewarmHostCertificates(ca, policy.current().config.upstream.region).catch(() => undefined);
     } catch (error) {
@@ -504,7 +510,7 @@ export class Gateway implements GatewayControl {
       region: parsed.region,
       body,
       accountId: accountIdFromRoleArn(session.roleArn),
-      gatewayHosts: defaultServerNames(this.options.publicHosts),
+      gatewayHosts: this.#gatewayHosts,
     });
     flow.call = call;
     const masker = this.#maskerFor(policy);
