@@ -72,9 +72,16 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+// Request ids: a random per-process prefix and a counter (unique, cheap: no CSPRNG call per request).
+const REQUEST_ID_PREFIX = randomBytes(4).toString('hex').toUpperCase();
+let requestCounter = 0;
 function newRequestId(): string {
-  return randomBytes(8).toString('hex').toUpperCase();
+  requestCounter = (requestCounter + 1) % 0x100000000;
+  return `${REQUEST_ID_PREFIX}${requestCounter.toString(16).toUpperCase().padStart(8, '0')}`;
 }
+
+/** Verified session tokens, so the ES256 check runs once per credential rather than once per call. */
+const VERIFIED_CACHE_MAX = 10_000;
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -125,6 +132,7 @@ export class Gateway implements GatewayControl {
   readonly #sessions = new Map<string, SessionSummary>();
   /** Session ids revoked, and service accounts revoked as of a time (credentials issued before it are refused). */
   readonly #revokedSessions = new Set<string>();
+  readonly #verifiedSessions = new Map<string, GatewaySession>();
   readonly #revokedAccounts = new Map<string, number>();
   #policyErrors: PolicyErrorItem[] = [];
   #policyLoadedAt = new Date();
@@ -357,6 +365,22 @@ export class Gateway implements GatewayControl {
     return this.#masker.masker;
   }
 
+  /**
+   * verifyGatewayCredentials, memoised on the exact (key id, token) pair: the token is immutable and signed, so
+   * only its expiry has to be checked again (revocation is checked by the caller on every call).
+   */
+  #verifiedSession(accessKeyId: string, sessionToken: string | undefined): GatewaySession {
+    const key = sessionToken === undefined ? undefined : `${accessKeyId}.${sessionToken}`;
+    const cached = key === undefined ? undefined : this.#verifiedSessions.get(key);
+    if (cached && cached.expiresAt.getTime() > this.#now().getTime()) return cached;
+    const session = verifyGatewayCredentials(this.keys, { accessKeyId, sessionToken }, this.#now());
+    if (key !== undefined) {
+      if (this.#verifiedSessions.size >= VERIFIED_CACHE_MAX) this.#verifiedSessions.delete(this.#verifiedSessions.keys().next().value!);
+      this.#verifiedSessions.set(key, session);
+    }
+    return session;
+  }
+
   #isRevoked(session: GatewaySession): string | undefined {
     if (this.#revokedSessions.has(session.sessionId)) return `session ${session.sessionId} was revoked`;
     const accountCutoff = this.#revokedAccounts.get(session.serviceAccount);
@@ -476,7 +500,7 @@ export class Gateway implements GatewayControl {
     const request = { method: flow.method, rawPath: flow.rawPath, headers: req.headersDistinct };
     const parsed = parseSigV4(request);
     flow.errorProtocol = errorProtocolFor(parsed.service) as Flow['errorProtocol'];
-    const session = verifyGatewayCredentials(this.keys, { accessKeyId: parsed.accessKeyId, sessionToken: parsed.securityToken }, this.#now());
+    const session = this.#verifiedSession(parsed.accessKeyId, parsed.securityToken);
     const revoked = this.#isRevoked(session);
     if (revoked) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${revoked}`);
     flow.session = session;

@@ -35,7 +35,9 @@ hookExit();
  * @returns {Promise<{ child: import('node:child_process').ChildProcess, info: any, request: (msg: any) => Promise<any>, stop: () => Promise<void> }>}
  */
 export async function startChild(script, args = [], { readyTimeoutMs = 30_000, env } = {}) {
-  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: env ?? process.env });
+  // BENCH_CHILD_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the children.
+  const execArgv = process.env.BENCH_CHILD_NODE_ARGS ? process.env.BENCH_CHILD_NODE_ARGS.split(' ') : undefined;
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: env ?? process.env, execArgv });
   live.add(child);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   exited.then(() => live.delete(child));
