@@ -215,10 +215,13 @@ async function main() {
   const sign = (target, method, path, body) =>
     signS3({ baseUrl: target.url, method, path, credentials: target.credentials ?? gateway.credentials, body, headers: body ? { 'content-type': 'application/octet-stream' } : {} });
   const putBody = Buffer.alloc(4096, 'p');
-  const scenarios = [
-    { name: 'GetObject, 1 KiB object', make: (target) => Array.from({ length: distinct }, (_, i) => sign(target, 'GET', `/bench/obj-${i}`)) },
-    { name: 'PutObject, 4 KiB body (UNSIGNED-PAYLOAD)', make: (target) => Array.from({ length: distinct }, (_, i) => sign(target, 'PUT', `/bench/up-${i}`, putBody)) },
+  const allScenarios = [
+    { key: 'get', name: 'GetObject, 1 KiB object', make: (target) => Array.from({ length: distinct }, (_, i) => sign(target, 'GET', `/bench/obj-${i}`)) },
+    { key: 'put', name: 'PutObject, 4 KiB body (UNSIGNED-PAYLOAD)', make: (target) => Array.from({ length: distinct }, (_, i) => sign(target, 'PUT', `/bench/up-${i}`, putBody)) },
   ];
+  // BENCH_SCENARIOS=put (or get) narrows the small-request runs, e.g. to profile one path.
+  const wanted = (process.env.BENCH_SCENARIOS ?? 'get,put').split(',');
+  const scenarios = allScenarios.filter((scenario) => wanted.includes(scenario.key));
 
   // A sanity pass: the gateway must actually answer 200 to these requests, or the figures mean nothing.
   for (const scenario of scenarios) {
@@ -240,6 +243,9 @@ async function main() {
   }
 
   // 2. Masking: a JSON object the masker parses and rewrites, under three policies, each in its own gateway.
+  // BENCH_SKIP=masking,recording leaves sections out.
+  const skip = new Set((process.env.BENCH_SKIP ?? '').split(','));
+  if (!skip.has('masking')) {
   section('Masking: GetObject, ~3 KiB application/json with secrets');
   const jsonRequests = (target) => Array.from({ length: distinct }, (_, i) => sign(target, 'GET', `/bench/json/doc-${i}`));
   const variants = [
@@ -260,15 +266,17 @@ async function main() {
   console.log(`masking took effect on the default policy: ${maskingWorks ? 'yes (the secrets are absent from the response)' : `NO (status ${maskedSample.status}) — check the masking config`}`);
   const [onR, emptyR, offR] = masked;
   console.log(`req/s masking default / bypassed: ${fmt(ratio(onR.rps, offR.rps), 2)}; empty / bypassed: ${fmt(ratio(emptyR.rps, offR.rps), 2)}`);
+  }
 
   // 3. Recording: off (recorder stubbed in the gateway process: the gateway has no off switch), batch, strict.
+  if (!skip.has('recording')) {
   section('Recording: GetObject, 1 KiB object');
   const recordingVariants = [
     { label: 'portcullis, recording off (recorder stubbed)', options: { recordingOff: true } },
     { label: 'portcullis, recording batch (default)', handle: gateway },
     { label: 'portcullis, recording strict (fsync per call)', recording: 'recording:\n  durability: strict\n' },
   ];
-  const recordedRequests = scenarios[0].make;
+  const recordedRequests = allScenarios[0].make;
   for (const variant of recordingVariants) {
     if (!variant.handle) variant.handle = await startVariant(policyYaml(upstream.info.url, variant.recording ?? ''), variant.options);
   }
@@ -278,6 +286,7 @@ async function main() {
   const [recOff, recBatch, recStrict] = recorded;
   console.log(`req/s recording batch / off: ${fmt(ratio(recBatch.rps, recOff.rps), 2)}; strict / off: ${fmt(ratio(recStrict.rps, recOff.rps), 2)}`);
   results.recording = recorded.map((r, i) => ({ variant: recordingVariants[i].label, ...r }));
+  }
 
   // 4. Large objects: memory of the proxy while 1 GiB streams up and down.
   section(`Large object: ${mib(largeBytes)} PUT (UNSIGNED-PAYLOAD) and GET, streamed`);
@@ -332,7 +341,7 @@ async function main() {
   const wrkRows = [];
   let wrkBase;
   for (const target of [{ label: 'forwarder (HTTPS, no checks)', url: forwarder.info.url }, { label: 'portcullis (HTTPS, full pipeline)', ...gatewayTarget(gateway) }]) {
-    const r = await runWrk({ wrk, url: target.url, requests: scenarios[0].make(target), connections, durationS, scriptFile: join(dir, 'wrk.lua') });
+    const r = await runWrk({ wrk, url: target.url, requests: allScenarios[0].make(target), connections, durationS, scriptFile: join(dir, 'wrk.lua') });
     wrkBase ??= r;
     wrkRows.push(row(target.label, r, wrkBase));
   }
