@@ -115,6 +115,9 @@ export type GatewayEvent =
 
 export type GatewayEventType = GatewayEvent['type'];
 
+/** An event as its producer builds it: the bus stamps `at`. */
+export type UnstampedEvent = GatewayEvent extends infer E ? (E extends unknown ? Omit<E, 'at'> : never) : never;
+
 export type EventListener = (event: GatewayEvent) => void;
 
 /** A tiny synchronous fan-out; listeners must not throw (a throwing listener is isolated and reported). */

@@ -5,7 +5,7 @@
 
 import { createHash, randomInt } from 'node:crypto';
 import type { PendingApproval, DecisionInput, ControlResult } from '../admin/types.js';
-import type { EventBus, GatewayEvent } from '../events.js';
+import type { EventBus, GatewayEvent, UnstampedEvent } from '../events.js';
 
 export interface ApprovalRequest {
   sessionId: string;
@@ -91,7 +91,7 @@ export class ApprovalManager {
     this.#retentionMs = options.decidedRetentionMs ?? 10 * 60_000;
   }
 
-  #emit(event: DistributiveOmit<GatewayEvent, 'at'>): void {
+  #emit(event: UnstampedEvent): void {
     this.#bus.emit({ at: this.#now().toISOString(), ...event } as GatewayEvent);
   }
 
@@ -214,7 +214,7 @@ export class ApprovalManager {
   #expire(entry: Entry): void {
     if (entry.state !== 'pending') return;
     this.#finish(entry, 'expired');
-    this.#emit({ type: 'approval.expired', approvalId: entry.pending.id, sessionId: entry.request.sessionId } as DistributiveOmit<GatewayEvent, 'at'>);
+    this.#emit({ type: 'approval.expired', approvalId: entry.pending.id, sessionId: entry.request.sessionId } as UnstampedEvent);
   }
 
   pending(): PendingApproval[] {
@@ -243,7 +243,7 @@ export class ApprovalManager {
       by: input.by,
       reason: input.reason,
       forMs: input.forMs,
-    } as DistributiveOmit<GatewayEvent, 'at'>);
+    } as UnstampedEvent);
     this.#finish(entry, 'approved', input.reason);
     const window = input.forMs ? ` (and the same calls for ${Math.round(input.forMs / 1000)}s)` : '';
     return { ok: true, message: `approved ${id}: ${entry.request.action} on ${entry.request.resource} for ${entry.request.serviceAccount}${window}` };
@@ -260,14 +260,14 @@ export class ApprovalManager {
       decision: 'denied',
       by: input.by,
       reason: input.reason,
-    } as DistributiveOmit<GatewayEvent, 'at'>);
+    } as UnstampedEvent);
     this.#finish(entry, 'denied', input.reason ? `${input.by}: ${input.reason}` : input.by);
     return { ok: true, message: `denied ${id}: ${entry.request.action} on ${entry.request.resource} for ${entry.request.serviceAccount}` };
   }
 
   /** Records that an approved call was forwarded. */
   executed(approvalId: string, requestId: string, sessionId: string): void {
-    this.#emit({ type: 'approval.executed', approvalId, requestId, sessionId } as DistributiveOmit<GatewayEvent, 'at'>);
+    this.#emit({ type: 'approval.executed', approvalId, requestId, sessionId } as UnstampedEvent);
   }
 
   /** Gateway stopping: held calls get the retryable error; pending entries are recorded as expired. */
@@ -286,4 +286,3 @@ export class ApprovalManager {
   }
 }
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -23,7 +23,7 @@ import { UpstreamCredentials, type CredentialProvider } from '../aws/upstream.js
 import type { LoadedPolicy } from '../config/load.js';
 import { PolicyWatcher } from '../config/watch.js';
 import { GatewayError, isGatewayError, toAwsErrorResponse } from '../errors.js';
-import { EventBus, type GatewayEvent, type MaskingReport, type PolicyErrorItem } from '../events.js';
+import { EventBus, type GatewayEvent, type MaskingReport, type PolicyErrorItem, type UnstampedEvent } from '../events.js';
 import type { Flow } from '../flow.js';
 import { verifyGatewayCredentials, type GatewaySession } from '../identity/credentials.js';
 import { TokenVerifier } from '../identity/jwt.js';
@@ -70,7 +70,6 @@ const MAX_STS_BODY_BYTES = 64 * 1024;
 const DEFAULT_MAX_BUFFERED_BODY_BYTES = 20 * 1024 * 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 // Request ids: a random per-process prefix and a counter (unique, cheap: no CSPRNG call per request).
 const REQUEST_ID_PREFIX = randomBytes(4).toString('hex').toUpperCase();
@@ -341,7 +340,7 @@ export class Gateway implements GatewayControl {
     return this.options.now?.() ?? new Date();
   }
 
-  #emit(event: DistributiveOmit<GatewayEvent, 'at'>): void {
+  #emit(event: UnstampedEvent): void {
     this.bus.emit({ at: this.#now().toISOString(), ...event } as GatewayEvent);
   }
 
@@ -609,7 +608,7 @@ export class Gateway implements GatewayControl {
    * The request record goes to the recording before anything is forwarded: fsynced in strict durability;
    * with on_failure: deny, a recording that cannot be written refuses the call (fail closed).
    */
-  async #recordRequest(event: DistributiveOmit<Extract<GatewayEvent, { type: 'request' }>, 'at'>): Promise<void> {
+  async #recordRequest(event: Omit<Extract<GatewayEvent, { type: 'request' }>, 'at'>): Promise<void> {
     const full = { at: this.#now().toISOString(), ...event } as GatewayEvent;
     const policy = this.policy.current();
     if (policy.config.recording.durability === 'strict') {
