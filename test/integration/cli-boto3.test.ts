@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { run, startStack, type Stack } from './harness.js';
+import { aws, run, startStack, type Stack } from './harness.js';
 
 const POLICY = `rules:
   - id: no-destroy
@@ -27,15 +27,6 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function aws(env: Record<string, string>, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('aws', args, { env, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe('aws CLI v1 through the gateway', () => {
   test('s3 mb/cp (aws-chunked over HTTPS, multipart)/ls, dynamodb, sts; denies name the rule', async () => {

@@ -13,6 +13,17 @@ import { queryCall, startMoto, type Moto } from '../fixtures/moto.js';
 
 export const run = promisify(execFile);
 
+/** Runs the aws CLI; a failing command is a result (exit code and output), not an exception. */
+export async function aws(env: Record<string, string>, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('aws', args, { env, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
 export interface Stack {
   dir: string;
   stateDir: string;

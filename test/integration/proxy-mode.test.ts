@@ -4,7 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { proxyClientEnv, run, startStack, type Stack } from './harness.js';
+import { aws, proxyClientEnv, run, startStack, type Stack } from './harness.js';
 
 const POLICY = `rules:
   - id: no-destroy
@@ -29,15 +29,6 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function aws(env: Record<string, string>, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('aws', args, { env, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 function connectEvents(code: string): string[] {
   return stack.events.flatMap((e) => (e.type === 'error' && e.code === code ? [e.message] : []));
