@@ -1,23 +1,83 @@
-// One Flow per client request: what arrived, who sent it, what it is, what was decided and what
-// came back. Stages fill it in order; recording and events read it.
+// One Flow per client request: the record of the call. Stages (src/pipeline/stages.ts) fill it in order: what
+// arrived, who sent it, what it is, every decision, the approval, what came back and how it was masked. A stage
+// that ends the call sets `outcome`; later stages then skip, and the respond stage answers from it. Events and the
+// request record are built from the Flow.
 
-import type { Decision } from './policy/evaluate.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { CallInfo } from './aws/identify.js';
+import type { ParsedSignature, VerifiedSignature } from './aws/sigv4.js';
+import type { ErrorProtocol, GatewayError } from './errors.js';
+import type { MaskingReport } from './events.js';
 import type { GatewaySession } from './identity/credentials.js';
-import type { ErrorProtocol } from './errors.js';
+import type { Decision } from './policy/evaluate.js';
+
+/**
+ * How a call ended before (or instead of) reaching the upstream. `refused`: it could not be authenticated or read;
+ * `denied`: the policy (or an approver) said no; `pending`: it waits for a human; `failed`: a technical fault.
+ * `answered`: a stage produced the whole answer itself (STS).
+ */
+export type Outcome =
+  | { kind: 'refused' | 'denied' | 'pending' | 'failed'; error: GatewayError }
+  | { kind: 'answered' };
+
+/** What goes back to the client: a buffered body, or a stream (with what was read of it before masking gave up). */
+export interface FlowResponse {
+  status: number;
+  headers: Record<string, string | string[] | number>;
+  body?: Buffer;
+  stream?: Readable;
+  prefix?: Buffer;
+  masking?: MaskingReport;
+  /** The start of the (masked) body, for the response event. */
+  excerpt?: string;
+  /** The AWS error code the upstream answered with, if any. */
+  errorCode?: string;
+}
 
 export interface Flow {
-  requestId: string;
-  startedAt: number;
-  sourceIp?: string;
-  userAgent?: string;
-  method: string;
-  rawPath: string;
-  /** How errors must be shaped for this client; known once the service is. */
+  readonly requestId: string;
+  /** ms since the epoch (wall clock), for durations. */
+  readonly startedAtMs: number;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  /** Path + query exactly as received. */
+  readonly rawPath: string;
+  readonly sourceIp?: string;
+  readonly userAgent?: string;
+  /** How errors must be shaped for this client; known once the signing service is. */
   errorProtocol: ErrorProtocol;
+  /** authenticate: the client's signature, checked. */
+  signature?: { parsed: ParsedSignature; verified: VerifiedSignature; payloadHash: string };
+  /** authenticate: the gateway session the credentials belong to. */
   session?: GatewaySession;
+  /** authenticate: the body, when it had to be read (payload hash, JSON/query protocols). */
+  body?: Buffer;
+  /** identify: what the call is. */
   call?: CallInfo;
+  /** identify: the call's parameters as approvers and recordings see them. */
+  maskedParams?: unknown;
+  /** decide: the combined decision. */
   decision?: Decision;
-  responseStatus?: number;
+  /** approve: the approval or grant that let a held call through. */
+  approval?: { id: string; via: 'approval' | 'duration-grant' };
+  /** forward: the upstream's answer, not yet read. */
+  upstream?: { origin: string; status: number; headers: Record<string, string | string[]>; body: Readable };
+  /** mask: what the client will receive. */
+  response?: FlowResponse;
+  outcome?: Outcome;
+  /** respond: bytes of body sent to the client. */
   responseBytes?: number;
+}
+
+/** The five fields every per-call event starts with. */
+export function callHeader(flow: Flow): { sessionId: string; requestId: string; serviceAccount: string; action: string; resource: string } {
+  return {
+    sessionId: flow.session!.sessionId,
+    requestId: flow.requestId,
+    serviceAccount: flow.session!.serviceAccount,
+    action: flow.call!.action,
+    resource: flow.call!.resource,
+  };
 }

@@ -2,6 +2,10 @@
 // the dashboard (client side). One code path: the in-process dashboard talks to the same socket.
 
 import type { EventBus, PolicyErrorItem } from '../events.js';
+import type { DecisionInput, PendingApproval } from '../approval/manager.js';
+import type { SessionSummary } from '../sessions/table.js';
+
+export type { DecisionInput, PendingApproval, SessionSummary };
 
 export interface PolicyStatus {
   file: string;
@@ -25,46 +29,6 @@ export interface GatewayStatus {
   counts: { allowed: number; denied: number; pending: number; activeSessions: number; requests: number };
 }
 
-export interface SessionSummary {
-  sessionId: string;
-  serviceAccount: string;
-  roleArn: string;
-  start: string;
-  expiresAt: string;
-  calls: number;
-  denied: number;
-  lastAction?: string;
-  lastAt?: string;
-  revoked: boolean;
-  active: boolean;
-}
-
-export interface PendingApproval {
-  /** Short, typeable id (e.g. `k3f9`). */
-  id: string;
-  sessionId: string;
-  requestId: string;
-  serviceAccount: string;
-  action: string;
-  resource: string;
-  region: string;
-  /** Masked request parameters. */
-  params?: unknown;
-  ruleId: string;
-  message?: string;
-  createdAt: string;
-  expiresAt: string;
-  /** Whether the client is still being held (false once the hold elapsed; the SDK will retry). */
-  held: boolean;
-}
-
-export interface DecisionInput {
-  /** OS user name of the deciding process. */
-  by: string;
-  reason?: string;
-  /** Approve for a duration: the same account + action + resource pass until then. */
-  forMs?: number;
-}
 
 export type ControlResult = { ok: true; message: string } | { ok: false; error: string; status: 400 | 404 | 409 };
 

@@ -4,8 +4,38 @@
 // passes and a different request does not. Timeout means deny.
 
 import { createHash, randomInt } from 'node:crypto';
-import type { PendingApproval, DecisionInput, ControlResult } from '../admin/types.js';
 import type { EventBus, GatewayEvent, UnstampedEvent } from '../events.js';
+import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../lib/clock.js';
+
+/** A held call as approvers see it (prompt, `portcullis pending`, the admin API). */
+export interface PendingApproval {
+  /** Short, typeable id (e.g. `k3f9`). */
+  id: string;
+  sessionId: string;
+  requestId: string;
+  serviceAccount: string;
+  action: string;
+  resource: string;
+  region: string;
+  /** Masked request parameters. */
+  params?: unknown;
+  ruleId: string;
+  message?: string;
+  createdAt: string;
+  expiresAt: string;
+  /** Whether the client is still being held (false once the hold elapsed; the SDK will retry). */
+  held: boolean;
+}
+
+export interface DecisionInput {
+  /** OS user name of the deciding process. */
+  by: string;
+  reason?: string;
+  /** Approve for a duration: the same account + action + resource pass until then. */
+  forMs?: number;
+}
+
+export type ApprovalResult = { ok: true; message: string } | { ok: false; error: string; status: 404 | 409 };
 
 export interface ApprovalRequest {
   sessionId: string;
@@ -38,7 +68,7 @@ interface Entry {
   /** An approval lets exactly one execution of the fingerprinted request through. */
   grantUsed: boolean;
   waiters: Set<(entry: Entry) => void>;
-  timer?: NodeJS.Timeout;
+  timer?: TimerHandle;
   expiresAtMs: number;
 }
 
@@ -52,7 +82,8 @@ interface DurationGrant {
 
 export interface ApprovalManagerOptions {
   bus: EventBus;
-  now?: () => Date;
+  now?: Clock;
+  timers?: Timers;
   /** How long a decided entry is remembered so the SDK's retry finds its outcome. */
   decidedRetentionMs?: number;
 }
@@ -78,7 +109,8 @@ function canonicalJson(value: unknown): string {
 
 export class ApprovalManager {
   readonly #bus: EventBus;
-  readonly #now: () => Date;
+  readonly #now: Clock;
+  readonly #timers: Timers;
   readonly #retentionMs: number;
   readonly #byId = new Map<string, Entry>();
   readonly #byFingerprint = new Map<string, Entry>();
@@ -87,7 +119,8 @@ export class ApprovalManager {
 
   constructor(options: ApprovalManagerOptions) {
     this.#bus = options.bus;
-    this.#now = options.now ?? (() => new Date());
+    this.#now = options.now ?? systemClock;
+    this.#timers = options.timers ?? systemTimers;
     this.#retentionMs = options.decidedRetentionMs ?? 10 * 60_000;
   }
 
@@ -120,10 +153,10 @@ export class ApprovalManager {
     const settledEntry = entry;
     const decided = await new Promise<Entry | undefined>((resolve) => {
       const waiter = (e: Entry) => {
-        clearTimeout(hold);
+        this.#timers.clearTimeout(hold);
         resolve(e);
       };
-      const hold = setTimeout(() => {
+      const hold = this.#timers.setTimeout(() => {
         settledEntry.waiters.delete(waiter);
         resolve(undefined);
       }, Math.max(0, Math.min(request.holdMs, settledEntry.expiresAtMs - nowMs)));
@@ -176,8 +209,8 @@ export class ApprovalManager {
         held: true,
       },
     };
-    entry.timer = setTimeout(() => this.#expire(entry), request.timeoutMs);
-    entry.timer.unref();
+    entry.timer = this.#timers.setTimeout(() => this.#expire(entry), request.timeoutMs);
+    entry.timer.unref?.();
     this.#byId.set(id, entry);
     this.#byFingerprint.set(request.fingerprint, entry);
     this.#emit({
@@ -199,16 +232,16 @@ export class ApprovalManager {
   #finish(entry: Entry, state: 'approved' | 'denied' | 'expired', reason?: string): void {
     entry.state = state;
     entry.reason = reason;
-    clearTimeout(entry.timer);
+    this.#timers.clearTimeout(entry.timer);
     for (const waiter of entry.waiters) waiter(entry);
     entry.waiters.clear();
     entry.pending.held = false;
     // Keep the outcome a while for the SDK's retry, then forget it.
-    const forget = setTimeout(() => {
+    const forget = this.#timers.setTimeout(() => {
       this.#byId.delete(entry.pending.id);
       if (this.#byFingerprint.get(entry.request.fingerprint) === entry) this.#byFingerprint.delete(entry.request.fingerprint);
     }, state === 'approved' ? Math.max(0, entry.expiresAtMs - this.#now().getTime()) : this.#retentionMs);
-    forget.unref();
+    forget.unref?.();
   }
 
   #expire(entry: Entry): void {
@@ -221,7 +254,7 @@ export class ApprovalManager {
     return [...this.#byId.values()].filter((e) => e.state === 'pending').map((e) => ({ ...e.pending }));
   }
 
-  approve(id: string, input: DecisionInput): ControlResult {
+  approve(id: string, input: DecisionInput): ApprovalResult {
     const entry = this.#byId.get(id);
     if (!entry) return { ok: false, error: `no pending approval ${id}`, status: 404 };
     if (entry.state !== 'pending') return { ok: false, error: `approval ${id} is already ${entry.state}`, status: 409 };
@@ -249,7 +282,7 @@ export class ApprovalManager {
     return { ok: true, message: `approved ${id}: ${entry.request.action} on ${entry.request.resource} for ${entry.request.serviceAccount}${window}` };
   }
 
-  deny(id: string, input: DecisionInput): ControlResult {
+  deny(id: string, input: DecisionInput): ApprovalResult {
     const entry = this.#byId.get(id);
     if (!entry) return { ok: false, error: `no pending approval ${id}`, status: 404 };
     if (entry.state !== 'pending') return { ok: false, error: `approval ${id} is already ${entry.state}`, status: 409 };
@@ -275,7 +308,7 @@ export class ApprovalManager {
     this.#closed = true;
     for (const entry of this.#byId.values()) {
       if (entry.state !== 'pending') {
-        clearTimeout(entry.timer);
+        this.#timers.clearTimeout(entry.timer);
         continue;
       }
       const waiters = [...entry.waiters];

@@ -5,7 +5,6 @@
 import aws4 from 'aws4';
 import { XMLParser } from 'fast-xml-parser';
 import { GatewayError } from '../errors.js';
-import { UpstreamClient } from '../proxy/forward.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -16,6 +15,18 @@ export interface AwsCredentials {
 
 export type CredentialProvider = () => Promise<AwsCredentials>;
 
+/** The HTTP client AssumeRole goes through (the gateway's upstream client; aws/ does not import the transport). */
+export interface HttpSender {
+  send(request: {
+    origin: string;
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body?: Buffer;
+    idleTimeoutMs: number;
+  }): Promise<{ statusCode: number; body: AsyncIterable<unknown> }>;
+}
+
 export interface UpstreamCredentialsOptions {
   /** Where to send sts:AssumeRole: the override endpoint, or the regional STS endpoint. */
   stsOrigin: string;
@@ -25,6 +36,7 @@ export interface UpstreamCredentialsOptions {
   refreshBeforeMs?: number;
   durationSeconds?: number;
   now?: () => Date;
+  client: HttpSender;
 }
 
 /** The standard AWS chain (env, profiles/SSO, container, IMDSv2), loaded only when first needed. */
@@ -36,7 +48,7 @@ function defaultChain(): CredentialProvider {
   };
 }
 
-type ResolvedOptions = Required<Omit<UpstreamCredentialsOptions, 'baseProvider'>> & { baseProvider: CredentialProvider };
+type ResolvedOptions = Required<Omit<UpstreamCredentialsOptions, 'baseProvider' | 'client'>> & { baseProvider: CredentialProvider };
 
 const xml = new XMLParser({ ignoreAttributes: true, parseTagValue: false });
 
@@ -49,9 +61,10 @@ export function stsSafeName(name: string): string {
 export class UpstreamCredentials {
   readonly #options: ResolvedOptions;
   readonly #cache = new Map<string, Promise<AwsCredentials>>();
-  readonly #client = new UpstreamClient();
+  readonly #client: HttpSender;
 
   constructor(options: UpstreamCredentialsOptions) {
+    this.#client = options.client;
     this.#options = {
       stsOrigin: options.stsOrigin,
       region: options.region,
@@ -60,6 +73,14 @@ export class UpstreamCredentials {
       now: options.now ?? (() => new Date()),
       baseProvider: options.baseProvider ?? defaultChain(),
     };
+  }
+
+  get stsOrigin(): string {
+    return this.#options.stsOrigin;
+  }
+
+  get region(): string {
+    return this.#options.region;
   }
 
   /** Credentials for calls made on behalf of `serviceAccount` in `roleArn`. */

@@ -2,7 +2,7 @@
 // event per line on stdout, the first being {"event":"listening",...}.
 
 import { EventBus, type GatewayEvent } from '../events.js';
-import { Gateway } from '../proxy/server.js';
+import { Gateway } from '../gateway.js';
 import { resolveStateDir } from '../state.js';
 import { VERSION } from './main.js';
 import { CliError } from './output.js';

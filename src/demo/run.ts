@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EventBus } from '../events.js';
-import { Gateway } from '../proxy/server.js';
+import { Gateway } from '../gateway.js';
 import { startDemoIdp, type DemoIdp } from './idp.js';
 import { DEMO_ACCOUNT_ID, DEMO_ACCOUNTS, DEMO_AUDIENCE, DEMO_REGION, demoPolicyYaml } from './policy.js';
 import { seedDemoData } from './scenario.js';

@@ -8,6 +8,9 @@ import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import type { EndReason, RecordLine } from './chain.js';
 import { indexPath, sessionsDir } from './paths.js';
+import { Revocations, type RevocationRecord } from '../sessions/revocations.js';
+
+export type { RevocationRecord };
 
 export interface SessionCounts {
   calls: number;
@@ -49,15 +52,6 @@ export interface ApprovalRecord {
   executedAt?: string;
 }
 
-/** A revoked session, or (with serviceAccount and no sessionId) every session of an account issued up to `at`. */
-export interface RevocationRecord {
-  sessionId?: string;
-  serviceAccount?: string;
-  by: string;
-  reason?: string;
-  at: string;
-}
-
 export interface IndexData {
   version: 1;
   sessions: SessionRecord[];
@@ -75,12 +69,9 @@ function isIndexData(value: unknown): value is IndexData {
   return data.version === 1 && Array.isArray(data.sessions) && Array.isArray(data.approvals) && Array.isArray(data.revocations);
 }
 
-/** Pure: is this credential revoked by any of these records? */
+/** Pure: is this credential revoked by any of these records? (The one rule lives in sessions/revocations.) */
 export function isRevoked(revocations: readonly RevocationRecord[], session: { sessionId: string; serviceAccount: string; issuedAt: string }): boolean {
-  const issued = Date.parse(session.issuedAt);
-  return revocations.some((r) =>
-    r.sessionId !== undefined ? r.sessionId === session.sessionId : r.serviceAccount === session.serviceAccount && issued <= Date.parse(r.at),
-  );
+  return Revocations.fromRecords(revocations).reason({ ...session, issuedAtMs: Date.parse(session.issuedAt) }) !== undefined;
 }
 
 /** In-memory index with id lookups; `applyLine` is how both the recorder and a rebuild fill it. */

@@ -14,7 +14,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { signOutgoingRequest } from '../../src/aws/sigv4.js';
 import { EventBus, type GatewayEvent } from '../../src/events.js';
 import { clearJwksCache } from '../../src/identity/jwt.js';
-import { Gateway, type GatewayOptions } from '../../src/proxy/server.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { generateSigningKey, signToken, startJwksServer, type JwksServer, type TestSigningKey } from '../fixtures/idp.js';
 
 export const ACCOUNT = '123456789012';

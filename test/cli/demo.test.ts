@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamCredentials } from '../../src/aws/upstream.js';
+import { UpstreamClient } from '../../src/proxy/forward.js';
 import { demoStateDir, parseDemoDurationMs } from '../../src/cli/demo.js';
 import { CliError } from '../../src/cli/output.js';
 import { DEMO_ACCOUNT_ID, DEMO_REGION } from '../../src/demo/policy.js';
@@ -263,6 +264,7 @@ describe('the demo upstream', () => {
       region: DEMO_REGION,
       baseProvider: async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' }),
       now: () => now,
+      client: new UpstreamClient(),
     });
     const got = await creds.forRole('reports-mcp', `arn:aws:iam::${DEMO_ACCOUNT_ID}:role/reports-readonly`);
     expect(got.accessKeyId).toMatch(/^ASIA[0-9A-F]{16}$/);

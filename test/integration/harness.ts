@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EventBus, type GatewayEvent } from '../../src/events.js';
-import { Gateway } from '../../src/proxy/server.js';
+import { Gateway } from '../../src/gateway.js';
 import { DEFAULT_IDP_AUDIENCE, startIdp, type LocalIdp } from '../fixtures/idp.js';
 import { queryCall, startMoto, type Moto } from '../fixtures/moto.js';
 

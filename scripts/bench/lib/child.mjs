@@ -21,7 +21,7 @@ async function start() {
     return startForwarder(options);
   }
   if (role === 'gateway') {
-    const { Gateway } = await import(pathToFileURL(join(options.distDir, 'proxy/server.js')).href);
+    const { Gateway } = await import(pathToFileURL(join(options.distDir, 'gateway.js')).href);
     if (options.recordingOff) {
       // Bench only: the gateway has no switch to turn recording off, so the recorder is stubbed in this process
       // to measure what recording costs on the request path. Files are still opened; nothing is written.

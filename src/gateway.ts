@@ -1,0 +1,416 @@
+// The composition root: provision (state dir, keys, CA, policy, recorder, revocations, sessions) → validate →
+// start (admin socket, listener) → close. Whatever was provisioned is cleaned up when a later step fails
+// (Caddy's Provision/Validate/Cleanup). The request path itself is the pipeline (src/pipeline/stages.ts), compiled
+// once per policy load together with its per-policy objects; this class only wires things and serves the admin
+// surface (GatewayControl).
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CompactSign } from 'jose';
+import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, PendingApproval, SessionSummary } from './admin/types.js';
+import { startAdminServer, type AdminServer } from './admin/server.js';
+import { ApprovalManager } from './approval/manager.js';
+import { loadServiceIndex } from './aws/models.js';
+import { UpstreamCredentials, type CredentialProvider } from './aws/upstream.js';
+import type { LoadedPolicy } from './config/load.js';
+import { PolicyWatcher } from './config/watch.js';
+import { GatewayError } from './errors.js';
+import { EventBus, type GatewayEvent, type PolicyErrorItem, type UnstampedEvent } from './events.js';
+import type { Flow } from './flow.js';
+import { TokenVerifier } from './identity/jwt.js';
+import { loadOrCreateGatewayKeys, type GatewayKeys } from './identity/keys.js';
+import { VerifiedSessions } from './identity/session-cache.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { compileMasker } from './masking/masker.js';
+import type { GatewayServices, PolicyRuntime } from './pipeline/context.js';
+import { compilePipeline, type CompiledPipeline } from './pipeline/stages.js';
+import { handleConnect, type ConnectContext } from './proxy/connect.js';
+import { UpstreamClient } from './proxy/forward.js';
+import { prewarmHostCertificates } from './proxy/hostcerts.js';
+import { Listener } from './proxy/server.js';
+import { defaultServerNames, loadOrCreateCa, loadOrCreateServerCertificate, type CertificateAuthority } from './proxy/tls.js';
+import { addRevocation, listRevocations, listSessions } from './recording/index-db.js';
+import { Recorder } from './recording/recorder.js';
+import { Revocations } from './sessions/revocations.js';
+import { SessionTable } from './sessions/table.js';
+import { gatewayInfoPath, type GatewayInfo } from './state.js';
+
+export interface GatewayOptions {
+  policyFile: string;
+  stateDir: string;
+  host: string;
+  port: number;
+  upstreamEndpoint?: string;
+  publicHosts?: string[];
+  bus?: EventBus;
+  version: string;
+  /** The gateway's own AWS credentials; default: the standard Node provider chain. */
+  baseCredentials?: CredentialProvider;
+  now?: Clock;
+  /** Largest request body buffered (JSON/query protocols, STS form). Default 20 MiB. */
+  maxBufferedBodyBytes?: number;
+  /** How long in-flight calls may finish after a stop signal. Default 10 s. */
+  drainMs?: number;
+  /** Time allowed without upstream socket activity. Default 60 s. */
+  upstreamTimeoutMs?: number;
+  /** A client must send its request headers within this (slowloris). Default 20 s. */
+  headersTimeoutMs?: number;
+  /** A buffered body (JSON/query protocols, the STS form) must arrive within this. Default 30 s. */
+  bodyTimeoutMs?: number;
+  /** A connection with no activity at all is closed after this. Default 120 s. */
+  idleTimeoutMs?: number;
+}
+
+const DEFAULTS = {
+  maxBufferedBodyBytes: 20 * 1024 * 1024,
+  drainMs: 10_000,
+  upstreamTimeoutMs: 60_000,
+  headersTimeoutMs: 20_000,
+  bodyTimeoutMs: 30_000,
+  idleTimeoutMs: 120_000,
+};
+
+// Request ids: a random per-process prefix and a counter (unique, cheap: no CSPRNG call per request).
+const REQUEST_ID_PREFIX = randomBytes(4).toString('hex').toUpperCase();
+let requestCounter = 0;
+function newRequestId(): string {
+  requestCounter = (requestCounter + 1) % 0x100000000;
+  return `${REQUEST_ID_PREFIX}${requestCounter.toString(16).toUpperCase().padStart(8, '0')}`;
+}
+
+/** Options that would make the gateway misbehave rather than fail: refused before anything starts. */
+function validateOptions(options: GatewayOptions): void {
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) throw new Error(`port ${options.port} is not a TCP port (0-65535)`);
+  for (const name of ['maxBufferedBodyBytes', 'drainMs', 'upstreamTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'idleTimeoutMs'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new Error(`${name} must be a positive number (got ${value})`);
+  }
+}
+
+export class Gateway implements GatewayControl {
+  readonly bus: EventBus;
+  readonly options: GatewayOptions;
+  readonly keys: GatewayKeys;
+  readonly ca: CertificateAuthority;
+  readonly policy: PolicyWatcher;
+  readonly approvals: ApprovalManager;
+  readonly recorder: Recorder;
+  url = '';
+  readonly startedAt: Date;
+  readonly #now: Clock;
+  readonly #listener: Listener;
+  readonly #services: GatewayServices;
+  readonly #sessions = new SessionTable();
+  readonly #revocations: Revocations;
+  #pipeline: CompiledPipeline;
+  #runtime: PolicyRuntime;
+  #admin: AdminServer | undefined;
+  #inFlight = 0;
+  #closing = false;
+  #policyErrors: PolicyErrorItem[] = [];
+  #policyLoadedAt: Date;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  private constructor(parts: {
+    options: GatewayOptions;
+    bus: EventBus;
+    keys: GatewayKeys;
+    ca: CertificateAuthority;
+    cert: { certPem: string; keyPem: string };
+    policy: PolicyWatcher;
+    recorder: Recorder;
+    revocations: Revocations;
+  }) {
+    const { options, bus, keys, policy, recorder } = parts;
+    this.options = options;
+    this.bus = bus;
+    this.keys = keys;
+    this.ca = parts.ca;
+    this.policy = policy;
+    this.recorder = recorder;
+    this.#revocations = parts.revocations;
+    this.#now = options.now ?? systemClock;
+    this.startedAt = this.#now();
+    this.#policyLoadedAt = this.startedAt;
+    this.approvals = new ApprovalManager({ bus, now: this.#now });
+    this.#services = {
+      version: options.version,
+      limits: {
+        maxBufferedBodyBytes: options.maxBufferedBodyBytes ?? DEFAULTS.maxBufferedBodyBytes,
+        bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
+        upstreamTimeoutMs: options.upstreamTimeoutMs ?? DEFAULTS.upstreamTimeoutMs,
+      },
+      upstreamEndpoint: options.upstreamEndpoint,
+      gatewayHosts: defaultServerNames(options.publicHosts),
+      keys,
+      now: this.#now,
+      emit: (event) => this.#emit(event),
+      publish: (event) => bus.emit(event),
+      recorder,
+      recordingDurability: policy.current().config.recording.durability,
+      approvals: this.approvals,
+      revocations: this.#revocations,
+      verifiedSessions: new VerifiedSessions({ keys, now: this.#now }),
+      upstreamClient: new UpstreamClient(),
+      newSessionId: () => `ses-${randomBytes(9).toString('base64url')}`,
+    };
+    this.#runtime = this.#buildRuntime(policy.current());
+    this.#pipeline = compilePipeline({ ...this.#services, ...this.#runtime });
+    this.#listener = new Listener({
+      cert: parts.cert,
+      headersTimeoutMs: options.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      onRequest: (req, res) => void this.#handle(req, res),
+      onConnect: (req, socket, head) => handleConnect(this.#connectContext(), req, socket, head),
+    });
+    // The request record is written by the record stage (it may have to be durable before forwarding).
+    this.#unsubscribe.push(
+      bus.subscribe((event) => {
+        if (event.type !== 'request' && event.type !== 'error') recorder.record(event);
+      }),
+      bus.subscribe((event) => this.#observe(event)),
+    );
+  }
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    validateOptions(options);
+    const bus = options.bus ?? new EventBus();
+    const now = options.now ?? systemClock;
+    const cleanups: (() => Promise<void> | void)[] = [];
+    try {
+      // Provision.
+      await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+      const keys = await loadOrCreateGatewayKeys(options.stateDir);
+      const ca = await loadOrCreateCa(options.stateDir);
+      const cert = await loadOrCreateServerCertificate(options.stateDir, ca, defaultServerNames(options.publicHosts));
+      const policy = new PolicyWatcher({ file: options.policyFile, bus });
+      await policy.start();
+      cleanups.push(() => policy.close());
+      const recording = policy.current().config.recording;
+      const recorder = new Recorder({
+        stateDir: options.stateDir,
+        gatewayVersion: options.version,
+        durability: recording.durability,
+        onFailure: recording.onFailure,
+        maxBodyBytes: recording.maxBodyBytes,
+        now,
+        signer: {
+          kid: keys.kid,
+          sign: (payload) => new CompactSign(payload).setProtectedHeader({ alg: 'ES256', kid: keys.kid, typ: 'portcullis-digest+jws' }).sign(keys.privateKey),
+        },
+        onError: (error) => bus.emit({ at: now().toISOString(), type: 'error', message: `recording: ${error.message}`, code: 'RECORDING_FAILED' }),
+      });
+      cleanups.push(() => recorder.close());
+      const revocations = Revocations.fromRecords(await listRevocations(options.stateDir));
+      const gateway = new Gateway({ options, bus, keys, ca, cert, policy, recorder, revocations });
+      cleanups.push(() => gateway.#teardown());
+      await gateway.#restoreSessions();
+      // Start: the admin socket first (it refuses to start when another gateway owns this state dir), then listen.
+      gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir });
+      cleanups.push(() => gateway.#admin?.close());
+      await gateway.#listen();
+      // The operations table (≈1.4 MB of JSON) is parsed once, after listening rather than on the first call.
+      setImmediate(() => loadServiceIndex());
+      // Forward-proxy certificates for the usual hosts, minted in the background, before the first CONNECT.
+      void prewarmHostCertificates(ca, policy.current().config.upstream.region).catch(() => undefined);
+      return gateway;
+    } catch (error) {
+      for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Sessions whose credentials are still valid are listed again after a restart. */
+  async #restoreSessions(): Promise<void> {
+    for (const session of await listSessions(this.options.stateDir, { active: true })) {
+      this.#sessions.restore({
+        sessionId: session.id,
+        serviceAccount: session.serviceAccount,
+        roleArn: session.roleArn,
+        start: session.start,
+        expiresAt: session.expiresAt,
+        calls: session.counts.calls,
+        denied: session.counts.denied,
+        revoked: this.#revocations.isSessionRevoked(session.id),
+        active: true,
+      });
+    }
+  }
+
+  /**
+   * The objects that depend on the policy, built once per load. Upstream credentials are kept across loads while
+   * region and endpoint stay the same, so a reload does not throw away cached AssumeRole credentials.
+   */
+  #buildRuntime(policy: LoadedPolicy): PolicyRuntime {
+    const region = policy.config.upstream.region;
+    const override = this.options.upstreamEndpoint ?? policy.config.upstream.endpoint;
+    const stsOrigin = override ?? `https://sts.${region}.amazonaws.com`;
+    const previous = this.#runtime as PolicyRuntime | undefined;
+    const upstreamCredentials =
+      previous && previous.upstreamCredentials.stsOrigin === stsOrigin && previous.upstreamCredentials.region === region
+        ? previous.upstreamCredentials
+        : new UpstreamCredentials({ stsOrigin, region, baseProvider: this.options.baseCredentials, now: this.options.now, client: this.#services.upstreamClient });
+    return {
+      policy,
+      verifier: new TokenVerifier({ issuers: policy.config.issuers, serviceAccounts: policy.config.serviceAccounts, localKeys: this.keys, now: this.options.now }),
+      masker: compileMasker(policy.config.masking),
+      upstreamCredentials,
+    };
+  }
+
+  #observe(event: GatewayEvent): void {
+    this.#sessions.observe(event);
+    if (event.type === 'policy.loaded') {
+      this.#policyErrors = [];
+      this.#policyLoadedAt = new Date(event.at);
+      this.#runtime = this.#buildRuntime(this.policy.current());
+      this.#pipeline = compilePipeline({ ...this.#services, ...this.#runtime });
+    } else if (event.type === 'policy.rejected') {
+      this.#policyErrors = event.errors;
+    }
+  }
+
+  async #listen(): Promise<void> {
+    this.url = await this.#listener.listen(this.options.port, this.options.host);
+    const info: GatewayInfo = {
+      url: this.url,
+      pid: process.pid,
+      caFile: this.ca.caFile,
+      policyFile: this.options.policyFile,
+      startedAt: this.startedAt.toISOString(),
+      version: this.options.version,
+    };
+    await writeFile(gatewayInfoPath(this.options.stateDir), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+    this.#emit({ type: 'listening', url: this.url, stateDir: this.options.stateDir, policyFile: this.options.policyFile, version: this.options.version });
+  }
+
+  /** What forward-proxy mode (CONNECT) needs from the gateway. */
+  #connectContext(): ConnectContext {
+    return {
+      handle: (req, res) => void this.#handle(req, res),
+      ca: this.ca,
+      passthrough: () => this.policy.current().config.passthrough ?? [],
+      region: () => this.policy.current().config.upstream.region,
+      emit: (event) => this.#emit(event),
+    };
+  }
+
+  #emit(event: UnstampedEvent): void {
+    this.bus.emit({ at: this.#now().toISOString(), ...event } as GatewayEvent);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#inFlight += 1;
+    const flow: Flow = {
+      requestId: newRequestId(),
+      startedAtMs: Date.now(),
+      req,
+      res,
+      sourceIp: req.socket.remoteAddress,
+      userAgent: req.headers['user-agent'],
+      method: req.method ?? 'GET',
+      rawPath: req.url ?? '/',
+      errorProtocol: 'query',
+    };
+    if (this.#closing) flow.outcome = { kind: 'failed', error: new GatewayError('UPSTREAM_UNAVAILABLE', 'the gateway is shutting down; retry shortly') };
+    try {
+      await this.#pipeline.run(flow);
+    } finally {
+      this.#inFlight -= 1;
+    }
+  }
+
+  // ---- GatewayControl (served by the admin socket) ----
+
+  status(): GatewayStatus {
+    const current = this.policy.current();
+    const counts = this.#sessions.counts;
+    return {
+      url: this.url,
+      version: this.options.version,
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      stateDir: this.options.stateDir,
+      policy: {
+        file: current.file,
+        sha256: current.sha256,
+        rules: current.config.rules.length,
+        serviceAccounts: current.config.serviceAccounts.length,
+        state: this.#policyErrors.length > 0 ? 'error' : 'ok',
+        errors: this.#policyErrors,
+        loadedAt: this.#policyLoadedAt.toISOString(),
+      },
+      counts: {
+        allowed: counts.allowed,
+        denied: counts.denied,
+        requests: counts.requests,
+        pending: this.approvals.pending().length,
+        activeSessions: this.sessions({ active: true }).length,
+      },
+    };
+  }
+
+  sessions(filter: { active?: boolean } = {}): SessionSummary[] {
+    return this.#sessions.list(this.#now().getTime(), filter);
+  }
+
+  pending(): PendingApproval[] {
+    return this.approvals.pending();
+  }
+
+  approve(id: string, input: DecisionInput): ControlResult {
+    return this.approvals.approve(id, input);
+  }
+
+  deny(id: string, input: DecisionInput): ControlResult {
+    return this.approvals.deny(id, input);
+  }
+
+  async revokeSession(sessionId: string, by: string, reason?: string): Promise<ControlResult> {
+    if (!/^[\w-]{1,64}$/.test(sessionId)) return { ok: false, error: `"${sessionId}" is not a session id`, status: 400 };
+    const at = this.#now().toISOString();
+    this.#revocations.add({ sessionId, at });
+    const session = this.#sessions.get(sessionId);
+    this.#emit({ type: 'session.revoked', sessionId, by, reason });
+    await addRevocation(this.options.stateDir, { sessionId, by, reason, at });
+    return { ok: true, message: `revoked ${sessionId}${session ? ` (${session.serviceAccount})` : ''}` };
+  }
+
+  async revokeServiceAccount(name: string, by: string, reason?: string): Promise<ControlResult> {
+    const at = this.#now().toISOString();
+    this.#revocations.add({ serviceAccount: name, at });
+    await addRevocation(this.options.stateDir, { serviceAccount: name, by, reason, at });
+    const sessions = this.#sessions.unrevokedOf(name);
+    for (const session of sessions) this.#emit({ type: 'session.revoked', sessionId: session.sessionId, by, reason });
+    return { ok: true, message: `revoked every session of ${name} issued until now (${sessions.length} known active)` };
+  }
+
+  async reloadPolicy(): Promise<ControlResult> {
+    const result = await this.policy.reload();
+    if (result.ok) return { ok: true, message: `policy reloaded (${result.policy.sha256.slice(0, 12)})` };
+    return { ok: false, error: `policy rejected: ${result.errors.length} error(s); the last good policy stays in force`, status: 400 };
+  }
+
+  /** Stop accepting, let in-flight calls finish (bounded), then close everything. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const closed = this.#listener.stopAccepting();
+    this.approvals.close();
+    const deadline = Date.now() + (this.options.drainMs ?? DEFAULTS.drainMs);
+    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    this.#listener.destroyAll();
+    await closed;
+    this.#teardown();
+    await this.#admin?.close();
+    await this.recorder.close();
+    await this.policy.close();
+    await rm(gatewayInfoPath(this.options.stateDir), { force: true });
+  }
+
+  #teardown(): void {
+    this.#services.upstreamClient.close();
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+  }
+}

@@ -1,0 +1,41 @@
+// authenticate — checks the client's SigV4 signature (header or presigned query) against the gateway session its
+// credentials belong to, refuses revoked sessions, and reads the body when the payload hash or identification
+// needs it (bounded).
+
+import { createHash } from 'node:crypto';
+import { bodyNeededForIdentify, errorProtocolFor } from '../aws/identify.js';
+import { parseSigV4, payloadHashFor, verifySigV4 } from '../aws/sigv4.js';
+import { GatewayError, type ErrorProtocol } from '../errors.js';
+import { readBodyLimited } from '../proxy/body.js';
+import type { StageFactory } from './context.js';
+
+export const authenticate: StageFactory = (ctx) => async (flow) => {
+  // Repeated headers kept apart: SigV4 joins them with ',', Node's req.headers with ', '.
+  const request = { method: flow.method, rawPath: flow.rawPath, headers: flow.req.headersDistinct };
+  const parsed = parseSigV4(request);
+  flow.errorProtocol = errorProtocolFor(parsed.service) as ErrorProtocol;
+  const session = ctx.verifiedSessions.verify(parsed.accessKeyId, parsed.securityToken);
+  const revoked = ctx.revocations.reason({ sessionId: session.sessionId, serviceAccount: session.serviceAccount, issuedAtMs: session.issuedAt.getTime() });
+  if (revoked !== undefined) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${revoked}`);
+  flow.session = session;
+
+  let payloadHash: string;
+  const payload = payloadHashFor(parsed);
+  if (payload.kind === 'compute' || bodyNeededForIdentify(parsed.service, flow.req.headers)) {
+    const body = await readBodyLimited(flow.req, ctx.limits.maxBufferedBodyBytes, 'the request body', ctx.limits.bodyTimeoutMs);
+    flow.body = body;
+    const computed = createHash('sha256').update(body).digest('hex');
+    if (payload.kind === 'compute') {
+      if (payload.declared !== undefined && payload.declared.toLowerCase() !== computed) {
+        throw new GatewayError('SIGNATURE_MISMATCH', 'The provided x-amz-content-sha256 header does not match what was computed.', { awsCode: 'XAmzContentSHA256Mismatch', status: 400 });
+      }
+      payloadHash = computed;
+    } else {
+      payloadHash = payload.value;
+    }
+  } else {
+    payloadHash = payload.value;
+  }
+  const verified = verifySigV4(parsed, request, { secretAccessKey: session.secretAccessKey, payloadHash, now: ctx.now() });
+  flow.signature = { parsed, verified, payloadHash };
+};

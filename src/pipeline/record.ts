@@ -1,0 +1,30 @@
+// record — writes the request record before anything is forwarded: fsynced in strict durability; with
+// `recording.on_failure: deny`, a recording that cannot be written refuses the call (fail closed). Every other
+// event reaches the recording by observation.
+
+import { GatewayError } from '../errors.js';
+import type { GatewayEvent } from '../events.js';
+import { callHeader } from '../flow.js';
+import type { StageFactory } from './context.js';
+
+export const record: StageFactory = (ctx) => async (flow) => {
+  const call = flow.call!;
+  const event: GatewayEvent = {
+    at: ctx.now().toISOString(),
+    type: 'request',
+    ...callHeader(flow),
+    service: call.service,
+    region: call.region,
+    params: flow.maskedParams,
+    sourceIp: flow.sourceIp,
+  };
+  if (ctx.recordingDurability === 'strict') {
+    await ctx.recorder.recordDurable(event);
+  } else if (!ctx.recorder.record(event)) {
+    throw new GatewayError(
+      'RECORDING_FAILED',
+      `portcullis: the session recording cannot be written (${ctx.recorder.failure()?.message ?? 'recorder unavailable'}); calls are refused until it can (recording.on_failure: deny)`,
+    );
+  }
+  ctx.publish(event);
+};

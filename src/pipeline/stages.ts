@@ -1,0 +1,76 @@
+// The request, top to bottom. Each stage is a plain function over the Flow (src/flow.ts); a stage that ends the call
+// sets `flow.outcome` and the stages after it are skipped, except respond, which always runs. Stages throw only on
+// faults; a GatewayError thrown by a stage (or by the code it calls) ends the call as refused — or failed, for the
+// gateway's own faults — and any other exception as an internal fault. The list is compiled once at start and again
+// on every policy load; a request keeps the pipeline it started with.
+
+import { GatewayError, isGatewayError, type GatewayErrorCode } from '../errors.js';
+import type { Flow, Outcome } from '../flow.js';
+import { approve } from './approve.js';
+import { authenticate } from './authenticate.js';
+import type { Stage, StageContext, StageFactory } from './context.js';
+import { decide } from './decide.js';
+import { forward } from './forward.js';
+import { identify } from './identify.js';
+import { mask } from './mask.js';
+import { record } from './record.js';
+import { respond } from './respond.js';
+import { sts } from './sts.js';
+
+export interface StageSpec {
+  name: string;
+  factory: StageFactory;
+  /** What the Flow holds before and after the stage (mitmproxy's hook docs). */
+  doc: string;
+}
+
+export const STAGES: readonly StageSpec[] = [
+  { name: 'sts', factory: sts, doc: 'before: the request. after: an AssumeRoleWithWebIdentity answer (credentials or a refusal) and outcome `answered`; other requests untouched' },
+  { name: 'authenticate', factory: authenticate, doc: 'after: session, signature (parsed, verified, payloadHash), body when it had to be read; or outcome `refused`' },
+  { name: 'identify', factory: identify, doc: 'after: call (service, operation, protocol, region, params, resources), maskedParams' },
+  { name: 'record', factory: record, doc: 'after: the request record written (durable first in strict mode); or outcome `failed` when it cannot be' },
+  { name: 'decide', factory: decide, doc: 'after: decision (the strictest over every resource); a decision event unless approval is needed; outcome `denied` on deny' },
+  { name: 'approve', factory: approve, doc: 'only for decision `approve`. after: approval (id, via) and a decision event; or outcome `pending` / `denied`' },
+  { name: 'forward', factory: forward, doc: 'after: upstream (status, headers without hop-by-hop, unread body) from the re-signed call; or outcome `failed`' },
+  { name: 'mask', factory: mask, doc: 'after: response (masked body with fixed lengths and checksums, or a stream when too large) and its masking report' },
+];
+
+/** Always runs last: writes the response or the outcome as an error; the response event; approval executed. */
+export const RESPOND: StageSpec = { name: 'respond', factory: respond, doc: 'after: the client has its answer; response event emitted' };
+
+/** The gateway's own faults: the call failed rather than being refused. */
+const FAULT_CODES: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_UNAVAILABLE', 'RECORDING_FAILED', 'INTERNAL']);
+
+export interface CompiledPipeline {
+  run(flow: Flow): Promise<void>;
+}
+
+export function compilePipeline(context: StageContext): CompiledPipeline {
+  const stages: Stage[] = STAGES.map((spec) => spec.factory(context));
+  const respondStage = RESPOND.factory(context);
+
+  const outcomeOf = (error: unknown, flow: Flow): Outcome => {
+    if (isGatewayError(error)) return { kind: FAULT_CODES.has(error.code) ? 'failed' : 'refused', error };
+    context.emit({ type: 'error', message: `request ${flow.requestId}: ${(error as Error)?.message ?? String(error)}`, code: 'INTERNAL' });
+    return { kind: 'failed', error: new GatewayError('INTERNAL', `internal gateway error (request ${flow.requestId})`, { cause: error }) };
+  };
+
+  return {
+    async run(flow) {
+      for (const stage of stages) {
+        if (flow.outcome !== undefined) break;
+        try {
+          await stage(flow);
+        } catch (error) {
+          flow.outcome = outcomeOf(error, flow);
+        }
+      }
+      try {
+        await respondStage(flow);
+      } catch (error) {
+        outcomeOf(error, flow);
+        flow.res.destroy();
+      }
+    },
+  };
+}
