@@ -22,6 +22,23 @@ export interface MaskingReport {
   skipped?: 'binary' | 'too-large' | 'encoded' | 'none';
 }
 
+/**
+ * What an `error` event is about, a closed union users can match on: an internal fault on a request, the recording
+ * failing, a forward-proxy tunnel refused or failed, the policy file's watcher, a listener that threw, the admin
+ * event stream overflowing, the demo's own traffic.
+ */
+export type ErrorEventCode =
+  | 'INTERNAL'
+  | 'RECORDING_FAILED'
+  | 'CONNECT_REFUSED'
+  | 'CONNECT_PASSTHROUGH'
+  | 'CONNECT_TLS_FAILED'
+  | 'CONNECT_MISDIRECTED'
+  | 'POLICY_WATCH'
+  | 'LISTENER_FAILED'
+  | 'EVENT_STREAM_OVERFLOW'
+  | 'DEMO';
+
 interface Base {
   /** ISO-8601 time */
   at: string;
@@ -111,7 +128,7 @@ export type GatewayEvent =
     })
   | (Base & { type: 'session.revoked'; sessionId: string; by: string; reason?: string })
   | (Base & { type: 'session.ended'; sessionId: string; reason: 'expired' | 'revoked' | 'shutdown' })
-  | (Base & { type: 'error'; message: string; code?: string });
+  | (Base & { type: 'error'; message: string; code: ErrorEventCode });
 
 export type GatewayEventType = GatewayEvent['type'];
 
@@ -134,7 +151,7 @@ export class EventBus {
       try {
         listener(event);
       } catch (error) {
-        if (event.type !== 'error') this.emit({ type: 'error', at: new Date().toISOString(), message: `event listener failed: ${(error as Error).message}` });
+        if (event.type !== 'error') this.emit({ type: 'error', at: new Date().toISOString(), message: `event listener failed: ${(error as Error).message}`, code: 'LISTENER_FAILED' });
       }
     }
   }

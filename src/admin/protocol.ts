@@ -2,7 +2,7 @@
 // validation and the NDJSON event-stream framing. Pure: data in, data out.
 
 import type { DecisionInput } from './types.js';
-import type { GatewayEvent, GatewayEventType } from '../events.js';
+import type { ErrorEventCode, GatewayEvent, GatewayEventType } from '../events.js';
 
 export const API_PREFIX = '/v1';
 
@@ -15,7 +15,7 @@ export const DEFAULT_MAX_QUEUED_EVENTS = 10_000;
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 
 /** Written as the last line before the server drops a client that fell behind. */
-export const OVERFLOW_CODE = 'EVENT_STREAM_OVERFLOW';
+export const OVERFLOW_CODE = 'EVENT_STREAM_OVERFLOW' satisfies ErrorEventCode;
 
 const MAX_BY_CHARS = 128;
 const MAX_REASON_CHARS = 1024;

@@ -65,7 +65,7 @@ export class PolicyWatcher {
     this.#watcher = watcher;
     watcher.on('all', () => this.#schedule());
     watcher.on('error', (error: unknown) => {
-      this.#bus.emit({ type: 'error', at: this.#now().toISOString(), message: `watching ${this.#file}: ${(error as Error).message}` });
+      this.#bus.emit({ type: 'error', at: this.#now().toISOString(), message: `watching ${this.#file}: ${(error as Error).message}`, code: 'POLICY_WATCH' });
     });
     await new Promise<void>((ready) => watcher.once('ready', () => ready()));
     return result.policy;

@@ -3,7 +3,7 @@
 // as executed.
 
 import { pipeline } from 'node:stream/promises';
-import { toAwsErrorResponse, type GatewayError } from '../errors.js';
+import { GatewayError, toAwsErrorResponse } from '../errors.js';
 import { callHeader, type Flow } from '../flow.js';
 import type { StageContext, StageFactory } from './context.js';
 
@@ -74,6 +74,11 @@ export const respond: StageFactory = (ctx) => async (flow) => {
   const outcome = flow.outcome;
   if (outcome !== undefined && outcome.kind !== 'answered') {
     writeError(ctx, flow, outcome.error);
+    return;
+  }
+  if (flow.response === undefined) {
+    // A pipeline whose stages ended without an answer or an outcome: a fault, never a hung client.
+    writeError(ctx, flow, new GatewayError('INTERNAL', `internal gateway error (request ${flow.requestId}): no stage answered`));
     return;
   }
   await writeResponse(ctx, flow);

@@ -45,8 +45,9 @@ export interface CompiledPipeline {
   run(flow: Flow): Promise<void>;
 }
 
-export function compilePipeline(context: StageContext): CompiledPipeline {
-  const stages: Stage[] = STAGES.map((spec) => spec.factory(context));
+/** Builds every stage for this context; `specs` narrows the list (stage tests), respond is always last. */
+export function compilePipeline(context: StageContext, specs: readonly StageSpec[] = STAGES): CompiledPipeline {
+  const stages: Stage[] = specs.map((spec) => spec.factory(context));
   const respondStage = RESPOND.factory(context);
 
   const outcomeOf = (error: unknown, flow: Flow): Outcome => {

@@ -29,7 +29,7 @@ export interface ConnectContext {
   /** The policy's upstream region (which hosts to mint certificates for ahead of time). */
   region(): string;
   /** Records what the proxy did with a tunnel; values carry no secrets. */
-  emit(event: { type: 'error'; message: string; code?: string }): void;
+  emit(event: { type: 'error'; message: string; code: ConnectEventCode }): void;
   /** Idle time after which a tunnel is closed. */
   idleTimeoutMs?: number;
   /** How long a passthrough connection to its host may take. */
