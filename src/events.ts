@@ -46,7 +46,15 @@ interface Base {
 
 export type GatewayEvent =
   | (Base & { type: 'listening'; url: string; stateDir: string; policyFile: string; version: string })
-  | (Base & { type: 'policy.loaded'; file: string; sha256: string; rules: number; serviceAccounts: number })
+  | (Base & {
+      type: 'policy.loaded';
+      file: string;
+      sha256: string;
+      rules: number;
+      serviceAccounts: number;
+      /** Live sessions revoked because the new policy no longer has their service account or role. */
+      endedSessions?: number;
+    })
   | (Base & { type: 'policy.rejected'; file: string; errors: PolicyErrorItem[]; keptSha256?: string })
   | (Base & {
       type: 'session.started';

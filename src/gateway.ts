@@ -24,6 +24,7 @@ import { VerifiedSessions } from './identity/session-cache.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { compileMasker } from './masking/masker.js';
 import type { GatewayServices, PolicyRuntime } from './pipeline/context.js';
+import { membersOf, membershipRefusal } from './pipeline/authenticate.js';
 import { compilePipeline, type CompiledPipeline } from './pipeline/stages.js';
 import { handleConnect, type ConnectContext } from './proxy/connect.js';
 import { UpstreamClient } from './proxy/forward.js';
@@ -111,6 +112,8 @@ export class Gateway implements GatewayControl {
   #policyErrors: PolicyErrorItem[] = [];
   #policyLoadedAt: Date;
   readonly #unsubscribe: (() => void)[] = [];
+  /** Live sessions the policy being loaded no longer has: revoked once it is in force. */
+  #endedByPolicy: SessionSummary[] = [];
 
   private constructor(parts: {
     options: GatewayOptions;
@@ -156,6 +159,10 @@ export class Gateway implements GatewayControl {
       newSessionId: () => `ses-${randomBytes(9).toString('base64url')}`,
     };
     this.#runtime = this.#buildRuntime(policy.current());
+    policy.onAccept = (loaded) => {
+      this.#endedByPolicy = this.#sessionsOutside(loaded);
+      return { endedSessions: this.#endedByPolicy.length };
+    };
     this.#pipeline = compilePipeline({ ...this.#services, ...this.#runtime });
     this.#listener = new Listener({
       cert: parts.cert,
@@ -253,6 +260,7 @@ export class Gateway implements GatewayControl {
         : new UpstreamCredentials({ stsOrigin, region, baseProvider: this.options.baseCredentials, now: this.options.now, client: this.#services.upstreamClient });
     return {
       policy,
+      members: membersOf(policy),
       verifier: new TokenVerifier({ issuers: policy.config.issuers, serviceAccounts: policy.config.serviceAccounts, localKeys: this.keys, now: this.options.now }),
       masker: compileMasker(policy.config.masking),
       upstreamCredentials,
@@ -266,9 +274,21 @@ export class Gateway implements GatewayControl {
       this.#policyLoadedAt = new Date(event.at);
       this.#runtime = this.#buildRuntime(this.policy.current());
       this.#pipeline = compilePipeline({ ...this.#services, ...this.#runtime });
+      for (const session of this.#endedByPolicy.splice(0)) {
+        const why = membershipRefusal(this.#runtime.members, session.serviceAccount, session.roleArn) ?? 'removed from the policy';
+        void this.revokeSession(session.sessionId, 'policy', why).catch((error: Error) =>
+          this.#emit({ type: 'error', code: 'INTERNAL', message: `revoking ${session.sessionId} after a policy reload: ${error.message}` }),
+        );
+      }
     } else if (event.type === 'policy.rejected') {
       this.#policyErrors = event.errors;
     }
+  }
+
+  /** Live sessions whose service account or role `policy` no longer has. */
+  #sessionsOutside(policy: LoadedPolicy): SessionSummary[] {
+    const members = membersOf(policy);
+    return this.sessions({ active: true }).filter((s) => membershipRefusal(members, s.serviceAccount, s.roleArn) !== undefined);
   }
 
   async #listen(): Promise<void> {

@@ -147,7 +147,7 @@ export class TailFormatter {
       case 'listening':
         return `gateway listening on ${e.url} (policy ${e.policyFile})`;
       case 'policy.loaded':
-        return `policy loaded ${e.file} (${e.rules} rules, ${e.serviceAccounts} service accounts, sha256 ${e.sha256.slice(0, 12)})`;
+        return `policy loaded ${e.file} (${e.rules} rules, ${e.serviceAccounts} service accounts, sha256 ${e.sha256.slice(0, 12)})${e.endedSessions ? `; ended ${e.endedSessions} live session(s) no longer in the policy` : ''}`;
       case 'policy.rejected': {
         const first = e.errors[0];
         const where = first ? `${first.file}:${first.line}:${first.column} ${first.path}: ${first.message}` : 'invalid';

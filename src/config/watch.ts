@@ -38,6 +38,11 @@ export class PolicyWatcher {
   /** Whether the file has been seen in a bad state since the current policy loaded. */
   #rejectedSinceLoad = false;
   #closed = false;
+  /**
+   * Called as a new policy is accepted, before policy.loaded is emitted: what loading it ends (the gateway counts the
+   * live sessions whose service account or role the new policy no longer has).
+   */
+  onAccept: ((policy: LoadedPolicy) => { endedSessions: number }) | undefined;
 
   constructor(options: PolicyWatcherOptions) {
     this.#file = options.file;
@@ -131,6 +136,7 @@ export class PolicyWatcher {
   #accept(policy: LoadedPolicy): void {
     this.#current = policy;
     this.#rejectedSinceLoad = false;
+    const consequences = this.onAccept?.(policy);
     this.#bus.emit({
       type: 'policy.loaded',
       at: this.#now().toISOString(),
@@ -138,6 +144,7 @@ export class PolicyWatcher {
       sha256: policy.sha256,
       rules: policy.config.rules.length,
       serviceAccounts: policy.config.serviceAccounts.length,
+      ...(consequences && consequences.endedSessions > 0 ? { endedSessions: consequences.endedSessions } : {}),
     });
   }
 }

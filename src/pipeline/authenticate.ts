@@ -6,8 +6,22 @@ import { createHash } from 'node:crypto';
 import { bodyNeededForIdentify, errorProtocolFor } from '../aws/identify.js';
 import { parseSigV4, payloadHashFor, verifySigV4 } from '../aws/sigv4.js';
 import { GatewayError, type ErrorProtocol } from '../errors.js';
+import type { LoadedPolicy } from '../config/load.js';
 import { readBodyLimited } from '../proxy/body.js';
 import type { StageFactory } from './context.js';
+
+/** The membership list of a policy: service account → the roles it may use. */
+export function membersOf(policy: LoadedPolicy): Map<string, Set<string>> {
+  return new Map(policy.config.serviceAccounts.map((account) => [account.name, new Set(account.roles)]));
+}
+
+/** Credentials outlive policy edits: a session whose account or role the loaded policy no longer has is refused. */
+export function membershipRefusal(members: ReadonlyMap<string, ReadonlySet<string>>, serviceAccount: string, roleArn: string): string | undefined {
+  const roles = members.get(serviceAccount);
+  if (roles === undefined) return `service account ${serviceAccount} is no longer in the policy`;
+  if (!roles.has(roleArn)) return `role ${roleArn} is no longer allowed for ${serviceAccount} by the policy`;
+  return undefined;
+}
 
 export const authenticate: StageFactory = (ctx) => async (flow) => {
   // Repeated headers kept apart: SigV4 joins them with ',', Node's req.headers with ', '.
@@ -15,6 +29,8 @@ export const authenticate: StageFactory = (ctx) => async (flow) => {
   const parsed = parseSigV4(request);
   flow.errorProtocol = errorProtocolFor(parsed.service) as ErrorProtocol;
   const session = ctx.verifiedSessions.verify(parsed.accessKeyId, parsed.securityToken);
+  const notMember = membershipRefusal(ctx.members, session.serviceAccount, session.roleArn);
+  if (notMember !== undefined) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${notMember}`);
   const revoked = ctx.revocations.reason({ sessionId: session.sessionId, serviceAccount: session.serviceAccount, issuedAtMs: session.issuedAt.getTime() });
   if (revoked !== undefined) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${revoked}`);
   flow.session = session;

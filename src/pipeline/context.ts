@@ -50,6 +50,8 @@ export interface GatewayServices {
 
 export interface PolicyRuntime {
   policy: LoadedPolicy;
+  /** Service account → the roles it may use: the policy is the membership list. */
+  members: ReadonlyMap<string, ReadonlySet<string>>;
   verifier: TokenVerifier;
   masker: Masker;
   upstreamCredentials: UpstreamCredentials;

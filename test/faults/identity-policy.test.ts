@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { IssuerConfig, ServiceAccountConfig } from '../../src/config/types.js';
 import { TokenVerifier } from '../../src/identity/jwt.js';
 import { generateSigningKey, signToken, startJwksServer } from '../fixtures/idp.js';
-import { AUDIENCE, field, ROLE_ALPHA, startLab, waitUntil, type Credentials, type Lab } from '../attack/lab.js';
+import { AUDIENCE, field, ROLE_ALPHA, ROLE_BETA, startLab, waitUntil, type Credentials, type Lab } from '../attack/lab.js';
 
 let lab: Lab;
 let creds: Credentials;
@@ -23,6 +23,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await lab?.close();
 });
+
+async function restore(): Promise<void> {
+  await rm(lab.policyFile, { recursive: true, force: true });
+  await writeFile(lab.policyFile, goodPolicy);
+  await waitUntil(() => lab.gateway.status().policy.state === 'ok' && lab.gateway.policy.current().sha256 === goodSha, 10_000, 'the good policy to load again');
+}
 
 describe('the IdP\'s JWKS becomes unreachable', () => {
   test('cached keys keep working; a token with a new kid fails closed', async () => {
@@ -78,11 +84,6 @@ describe('the policy file changes under the running gateway', () => {
     expect(await decisions('while-bad')).toEqual([200, 403]);
   }
 
-  async function restore(): Promise<void> {
-    await rm(lab.policyFile, { recursive: true, force: true });
-    await writeFile(lab.policyFile, goodPolicy);
-    await waitUntil(() => lab.gateway.status().policy.state === 'ok' && lab.gateway.policy.current().sha256 === goodSha, 10_000, 'the good policy to load again');
-  }
 
   test('baseline: allow and the deny rule', async () => {
     expect(await decisions('baseline')).toEqual([200, 403]);
@@ -123,5 +124,43 @@ describe('the policy file changes under the running gateway', () => {
     await waitUntil(async () => (await lab.call(creds, { path: '/bucket/now-denied.txt' })).status === 403, 10_000, 'the new policy');
     await restore();
     expect(await decisions('restored')).toEqual([200, 403]);
+  });
+});
+
+describe('the policy is the membership list', () => {
+  test('a service account removed from the policy loses its live sessions at once, cached credentials included; restoring it does not revive them', async () => {
+    const beta = await lab.credentials('svc-beta', ROLE_BETA);
+    expect((await lab.call(beta, { path: '/bucket/beta-before.txt' })).status).toBe(200);
+    const loadsBefore = lab.events.filter((e) => e.type === 'policy.loaded').length;
+    const seenBefore = lab.upstream.requests.length;
+    // Drop beta from the service accounts.
+    await writeFile(lab.policyFile, goodPolicy.replace(/  - name: beta\n(    .*\n)+?(?=\S|  - )/, ''));
+    await waitUntil(() => lab.events.filter((e) => e.type === 'policy.loaded').length > loadsBefore, 10_000, 'policy.loaded');
+    const loaded = lab.events.filter((e) => e.type === 'policy.loaded').at(-1) as { serviceAccounts: number; endedSessions?: number };
+    expect(loaded.serviceAccounts).toBe(1);
+    expect(loaded.endedSessions).toBeGreaterThanOrEqual(1);
+    const refused = await lab.call(beta, { path: '/bucket/beta-after.txt' });
+    expect(refused.status).toBe(403);
+    expect(field(refused.body, 'Code')).toBe('InvalidClientTokenId');
+    expect(field(refused.body, 'Message')).toContain('no longer in the policy');
+    // Nothing reached the upstream, and alpha is unaffected.
+    expect(lab.upstream.requests.length).toBe(seenBefore);
+    expect((await lab.call(creds, { path: '/bucket/alpha-after.txt' })).status).toBe(200);
+    // Putting beta back does not bring the ended sessions back: they were revoked.
+    await restore();
+    expect((await lab.call(beta, { path: '/bucket/beta-restored.txt' })).status).toBe(403);
+    const fresh = await lab.credentials('svc-beta', ROLE_BETA);
+    expect((await lab.call(fresh, { path: '/bucket/beta-fresh.txt' })).status).toBe(200);
+  });
+
+  test('a role removed from a service account refuses the sessions that assumed it', async () => {
+    const beta = await lab.credentials('svc-beta', ROLE_BETA);
+    const loadsBefore = lab.events.filter((e) => e.type === 'policy.loaded').length;
+    await writeFile(lab.policyFile, goodPolicy.replace(`roles: ["${ROLE_BETA}"]`, `roles: ["${ROLE_ALPHA}"]`));
+    await waitUntil(() => lab.events.filter((e) => e.type === 'policy.loaded').length > loadsBefore, 10_000, 'policy.loaded');
+    const refused = await lab.call(beta, { path: '/bucket/beta-role.txt' });
+    expect(refused.status).toBe(403);
+    expect(field(refused.body, 'Message')).toContain(`role ${ROLE_BETA} is no longer allowed`);
+    await restore();
   });
 });

@@ -19,6 +19,7 @@ import { TokenVerifier } from '../../src/identity/jwt.js';
 import { loadOrCreateGatewayKeys, type GatewayKeys } from '../../src/identity/keys.js';
 import { VerifiedSessions } from '../../src/identity/session-cache.js';
 import { compileMasker } from '../../src/masking/masker.js';
+import { membersOf } from '../../src/pipeline/authenticate.js';
 import type { StageContext } from '../../src/pipeline/context.js';
 import { compilePipeline, STAGES } from '../../src/pipeline/stages.js';
 import { UpstreamClient } from '../../src/proxy/forward.js';
@@ -145,6 +146,7 @@ masking:
     upstreamClient,
     newSessionId: () => 'ses-fixture',
     policy,
+    members: membersOf(policy),
     verifier: new TokenVerifier({ issuers: policy.config.issuers, serviceAccounts: policy.config.serviceAccounts, localKeys: keys, now }),
     masker: compileMasker(policy.config.masking),
     upstreamCredentials: new UpstreamCredentials({
