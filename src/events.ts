@@ -103,7 +103,14 @@ export type GatewayEvent =
       serviceAccount: string;
       action: string;
       resource: string;
+      /** Every (IAM action, resource) pair the held call needs, as `action resource`. */
+      pairs?: string[];
+      region?: string;
       params?: unknown;
+      /** The body as it will be forwarded: size and SHA-256. */
+      body?: { bytes: number; sha256: string };
+      /** Forwarded headers that change the call's effect (masked). */
+      headers?: Record<string, string>;
       ruleId: string;
       message?: string;
       expiresAt: string;
@@ -119,6 +126,19 @@ export type GatewayEvent =
       forMs?: number;
     })
   | (Base & { type: 'approval.expired'; approvalId: string; sessionId?: string })
+  | (Base & {
+      type: 'grant.created';
+      grantId: string;
+      approvalId: string;
+      sessionId: string;
+      serviceAccount: string;
+      /** `action resource` keys the grant covers. */
+      pairs: string[];
+      by: string;
+      until: string;
+    })
+  | (Base & { type: 'grant.used'; grantId: string; approvalId: string; sessionId: string; requestId: string })
+  | (Base & { type: 'grant.ended'; grantId: string; approvalId: string; sessionId: string; reason: 'expired' | 'revoked' | 'shutdown'; by?: string; uses: number })
   | (Base & { type: 'approval.executed'; approvalId: string; requestId: string; sessionId?: string })
   | (Base & {
       type: 'response';

@@ -5,11 +5,13 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { AuthorizationPair } from './approval/fingerprint.js';
 import type { CallInfo } from './aws/identify.js';
 import type { ParsedSignature, VerifiedSignature } from './aws/sigv4.js';
 import type { ErrorProtocol, GatewayError } from './errors.js';
 import type { MaskingReport } from './events.js';
 import type { GatewaySession } from './identity/credentials.js';
+import type { Spool } from './lib/spool.js';
 import type { Decision } from './policy/evaluate.js';
 
 /**
@@ -58,10 +60,14 @@ export interface Flow {
   call?: CallInfo;
   /** identify: the call's parameters as approvers and recordings see them. */
   maskedParams?: unknown;
+  /** decide: every (IAM action, resource) pair the call needs. */
+  pairs?: AuthorizationPair[];
   /** decide: the combined decision. */
   decision?: Decision;
   /** approve: the approval or grant that let a held call through. */
-  approval?: { id: string; via: 'approval' | 'duration-grant' };
+  approval?: { id: string; via: 'approval' | 'duration-grant'; grantId?: string };
+  /** approve: a body held back to be hashed before the decision; forwarded from here, removed when the call ends. */
+  spool?: Spool;
   /** forward: the upstream's answer, not yet read. */
   upstream?: { origin: string; status: number; headers: Record<string, string | string[]>; body: Readable };
   /** mask: what the client will receive. */

@@ -139,6 +139,7 @@ export class Gateway implements GatewayControl {
     this.approvals = new ApprovalManager({ bus, now: this.#now });
     this.#services = {
       version: options.version,
+      stateDir: options.stateDir,
       limits: {
         maxBufferedBodyBytes: options.maxBufferedBodyBytes ?? DEFAULTS.maxBufferedBodyBytes,
         bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,

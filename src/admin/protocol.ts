@@ -37,6 +37,9 @@ const EVENT_TYPES_RECORD = {
   'approval.executed': true,
   response: true,
   'session.revoked': true,
+  'grant.created': true,
+  'grant.used': true,
+  'grant.ended': true,
   'session.ended': true,
   error: true,
 } satisfies Record<GatewayEventType, true>;

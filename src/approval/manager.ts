@@ -3,24 +3,37 @@
 // socket. An approval creates a grant bound to the exact request fingerprint so the SDK's retry
 // passes and a different request does not. Timeout means deny.
 
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { EventBus, GatewayEvent, UnstampedEvent } from '../events.js';
+import { GrantBook } from './grants.js';
 import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from '../lib/clock.js';
 
-/** A held call as approvers see it (prompt, `portcullis pending`, the admin API). */
-export interface PendingApproval {
-  /** Short, typeable id (e.g. `k3f9`). */
-  id: string;
+/** What the approver sees of a held call, and what an approval is bound to. */
+export interface HeldCall {
   sessionId: string;
   requestId: string;
   serviceAccount: string;
+  /** The API operation (CloudTrail eventName), e.g. `s3:CopyObject`. */
   action: string;
+  /** The primary resource. */
   resource: string;
+  /** Every (IAM action, resource) pair the call needs, as `action resource`. */
+  pairs: string[];
   region: string;
   /** Masked request parameters. */
   params?: unknown;
+  /** The body as forwarded: size and SHA-256. */
+  body?: { bytes: number; sha256: string };
+  /** Forwarded headers that change the call's effect (masked values). */
+  headers?: Record<string, string>;
   ruleId: string;
   message?: string;
+}
+
+/** A held call as approvers see it (prompt, `portcullis pending`, the admin API). */
+export interface PendingApproval extends HeldCall {
+  /** Short, typeable id (e.g. `k3f9`). */
+  id: string;
   createdAt: string;
   expiresAt: string;
   /** Whether the client is still being held (false once the hold elapsed; the SDK will retry). */
@@ -37,25 +50,15 @@ export interface DecisionInput {
 
 export type ApprovalResult = { ok: true; message: string } | { ok: false; error: string; status: 404 | 409 };
 
-export interface ApprovalRequest {
-  sessionId: string;
-  requestId: string;
-  serviceAccount: string;
-  action: string;
-  resource: string;
-  region: string;
-  /** Masked parameters, shown to the approver. */
-  params?: unknown;
-  /** Hash of the canonical request parameters (see requestFingerprint). */
+export interface ApprovalRequest extends HeldCall {
+  /** The call's fingerprint (see callFingerprint): a grant passes exactly this call. */
   fingerprint: string;
-  ruleId: string;
-  message?: string;
   holdMs: number;
   timeoutMs: number;
 }
 
 export type ApprovalOutcome =
-  | { outcome: 'approved'; approvalId: string; via: 'approval' | 'duration-grant' }
+  | { outcome: 'approved'; approvalId: string; via: 'approval' | 'duration-grant'; grantId?: string }
   | { outcome: 'denied'; approvalId: string; reason: string }
   /** Nobody answered within the hold: the client gets a retryable error; the entry stays pending. */
   | { outcome: 'pending'; approvalId: string; expiresAt: Date };
@@ -72,14 +75,6 @@ interface Entry {
   expiresAtMs: number;
 }
 
-interface DurationGrant {
-  serviceAccount: string;
-  action: string;
-  resource: string;
-  untilMs: number;
-  approvalId: string;
-}
-
 export interface ApprovalManagerOptions {
   bus: EventBus;
   now?: Clock;
@@ -90,21 +85,10 @@ export interface ApprovalManagerOptions {
 
 const ID_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
 
-/** A stable hash of what makes two requests "the same call" for a grant. */
-export function requestFingerprint(parts: { serviceAccount: string; action: string; resource: string; params?: unknown; extra?: string }): string {
-  return createHash('sha256')
-    .update(JSON.stringify([parts.serviceAccount, parts.action, parts.resource, canonicalJson(parts.params), parts.extra ?? '']))
-    .digest('hex');
-}
-
-function canonicalJson(value: unknown): string {
-  if (value === undefined) return '';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+/** The approver's view of a request (without what binds it). */
+function heldCall(request: ApprovalRequest): HeldCall {
+  const { fingerprint: _fingerprint, holdMs: _holdMs, timeoutMs: _timeoutMs, ...call } = request;
+  return call;
 }
 
 export class ApprovalManager {
@@ -114,7 +98,7 @@ export class ApprovalManager {
   readonly #retentionMs: number;
   readonly #byId = new Map<string, Entry>();
   readonly #byFingerprint = new Map<string, Entry>();
-  #durationGrants: DurationGrant[] = [];
+  readonly grants: GrantBook;
   #closed = false;
 
   constructor(options: ApprovalManagerOptions) {
@@ -122,6 +106,7 @@ export class ApprovalManager {
     this.#now = options.now ?? systemClock;
     this.#timers = options.timers ?? systemTimers;
     this.#retentionMs = options.decidedRetentionMs ?? 10 * 60_000;
+    this.grants = new GrantBook({ now: this.#now, timers: this.#timers, emit: (event) => this.#emit(event) });
   }
 
   #emit(event: UnstampedEvent): void {
@@ -139,10 +124,8 @@ export class ApprovalManager {
   /** Holds the call until a human decides, the hold elapses, or the entry times out. */
   async request(request: ApprovalRequest): Promise<ApprovalOutcome> {
     const nowMs = this.#now().getTime();
-    const grant = this.#durationGrants.find(
-      (g) => g.untilMs > nowMs && g.serviceAccount === request.serviceAccount && g.action === request.action && g.resource === request.resource,
-    );
-    if (grant) return { outcome: 'approved', approvalId: grant.approvalId, via: 'duration-grant' };
+    const grant = this.grants.use(request);
+    if (grant) return { outcome: 'approved', approvalId: grant.approvalId, via: 'duration-grant', grantId: grant.id };
 
     let entry = this.#byFingerprint.get(request.fingerprint);
     if (entry && entry.state === 'approved' && entry.grantUsed) entry = undefined;
@@ -194,16 +177,8 @@ export class ApprovalManager {
       waiters: new Set(),
       expiresAtMs,
       pending: {
+        ...heldCall(request),
         id,
-        sessionId: request.sessionId,
-        requestId: request.requestId,
-        serviceAccount: request.serviceAccount,
-        action: request.action,
-        resource: request.resource,
-        region: request.region,
-        params: request.params,
-        ruleId: request.ruleId,
-        message: request.message,
         createdAt: now.toISOString(),
         expiresAt: new Date(expiresAtMs).toISOString(),
         held: true,
@@ -213,19 +188,7 @@ export class ApprovalManager {
     entry.timer.unref?.();
     this.#byId.set(id, entry);
     this.#byFingerprint.set(request.fingerprint, entry);
-    this.#emit({
-      type: 'approval.proposed',
-      approvalId: id,
-      sessionId: request.sessionId,
-      requestId: request.requestId,
-      serviceAccount: request.serviceAccount,
-      action: request.action,
-      resource: request.resource,
-      params: request.params,
-      ruleId: request.ruleId,
-      message: request.message,
-      expiresAt: entry.pending.expiresAt,
-    });
+    this.#emit({ type: 'approval.proposed', approvalId: id, ...heldCall(request), expiresAt: entry.pending.expiresAt });
     return entry;
   }
 
@@ -258,16 +221,6 @@ export class ApprovalManager {
     const entry = this.#byId.get(id);
     if (!entry) return { ok: false, error: `no pending approval ${id}`, status: 404 };
     if (entry.state !== 'pending') return { ok: false, error: `approval ${id} is already ${entry.state}`, status: 409 };
-    if (input.forMs !== undefined) {
-      this.#durationGrants = this.#durationGrants.filter((g) => g.untilMs > this.#now().getTime());
-      this.#durationGrants.push({
-        serviceAccount: entry.request.serviceAccount,
-        action: entry.request.action,
-        resource: entry.request.resource,
-        untilMs: this.#now().getTime() + input.forMs,
-        approvalId: id,
-      });
-    }
     this.#emit({
       type: 'approval.decided',
       approvalId: id,
@@ -278,7 +231,11 @@ export class ApprovalManager {
       forMs: input.forMs,
     } as UnstampedEvent);
     this.#finish(entry, 'approved', input.reason);
-    const window = input.forMs ? ` (and the same calls for ${Math.round(input.forMs / 1000)}s)` : '';
+    const grant =
+      input.forMs === undefined
+        ? undefined
+        : this.grants.create({ approvalId: id, sessionId: entry.request.sessionId, serviceAccount: entry.request.serviceAccount, pairs: entry.request.pairs, by: input.by, forMs: input.forMs });
+    const window = grant ? ` (and calls of ${grant.serviceAccount} needing only these ${grant.pairs.length} pair(s) for ${Math.round(input.forMs! / 1000)}s: grant ${grant.id})` : '';
     return { ok: true, message: `approved ${id}: ${entry.request.action} on ${entry.request.resource} for ${entry.request.serviceAccount}${window}` };
   }
 
@@ -306,6 +263,7 @@ export class ApprovalManager {
   /** Gateway stopping: held calls get the retryable error; pending entries are recorded as expired. */
   close(): void {
     this.#closed = true;
+    this.grants.close();
     for (const entry of this.#byId.values()) {
       if (entry.state !== 'pending') {
         this.#timers.clearTimeout(entry.timer);

@@ -141,11 +141,15 @@ export interface PolicyConfig {
   rules: RuleConfig[];
   masking: MaskingConfig;
   recording: RecordingConfig;
+  /** `approval:` — settings shared by every approve rule. */
+  approval: { maxBodyBytes: number };
   /** Host globs the forward proxy tunnels untouched (never AWS hosts); lower-cased. */
   passthrough: string[];
 }
 
 export const DEFAULT_REGION = 'us-east-1';
+/** approval.max_body: the largest body an approval can bind (it is spooled and hashed before the human decides). */
+export const DEFAULT_APPROVAL_MAX_BODY_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_APPROVAL: ApprovalSettings = { holdMs: 20_000, timeoutMs: 600_000 };
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
 export const DEFAULT_MASKING_MAX_BODY_BYTES = 1_048_576;

@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_TOKEN_LIFETIME_MS,
   DEFAULT_MASKING_MAX_BODY_BYTES,
   DEFAULT_RECORDING_MAX_BODY_BYTES,
+  DEFAULT_APPROVAL_MAX_BODY_BYTES,
   DEFAULT_REGION,
   DEFAULT_SESSION_TTL_MS,
   type ApprovalSettings,
@@ -130,7 +131,7 @@ class Validator {
     const passthrough = this.passthrough(top.get('passthrough'));
 
     if (this.errors.length > 0) return { errors: this.sorted() };
-    return { config: { version: 1, upstream, issuers, serviceAccounts, rules, masking, recording, passthrough }, errors: [] };
+    return { config: { version: 1, upstream, issuers, serviceAccounts, rules, masking, recording, passthrough, approval: { maxBodyBytes: DEFAULT_APPROVAL_MAX_BODY_BYTES } }, errors: [] };
   }
 
   // ---- sections ----

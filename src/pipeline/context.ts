@@ -27,6 +27,8 @@ export interface DataPathLimits {
 
 export interface GatewayServices {
   version: string;
+  /** Where spooled bodies go (a `spool/` folder inside it). */
+  stateDir: string;
   limits: DataPathLimits;
   /** `--upstream-endpoint`, which wins over the policy's `upstream.endpoint`. */
   upstreamEndpoint?: string;

@@ -21,8 +21,9 @@ export const decide: StageFactory = (ctx) => (flow) => {
   const call = flow.call!;
   const session = flow.session!;
   const resources = call.resources.length > 0 ? call.resources : [call.resource];
+  flow.pairs = resources.map((resource) => ({ action: call.action, resource }));
   const decision = combineDecisions(
-    resources.map((resource) => evaluate(ctx.policy.compiled, { principal: session.serviceAccount, action: call.action, resource, region: call.region })),
+    flow.pairs.map((pair) => evaluate(ctx.policy.compiled, { principal: session.serviceAccount, action: pair.action, resource: pair.resource, region: call.region })),
   );
   flow.decision = decision;
   if (decision.effect === 'approve') return;

@@ -48,10 +48,12 @@ export const forward: StageFactory = (ctx) => async (flow) => {
   });
   signed.headers.host = target.host;
   signed.headers['user-agent'] = `${userAgent ? `${userAgent} ` : ''}portcullis/${ctx.version}`;
-  let body: Buffer | Readable | undefined = flow.body;
+  let body: Buffer | Readable | undefined = flow.body ?? flow.spool?.buffer;
   if (body === undefined && flow.method !== 'GET' && flow.method !== 'HEAD') {
+    // A spooled body (held for approval) is forwarded from the spool: the bytes the approver's grant is bound to.
+    const source = flow.spool?.stream() ?? req;
     body = payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
-      ? req.pipe(
+      ? source.pipe(
           createChunkResigner({
             incoming: verified,
             outgoing: signed.signing,
@@ -59,7 +61,7 @@ export const forward: StageFactory = (ctx) => async (flow) => {
             decodedContentLength: Number(firstHeader(req.headers['x-amz-decoded-content-length']) ?? NaN) || undefined,
           }),
         )
-      : req;
+      : source;
   }
   if (Buffer.isBuffer(body) && body.length === 0) body = undefined;
 

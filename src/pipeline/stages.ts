@@ -71,6 +71,8 @@ export function compilePipeline(context: StageContext, specs: readonly StageSpec
       } catch (error) {
         outcomeOf(error, flow);
         flow.res.destroy();
+      } finally {
+        await flow.spool?.remove().catch(() => undefined);
       }
     },
   };

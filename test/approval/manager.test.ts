@@ -1,7 +1,7 @@
 // The approval manager alone, with its clock and timers injected: holds, grants, duration grants, timeouts.
 
 import { describe, expect, it } from 'vitest';
-import { ApprovalManager, requestFingerprint, type ApprovalOutcome } from '../../src/approval/manager.js';
+import { ApprovalManager, type ApprovalOutcome } from '../../src/approval/manager.js';
 import { EventBus, type GatewayEvent } from '../../src/events.js';
 import type { TimerHandle, Timers } from '../../src/lib/clock.js';
 
@@ -52,14 +52,16 @@ const CALL = {
   action: 'secretsmanager:GetSecretValue',
   resource: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db',
   region: 'us-east-1',
+  pairs: ['secretsmanager:GetSecretValue arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db'],
   ruleId: 'hold-secrets',
   holdMs: 1_000,
   timeoutMs: 60_000,
 };
 
 function call(overrides: Partial<typeof CALL> & { fingerprint?: string } = {}) {
+  // The fingerprint of the whole call is worked out by the approve stage (approval/fingerprint.ts); here it is a label.
   const merged = { ...CALL, ...overrides };
-  return { ...merged, fingerprint: overrides.fingerprint ?? requestFingerprint({ serviceAccount: merged.serviceAccount, action: merged.action, resource: merged.resource, params: { SecretId: 'prod/db' } }) };
+  return { ...merged, fingerprint: overrides.fingerprint ?? 'the-call' };
 }
 
 describe('ApprovalManager', () => {
