@@ -10,7 +10,7 @@ import { request as httpRequest } from 'node:http';
 import { resolve } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
-import type { IssuerConfig, ServiceAccountConfig } from '../config/types.js';
+import type { IssuerConfig, ServiceAccountConfig } from '../identity/config.js';
 import { mintLocalToken } from '../identity/jwt.js';
 import { KeyFileError, loadOrCreateGatewayKeys } from '../identity/keys.js';
 import {

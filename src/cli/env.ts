@@ -13,7 +13,7 @@ import { rootCertificates } from 'node:tls';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
-import type { ServiceAccountConfig } from '../config/types.js';
+import type { ServiceAccountConfig } from '../identity/config.js';
 import { writeFileAtomic } from '../identity/token-fetch.js';
 import { caFilePath } from '../proxy/tls.js';
 import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';

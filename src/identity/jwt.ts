@@ -14,7 +14,7 @@ import {
   type JWTVerifyGetKey,
   type ProtectedHeaderParameters,
 } from 'jose';
-import type { IssuerConfig, ServiceAccountConfig } from '../config/types.js';
+import type { IssuerConfig, ServiceAccountConfig } from './config.js';
 import { formatDurationMs } from '../config/duration.js';
 import { accountConditions, accountFailures } from './claims.js';
 import { signCompactJws, SIGNING_ALG, type GatewayKeys } from './keys.js';

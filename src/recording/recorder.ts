@@ -27,6 +27,7 @@ import {
   type RecordLine,
   type Unchained,
 } from './chain.js';
+import type { Durability, OnRecordingFailure } from './config.js';
 import { openIndex, type SessionIndex } from './index-db.js';
 import { isValidSessionId, sessionFileRelative, sessionsDir } from './paths.js';
 
@@ -41,9 +42,6 @@ export interface RecorderFs {
   open(path: string, flags: string, mode?: number): Promise<FileHandle>;
   mkdir(path: string, options: { recursive: true; mode?: number }): Promise<unknown>;
 }
-
-export type Durability = 'batch' | 'strict';
-export type OnRecordingFailure = 'deny' | 'allow';
 
 export interface RecorderOptions {
   stateDir: string;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { IssuerConfig, ServiceAccountConfig } from '../../src/config/types.js';
+import type { IssuerConfig, ServiceAccountConfig } from '../../src/identity/config.js';
 import { isGatewayError } from '../../src/errors.js';
 import { mintCredentials, verifyGatewayCredentials } from '../../src/identity/credentials.js';
 import { clearJwksCache, TokenVerifier } from '../../src/identity/jwt.js';

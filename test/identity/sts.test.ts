@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IssuerConfig, ServiceAccountConfig } from '../../src/config/types.js';
+import type { IssuerConfig, ServiceAccountConfig } from '../../src/identity/config.js';
 import { verifyGatewayCredentials } from '../../src/identity/credentials.js';
 import { mintLocalToken, TokenVerifier } from '../../src/identity/jwt.js';
 import { loadOrCreateGatewayKeys, type GatewayKeys } from '../../src/identity/keys.js';
