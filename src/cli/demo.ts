@@ -5,7 +5,7 @@
 
 import { join, resolve } from 'node:path';
 import { EventBus } from '../events.js';
-import { VERSION } from './main.js';
+import { VERSION } from '../version.js';
 import { CliError, parseDurationMs, printLine } from './output.js';
 import { attachHeadlessLog } from './start.js';
 
