@@ -9,7 +9,8 @@ import { isValidSessionId, publicKeyPath, resolveStateDir } from '../recording/p
 import { formatOffset, timeline, type TimelineStep } from '../recording/replay.js';
 import { verifyBytes } from '../recording/verify.js';
 import { VERSION } from '../version.js';
-import { CliError, parseDurationMs, printJson, printLine } from './output.js';
+import { parseDurationMs } from '../lib/duration.js';
+import { CliError, printJson, printLine } from './output.js';
 
 type Opts = Record<string, unknown>;
 

@@ -15,7 +15,7 @@ import {
   type ProtectedHeaderParameters,
 } from 'jose';
 import type { IssuerConfig, ServiceAccountConfig } from './config.js';
-import { formatDurationMs } from '../config/duration.js';
+import { formatDurationMs } from '../lib/duration.js';
 import { accountConditions, accountFailures } from './claims.js';
 import { signCompactJws, SIGNING_ALG, type GatewayKeys } from './keys.js';
 import { acceptedIssuers, unknownIssuerHint } from './presets.js';
