@@ -18,9 +18,9 @@ import {
   formatMs,
   refreshDelayMs,
   TokenRefresher,
-  writeFileAtomic,
   type FetchedToken,
 } from '../identity/token-fetch.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
 import { caFilePath } from '../proxy/tls.js';
 import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
 import { CliError, requireDurationMs } from './output.js';

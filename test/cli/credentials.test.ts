@@ -20,10 +20,10 @@ import {
   refreshDelayMs,
   TokenFetchError,
   TokenRefresher,
-  writeFileAtomic,
   type FetchedToken,
   type Timers,
 } from '../../src/identity/token-fetch.js';
+import { writeFileAtomic } from '../../src/lib/atomic-write.js';
 import { DEFAULT_IDP_AUDIENCE, startIdp, type LocalIdp } from '../fixtures/idp.js';
 
 const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
