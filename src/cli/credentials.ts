@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import type { IssuerConfig, ServiceAccountConfig } from '../identity/config.js';
-import { mintLocalToken } from '../identity/jwt.js';
+import { mintLocalToken } from '../identity/local-token.js';
 import { KeyFileError, loadOrCreateGatewayKeys } from '../identity/keys.js';
 import {
   fetchClientCredentialsToken,
