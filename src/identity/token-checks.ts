@@ -14,13 +14,13 @@ export function isAcceptedTyp(typ: string): boolean {
   return ACCEPTED_TYPS.has(typ.toLowerCase().replace(/^application\//, ''));
 }
 
-export function isoFromSeconds(seconds: unknown): string {
+function isoFromSeconds(seconds: unknown): string {
   // Beyond what a Date can hold (±8.64e12 s) toISOString throws: show the number instead.
   const date = typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined;
   return date && !Number.isNaN(date.getTime()) ? date.toISOString() : String(seconds);
 }
 
-export function describeAudience(aud: unknown): string {
+function describeAudience(aud: unknown): string {
   if (aud === undefined) return '(none)';
   return Array.isArray(aud) ? aud.map(String).join(', ') : String(aud);
 }
