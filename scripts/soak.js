@@ -32,7 +32,7 @@ if (!existsSync(join(root, 'dist/proxy/server.js'))) {
   process.exit(1);
 }
 const { signOutgoingRequest } = await import('../dist/aws/sigv4.js');
-const { mintLocalToken } = await import('../dist/identity/jwt.js');
+const { mintLocalToken } = await import('../dist/identity/local-token.js');
 const { loadOrCreateGatewayKeys } = await import('../dist/identity/keys.js');
 const { AdminClient } = await import('../dist/admin/client.js');
 const { listSessionFiles } = await import('../dist/recording/index-db.js');

@@ -10,17 +10,17 @@ import { request as httpRequest } from 'node:http';
 import { resolve } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
-import type { IssuerConfig, ServiceAccountConfig } from '../config/types.js';
-import { mintLocalToken } from '../identity/jwt.js';
+import type { IssuerConfig, ServiceAccountConfig } from '../identity/config.js';
+import { mintLocalToken } from '../identity/local-token.js';
 import { KeyFileError, loadOrCreateGatewayKeys } from '../identity/keys.js';
 import {
   fetchClientCredentialsToken,
   formatMs,
   refreshDelayMs,
   TokenRefresher,
-  writeFileAtomic,
   type FetchedToken,
 } from '../identity/token-fetch.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
 import { caFilePath } from '../proxy/tls.js';
 import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
 import { CliError, requireDurationMs } from './output.js';

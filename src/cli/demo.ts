@@ -5,8 +5,9 @@
 
 import { join, resolve } from 'node:path';
 import { EventBus } from '../events.js';
-import { VERSION } from './main.js';
-import { CliError, parseDurationMs, printLine } from './output.js';
+import { VERSION } from '../version.js';
+import { parseDurationMs } from '../lib/duration.js';
+import { CliError, printLine } from './output.js';
 import { attachHeadlessLog } from './start.js';
 
 /** In headless runs, held calls are approved after this long so the whole approval lifecycle shows. */

@@ -7,14 +7,13 @@
 // AWS_CA_BUNDLE), REQUESTS_CA_BUNDLE / SSL_CERT_FILE by non-SDK Python HTTPS (requests, httpx);
 // AWS_REGION is the JS SDK's region and AWS_DEFAULT_REGION botocore's (CLI v1 ignores AWS_REGION).
 
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
-import type { ServiceAccountConfig } from '../config/types.js';
-import { writeFileAtomic } from '../identity/token-fetch.js';
+import type { ServiceAccountConfig } from '../identity/config.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
 import { caFilePath } from '../proxy/tls.js';
 import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
 import { CliError, printLine } from './output.js';
@@ -105,15 +104,8 @@ export async function writePublicBundle(caFile: string, roots: readonly string[]
   const caPem = (await readFile(caFile, 'utf8')).trim();
   const content = `${caPem}\n${roots.join('\n')}\n`;
   if ((await readFile(target, 'utf8').catch(() => undefined)) === content) return target;
-  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    // World-readable like any CA bundle: the MCP server may run as another user than the one running env.
-    await writeFile(temp, content, { mode: 0o644, flag: 'wx' });
-    await rename(temp, target);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
+  // World-readable like any CA bundle: the MCP server may run as another user than the one running env.
+  await writeFileAtomic(target, content, { mode: 0o644 });
   return target;
 }
 

@@ -2,11 +2,8 @@
 // Handlers live in one module per area and are imported lazily so `--help` stays fast.
 
 import { Command, CommanderError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../version.js';
 import { CliError, type ExitCode } from './output.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-export const VERSION = pkg.version;
 
 type Opts = Record<string, unknown>;
 

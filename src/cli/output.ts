@@ -1,6 +1,8 @@
 // The only place that prints for humans. Commands throw CliError for expected failures; main() turns
 // anything thrown into one line and an exit code (0 ok, 1 failure, 2 usage).
 
+import { parseDurationMs } from '../lib/duration.js';
+
 export type ExitCode = 0 | 1 | 2;
 
 export class CliError extends Error {
@@ -22,14 +24,6 @@ export function printLine(text: string): void {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Parses `30s`, `10m`, `1h`, `1d` (and plain milliseconds `250ms`) into milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!match) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Math.round(Number(match[1]) * unit);
 }
 
 export function requireDurationMs(text: string, flag: string): number {

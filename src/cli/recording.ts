@@ -8,8 +8,9 @@ import { listSessionFiles, openIndex } from '../recording/index-db.js';
 import { isValidSessionId, publicKeyPath, resolveStateDir } from '../recording/paths.js';
 import { formatOffset, timeline, type TimelineStep } from '../recording/replay.js';
 import { verifyBytes } from '../recording/verify.js';
-import { VERSION } from './main.js';
-import { CliError, parseDurationMs, printJson, printLine } from './output.js';
+import { VERSION } from '../version.js';
+import { parseDurationMs } from '../lib/duration.js';
+import { CliError, printJson, printLine } from './output.js';
 
 type Opts = Record<string, unknown>;
 

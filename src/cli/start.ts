@@ -4,7 +4,7 @@
 import { EventBus, type GatewayEvent } from '../events.js';
 import { Gateway } from '../gateway.js';
 import { resolveStateDir } from '../state.js';
-import { VERSION } from './main.js';
+import { VERSION } from '../version.js';
 import { CliError } from './output.js';
 
 export interface ListenAddress {

@@ -7,7 +7,7 @@
 // `/`, `~0` for `~`); any other key names one top-level claim literally, dots, slashes and colons included.
 // Unlike IAM, absence never satisfies a positive or negated test (fail closed): say `…IfExists` or use Null.
 
-import type { ClaimCondition, ConditionOperator, ConditionSetQualifier, ServiceAccountConfig } from '../config/types.js';
+import type { ClaimCondition, ConditionOperator, ConditionSetQualifier, ServiceAccountConfig } from './config.js';
 import { compileMatcher, type Matcher } from '../policy/glob.js';
 
 export const CONDITION_OPERATORS: readonly ConditionOperator[] = [

@@ -1,11 +1,9 @@
 // Verifies machines' identity tokens (JWTs from an IdP, or gateway-minted local tokens) and maps
 // each to exactly one service account. A refusal is an outcome (`ok: false` with a specific reason),
 // not an exception: the caller turns it into InvalidIdentityToken / AccessDenied.
-import { randomUUID } from 'node:crypto';
+
 import {
   compactVerify,
-  createRemoteJWKSet,
-  customFetch,
   decodeJwt,
   decodeProtectedHeader,
   errors as joseErrors,
@@ -14,20 +12,13 @@ import {
   type JWTVerifyGetKey,
   type ProtectedHeaderParameters,
 } from 'jose';
-import type { IssuerConfig, ServiceAccountConfig } from '../config/types.js';
-import { formatDurationMs } from '../config/duration.js';
 import { accountConditions, accountFailures } from './claims.js';
-import { signCompactJws, SIGNING_ALG, type GatewayKeys } from './keys.js';
+import type { IssuerConfig, ServiceAccountConfig } from './config.js';
+import { allowedAlgorithms, DEFAULT_JWKS_CACHE_MAX_AGE_MS, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_TIMEOUT_MS, jwksFor, type JwksSettings } from './jwks.js';
+import { SIGNING_ALG, type GatewayKeys } from './keys.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER, LOCAL_TOKEN_TYP } from './local-token.js';
 import { acceptedIssuers, unknownIssuerHint } from './presets.js';
-
-export const LOCAL_ISSUER = 'urn:portcullis:local';
-export const LOCAL_AUDIENCE = 'portcullis';
-/** `typ` of gateway-minted identity tokens; session tokens use another, so neither passes for the other. */
-export const LOCAL_TOKEN_TYP = 'JWT';
-export const DEFAULT_ALGORITHMS = ['RS256', 'ES256', 'PS256'];
-export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
-export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = 600_000;
-export const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
+import { describeVerifyFailure, isAcceptedTyp, parsePayload, tokenClaimsProblem } from './token-checks.js';
 
 export type IdentityResult =
   | { ok: true; account: ServiceAccountConfig; issuer: IssuerConfig | 'local'; claims: JWTPayload }
@@ -47,39 +38,8 @@ export interface TokenVerifierOptions {
   jwksTimeoutMs?: number;
 }
 
-// Module-level so a policy reload (which builds a new TokenVerifier) keeps the fetched keys and
-// the cool-down state instead of hammering the IdP.
-interface JwksEntry {
-  getKey: JWTVerifyGetKey;
-  fetchImpl: typeof fetch | undefined;
-  settings: string;
-}
-const jwksCache = new Map<string, JwksEntry>();
-const discoveryCache = new Map<string, { jwksUri: string; fetchImpl: typeof fetch | undefined }>();
-
-/** Forget every cached JWKS and discovery document (tests, or an operator forcing a refresh). */
-export function clearJwksCache(): void {
-  jwksCache.clear();
-  discoveryCache.clear();
-}
-
 function refuse(code: 'INVALID_IDENTITY_TOKEN' | 'ACCESS_DENIED', reason: string): IdentityResult {
   return { ok: false, code, reason };
-}
-
-function isForbiddenAlg(alg: string): boolean {
-  return alg.toLowerCase() === 'none' || /^HS/i.test(alg);
-}
-
-function isoFromSeconds(seconds: unknown): string {
-  // Beyond what a Date can hold (±8.64e12 s) toISOString throws: show the number instead.
-  const date = typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined;
-  return date && !Number.isNaN(date.getTime()) ? date.toISOString() : String(seconds);
-}
-
-function describeAudience(aud: unknown): string {
-  if (aud === undefined) return '(none)';
-  return Array.isArray(aud) ? aud.map(String).join(', ') : String(aud);
 }
 
 /** ` (candidates: a, b; closest a: <its first failing condition>)`, or a note that no account uses the issuer. */
@@ -97,34 +57,6 @@ function describeNearMisses(candidates: readonly { account: ServiceAccountConfig
   return ` (candidates: ${shown}; closest ${closest.account.name}: ${closest.failures[0] ?? 'matches'}${more})`;
 }
 
-function parsePayload(bytes: Uint8Array): JWTPayload {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new joseErrors.JWTInvalid('JWT Claims Set must be a JSON object');
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new joseErrors.JWTInvalid('JWT Claims Set must be a JSON object');
-  return value as JWTPayload;
-}
-
-/** A gateway-minted identity token for a service account with `issuer: local` (teams without an IdP). */
-export function mintLocalToken(keys: GatewayKeys, input: { serviceAccount: string; ttlMs: number; now: Date }): string {
-  if (!(input.ttlMs > 0)) throw new TypeError('mintLocalToken: ttlMs must be positive');
-  const iat = Math.floor(input.now.getTime() / 1000);
-  return signCompactJws(keys, { typ: LOCAL_TOKEN_TYP }, {
-    iss: LOCAL_ISSUER,
-    sub: input.serviceAccount,
-    aud: LOCAL_AUDIENCE,
-    iat,
-    nbf: iat,
-    exp: iat + Math.max(1, Math.floor(input.ttlMs / 1000)),
-    jti: randomUUID(),
-  });
-}
-
-/** `typ` values an IdP token may carry (absent is fine too): RFC 7519 JWT, RFC 7515 JOSE, RFC 9068 at+jwt. */
-const ACCEPTED_TYPS = new Set(['jwt', 'jose', 'at+jwt']);
 
 export type SignatureStatus = 'verified' | 'invalid' | 'unverified' | 'skipped';
 
@@ -159,77 +91,28 @@ interface Trace {
 
 type Mode = { kind: 'verify' } | { kind: 'explain-token' } | { kind: 'explain-claims' };
 
-/**
- * Token-level checks after the signature: time, audience, subject, lifetime and the preset's rules.
- * Pure; `checkTime: false` (explain --claims) skips exp/nbf/iat against the clock.
- */
-export function tokenClaimsProblem(issuer: IssuerConfig, claims: JWTPayload, options: { nowMs: number; checkTime: boolean }): string | undefined {
-  const skewS = Math.floor(issuer.clockSkewMs / 1000);
-  const nowS = Math.floor(options.nowMs / 1000);
-  for (const name of ['exp', 'nbf', 'iat'] as const) {
-    const value = claims[name];
-    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) return `claim ${name} is invalid: must be a number`;
-  }
-  if (options.checkTime) {
-    if (claims.exp === undefined) return 'token has no exp claim';
-    if (claims.exp <= nowS - skewS) return `token expired at ${isoFromSeconds(claims.exp)}`;
-    if (claims.nbf !== undefined && claims.nbf > nowS + skewS) return `token is not yet valid (nbf ${isoFromSeconds(claims.nbf)})`;
-    if (claims.iat !== undefined && claims.iat > nowS + skewS) return `token is issued in the future (iat ${isoFromSeconds(claims.iat)})`;
-  }
-  if (claims.sub === undefined || claims.sub === null || claims.sub === '') return 'token has no sub claim';
-  const aud = claims.aud;
-  if (aud === undefined || (Array.isArray(aud) && aud.length === 0)) return 'token has no aud claim';
-  const audiences = Array.isArray(aud) ? aud : [aud];
-  if (!audiences.some((a) => typeof a === 'string' && issuer.audience.includes(a))) return `wrong audience ${describeAudience(aud)} for issuer ${issuer.name}`;
-  if (issuer.maxTokenLifetimeMs !== undefined && claims.exp !== undefined) {
-    const starts = [claims.iat, claims.nbf].filter((v): v is number => typeof v === 'number');
-    if (starts.length === 0) {
-      return `token has neither iat nor nbf, so its lifetime cannot be checked against max_token_lifetime of issuer ${issuer.name}`;
-    }
-    const start = Math.min(...starts);
-    const lifetimeMs = (claims.exp - start) * 1000;
-    if (lifetimeMs > issuer.maxTokenLifetimeMs) {
-      const from = start === claims.iat ? 'iat' : 'nbf';
-      return `token lifetime ${formatDurationMs(lifetimeMs)} (exp − ${from}) exceeds max_token_lifetime ${formatDurationMs(issuer.maxTokenLifetimeMs)} of issuer ${issuer.name}`;
-    }
-  }
-  const rules = issuer.rules;
-  if (rules?.subjectPrefix !== undefined && (typeof claims.sub !== 'string' || !claims.sub.startsWith(rules.subjectPrefix))) {
-    return `subject ${String(claims.sub)} is not under ${rules.subjectPrefix} (issuer ${issuer.name})`;
-  }
-  for (const [name, expected] of Object.entries(rules?.requiredClaims ?? {})) {
-    const value = claims[name];
-    if (value === undefined) return `token has no ${name} claim (issuer ${issuer.name} requires ${name} ${expected})`;
-    if (typeof value !== 'string' || value.toLowerCase() !== expected.toLowerCase()) {
-      return `${name} ${String(value)} does not match ${expected} required by issuer ${issuer.name}`;
-    }
-  }
-  return undefined;
-}
-
 export class TokenVerifier {
   readonly #issuers: IssuerConfig[];
   readonly #accounts: ServiceAccountConfig[];
   readonly #localKeys: GatewayKeys | undefined;
   readonly #now: () => Date;
-  readonly #fetch: typeof fetch | undefined;
-  readonly #cooldownMs: number;
-  readonly #cacheMaxAgeMs: number;
-  readonly #timeoutMs: number;
+  readonly #jwks: JwksSettings;
 
   constructor(options: TokenVerifierOptions) {
     this.#issuers = options.issuers;
     this.#accounts = options.serviceAccounts;
     this.#localKeys = options.localKeys;
     this.#now = options.now ?? (() => new Date());
-    this.#fetch = options.fetch;
-    this.#cooldownMs = options.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS;
-    this.#cacheMaxAgeMs = options.jwksCacheMaxAgeMs ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS;
-    this.#timeoutMs = options.jwksTimeoutMs ?? DEFAULT_JWKS_TIMEOUT_MS;
+    this.#jwks = {
+      fetch: options.fetch,
+      cooldownMs: options.jwksCooldownMs ?? DEFAULT_JWKS_COOLDOWN_MS,
+      cacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS,
+      timeoutMs: options.jwksTimeoutMs ?? DEFAULT_JWKS_TIMEOUT_MS,
+    };
     for (const [name, value] of [
-      ['jwksCooldownMs', this.#cooldownMs],
-      ['jwksCacheMaxAgeMs', this.#cacheMaxAgeMs],
-      ['jwksTimeoutMs', this.#timeoutMs],
+      ['jwksCooldownMs', this.#jwks.cooldownMs],
+      ['jwksCacheMaxAgeMs', this.#jwks.cacheMaxAgeMs],
+      ['jwksTimeoutMs', this.#jwks.timeoutMs],
     ] as const) {
       if (!Number.isInteger(value) || value < 0) throw new TypeError(`TokenVerifier: ${name} must be a non-negative integer`);
     }
@@ -320,15 +203,13 @@ export class TokenVerifier {
     const issuer = chosen;
     trace.issuer = issuer;
 
-    if (typeof header.typ === 'string' && !ACCEPTED_TYPS.has(header.typ.toLowerCase().replace(/^application\//, ''))) {
+    if (typeof header.typ === 'string' && !isAcceptedTyp(header.typ)) {
       return stop('INVALID_IDENTITY_TOKEN', `token type ${header.typ} is not accepted for issuer ${issuer.name} (JWT, JOSE, at+jwt or none)`);
     }
     for (const refused of issuer.rules?.refusedHeaders ?? []) {
       if (Object.hasOwn(header, refused.name)) return stop('INVALID_IDENTITY_TOKEN', refused.reason);
     }
-    const configured = issuer.algorithms.length > 0 ? issuer.algorithms : DEFAULT_ALGORITHMS;
-    // Symmetric algorithms would let anyone holding the (public) JWKS forge tokens: never, whatever the config says.
-    const algorithms = configured.filter((candidate) => !isForbiddenAlg(candidate));
+    const algorithms = allowedAlgorithms(issuer);
     if (!algorithms.includes(alg)) {
       return stop('INVALID_IDENTITY_TOKEN', `algorithm ${alg} is not allowed for issuer ${issuer.name} (allowed: ${algorithms.join(', ')})`);
     }
@@ -336,7 +217,7 @@ export class TokenVerifier {
     let claims: JWTPayload = unverified;
     let getKey: JWTVerifyGetKey | undefined;
     try {
-      getKey = await this.#jwksFor(issuer);
+      getKey = await jwksFor(issuer, this.#jwks);
     } catch (error) {
       const reason = `cannot fetch the signing keys of issuer ${issuer.name}: ${(error as Error).message}`;
       if (mode.kind === 'verify') return stop('INVALID_IDENTITY_TOKEN', reason);
@@ -355,7 +236,7 @@ export class TokenVerifier {
         const keysUnavailable = error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || !(error instanceof joseErrors.JOSEError);
         const reason = keysUnavailable
           ? `cannot fetch the signing keys of issuer ${issuer.name}: ${(error as Error)?.message ?? String(error)}`
-          : this.#describeFailure(error, unverified, issuer.name, header);
+          : describeVerifyFailure(error, unverified, issuer.name, header);
         if (mode.kind === 'verify' && keysUnavailable) return stop('INVALID_IDENTITY_TOKEN', reason);
         if (keysUnavailable) {
           trace.signature = 'unverified';
@@ -451,7 +332,7 @@ export class TokenVerifier {
       } catch {
         // already decoded once; keep the empty fallback
       }
-      return refuse('INVALID_IDENTITY_TOKEN', this.#describeFailure(error, unverified, 'local', header));
+      return refuse('INVALID_IDENTITY_TOKEN', describeVerifyFailure(error, unverified, 'local', header));
     }
     const matches = this.#accounts.filter(
       (account) =>
@@ -492,82 +373,5 @@ export class TokenVerifier {
       return refuse('ACCESS_DENIED', `role ${requestedRoleArn} is not allowed for service account ${account.name}`);
     }
     return { ok: true, account, issuer, claims };
-  }
-
-  #describeFailure(error: unknown, unverified: JWTPayload, issuerName: string, header: ProtectedHeaderParameters): string {
-    if (error instanceof joseErrors.JWTExpired) {
-      return `token expired at ${isoFromSeconds(unverified.exp)}`;
-    }
-    if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      if (error.reason === 'missing') return `token has no ${error.claim} claim`;
-      switch (error.claim) {
-        case 'nbf':
-          return `token is not yet valid (nbf ${isoFromSeconds(unverified.nbf)})`;
-        case 'aud':
-          return `wrong audience ${describeAudience(unverified.aud)} for issuer ${issuerName}`;
-        case 'iss':
-          return `wrong issuer ${String(unverified.iss)} (expected the one configured for ${issuerName})`;
-        case 'typ':
-          return `token type ${String(header.typ)} is not accepted for issuer ${issuerName}`;
-        default:
-          return `claim ${error.claim} is invalid: ${error.message}`;
-      }
-    }
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) return `signature invalid for issuer ${issuerName}`;
-    if (error instanceof joseErrors.JOSEAlgNotAllowed) return `algorithm ${String(header.alg)} is not allowed for issuer ${issuerName}`;
-    if (error instanceof joseErrors.JWKSNoMatchingKey) {
-      return `no signing key of issuer ${issuerName} matches kid ${header.kid === undefined ? '(none)' : String(header.kid)}`;
-    }
-    if (error instanceof joseErrors.JWKSMultipleMatchingKeys) {
-      return `more than one signing key of issuer ${issuerName} matches the token (it names no kid)`;
-    }
-    if (error instanceof joseErrors.JWKSTimeout) return `timed out fetching the signing keys of issuer ${issuerName}`;
-    if (error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JWSInvalid) {
-      return `token is malformed: ${error.message}`;
-    }
-    if (error instanceof joseErrors.JOSEError) return `token rejected for issuer ${issuerName}: ${error.message}`;
-    return `cannot verify token for issuer ${issuerName}: ${(error as Error)?.message ?? String(error)}`;
-  }
-
-  async #jwksFor(issuer: IssuerConfig): Promise<JWTVerifyGetKey> {
-    const jwksUri = issuer.jwksUri ?? (await this.#discoverJwksUri(issuer));
-    const settings = `${this.#cooldownMs}/${this.#cacheMaxAgeMs}/${this.#timeoutMs}`;
-    const cached = jwksCache.get(jwksUri);
-    if (cached !== undefined && cached.fetchImpl === this.#fetch && cached.settings === settings) return cached.getKey;
-    let url: URL;
-    try {
-      url = new URL(jwksUri);
-    } catch {
-      throw new Error(`jwks_uri ${jwksUri} is not a URL`);
-    }
-    const getKey = createRemoteJWKSet(url, {
-      cooldownDuration: this.#cooldownMs,
-      cacheMaxAge: this.#cacheMaxAgeMs,
-      timeoutDuration: this.#timeoutMs,
-      ...(this.#fetch === undefined ? {} : { [customFetch]: this.#fetch }),
-    });
-    jwksCache.set(jwksUri, { getKey, fetchImpl: this.#fetch, settings });
-    return getKey;
-  }
-
-  async #discoverJwksUri(issuer: IssuerConfig): Promise<string> {
-    const cached = discoveryCache.get(issuer.issuer);
-    if (cached !== undefined && cached.fetchImpl === this.#fetch) return cached.jwksUri;
-    const url = `${issuer.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const doFetch = this.#fetch ?? fetch;
-    const response = await doFetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.#timeoutMs) });
-    if (response.status !== 200) throw new Error(`${url} answered HTTP ${response.status}`);
-    let document: unknown;
-    try {
-      document = await response.json();
-    } catch {
-      throw new Error(`${url} is not JSON`);
-    }
-    const { issuer: advertised, jwks_uri: jwksUri } = (document ?? {}) as { issuer?: unknown; jwks_uri?: unknown };
-    // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
-    if (advertised !== issuer.issuer) throw new Error(`${url} names issuer ${String(advertised)}, not ${issuer.issuer}`);
-    if (typeof jwksUri !== 'string' || jwksUri.length === 0) throw new Error(`${url} has no jwks_uri`);
-    discoveryCache.set(issuer.issuer, { jwksUri, fetchImpl: this.#fetch });
-    return jwksUri;
   }
 }

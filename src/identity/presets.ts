@@ -4,7 +4,7 @@
 // the expanded IssuerConfig, and asks unknownIssuerHint for a better message when a token looks like a
 // near miss of a configured IdP (org-server Okta token, another Entra tenant, another GitHub enterprise).
 
-import type { IssuerConfig, IssuerPreset, IssuerPresetName, IssuerRules } from '../config/types.js';
+import type { IssuerConfig, IssuerPreset, IssuerPresetName, IssuerRules } from './config.js';
 
 export const PRESET_NAMES: readonly IssuerPresetName[] = ['okta', 'entra-id', 'google', 'github-actions', 'kubernetes', 'spiffe'];
 

@@ -6,7 +6,8 @@ import type { JWTPayload } from 'jose';
 import { GatewayError, toAwsErrorResponse, type ErrorResponse } from '../errors.js';
 import { mintCredentials } from './credentials.js';
 import type { GatewayKeys } from './keys.js';
-import { LOCAL_ISSUER, type TokenVerifier } from './jwt.js';
+import type { TokenVerifier } from './jwt.js';
+import { LOCAL_ISSUER } from './local-token.js';
 
 export const STS_VERSION = '2011-06-15';
 export const STS_XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';

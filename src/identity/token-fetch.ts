@@ -3,10 +3,6 @@
 // without a platform that rotates tokens for them — keeps it fresh: rewritten at 80 % of its lifetime,
 // exponential backoff with full jitter while the IdP fails. Clock, timers and randomness are injectable.
 
-import { randomBytes } from 'node:crypto';
-import { chmod, rename, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-
 export interface ClientCredentialsRequest {
   /** The issuer URL (`iss`); discovery is `{issuer}/.well-known/openid-configuration`. */
   issuer: string;
@@ -105,19 +101,6 @@ export async function fetchClientCredentialsToken(request: ClientCredentialsRequ
   const expiresAt = fromExpiresIn ?? jwtExpiry(body.access_token);
   if (expiresAt === undefined) throw new TokenFetchError(`token endpoint ${endpoint} gave no expires_in and the token has no exp claim`, false);
   return { accessToken: body.access_token, expiresAt, lifetimeMs: Math.max(0, expiresAt.getTime() - now.getTime()) };
-}
-
-/** Writes `content` to `file` so readers see the old or the new token, never half of one (mode 0600). */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, content, { mode: 0o600, flag: 'wx' });
-    await chmod(temp, 0o600);
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
 }
 
 /** When to refresh: at `fraction` of the lifetime, never sooner than `minMs`. */

@@ -285,10 +285,10 @@ export async function scanSessionFiles(stateDir: string): Promise<IndexData> {
 const open = new Map<string, Promise<SessionIndex>>();
 
 /** The process-wide index of a state dir (loaded, or rebuilt, once). */
-export function openIndex(stateDir: string): Promise<SessionIndex> {
+export function openIndex(stateDir: string, now: () => Date = () => new Date()): Promise<SessionIndex> {
   let index = open.get(stateDir);
   if (!index) {
-    index = SessionIndex.load(stateDir);
+    index = SessionIndex.load(stateDir, now);
     open.set(stateDir, index);
     index.catch(() => open.delete(stateDir));
   }

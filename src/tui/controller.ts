@@ -4,7 +4,7 @@
 // focuses Deny (which still asks for a reason, so one stray Enter decides nothing); Esc on an approval
 // means "later", never approve.
 
-import { parseDurationMs } from '../cli/output.js';
+import { parseDurationMs } from '../lib/duration.js';
 import type { DashboardModel } from './model.js';
 
 export type Panel = 'sessions' | 'log' | 'pending';

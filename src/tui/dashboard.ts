@@ -10,7 +10,8 @@ import { computeLayout, modalBox, type Rect } from './layout.js';
 import { DashboardModel } from './model.js';
 import { settle, type DashboardSource } from './source.js';
 import { blessedStyle, chooseThemeName, loadTheme, type Theme } from './theme.js';
-import { approvalModal, confirmModal, detailModal, footerLine, headerLines, helpModal, logView, pendingView, sessionsView, tooSmallText, type ModalText } from './view.js';
+import { approvalModal, confirmModal, detailModal, helpModal, tooSmallText, type ModalText } from './modals.js';
+import { footerLine, headerLines, logView, pendingView, sessionsView } from './view.js';
 
 export interface DashboardOptions {
   /** Theme name (themes/NAME.json) or a path to a theme file; default: NO_COLOR → mono, $PORTCULLIS_THEME, dark. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { signOutgoingRequest } from '../../src/aws/sigv4.js';
 import { EventBus, type GatewayEvent } from '../../src/events.js';
-import { clearJwksCache } from '../../src/identity/jwt.js';
+import { clearJwksCache } from '../../src/identity/jwks.js';
 import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { generateSigningKey, signToken, startJwksServer, type JwksServer, type TestSigningKey } from '../fixtures/idp.js';
 

@@ -11,7 +11,8 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../../src/cli/output.js';
 import { parseStsAnswer } from '../../src/cli/credentials.js';
-import { TokenVerifier, LOCAL_ISSUER } from '../../src/identity/jwt.js';
+import { TokenVerifier } from '../../src/identity/jwt.js';
+import { LOCAL_ISSUER } from '../../src/identity/local-token.js';
 import { loadOrCreateGatewayKeys } from '../../src/identity/keys.js';
 import {
   backoffDelayMs,
@@ -20,10 +21,10 @@ import {
   refreshDelayMs,
   TokenFetchError,
   TokenRefresher,
-  writeFileAtomic,
   type FetchedToken,
   type Timers,
 } from '../../src/identity/token-fetch.js';
+import { writeFileAtomic } from '../../src/lib/atomic-write.js';
 import { DEFAULT_IDP_AUDIENCE, startIdp, type LocalIdp } from '../fixtures/idp.js';
 
 const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDurationMs, parseDurationMs } from '../../src/config/duration.js';
+import { formatDurationMs, parseDurationMs } from '../../src/lib/duration.js';
 
 describe('parseDurationMs', () => {
   it.each([

@@ -3,7 +3,7 @@
 // unreadable while running (the last good policy stays in force; a good file is picked up again).
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { IssuerConfig, ServiceAccountConfig } from '../../src/config/types.js';
+import type { IssuerConfig, ServiceAccountConfig } from '../../src/identity/config.js';
 import { TokenVerifier } from '../../src/identity/jwt.js';
 import { generateSigningKey, signToken, startJwksServer } from '../fixtures/idp.js';
 import { AUDIENCE, field, ROLE_ALPHA, ROLE_BETA, startLab, waitUntil, type Credentials, type Lab } from '../attack/lab.js';

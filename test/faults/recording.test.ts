@@ -7,7 +7,8 @@ import { open as fsOpen, mkdir as fsMkdir } from 'node:fs/promises';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { isGatewayError } from '../../src/errors.js';
 import { sessionsDir } from '../../src/recording/paths.js';
-import { Recorder, type RecorderFs } from '../../src/recording/recorder.js';
+import { Recorder } from '../../src/recording/recorder.js';
+import type { RecorderFs } from '../../src/recording/session-files.js';
 import { call, makeKeys, started, tempDir } from '../recording/helpers.js';
 import { field, startLab, waitUntil, type Lab } from '../attack/lab.js';
 

@@ -1,6 +1,6 @@
 // The claim-condition core, table-driven: operators, set qualifiers, IfExists, paths, value types.
 import { describe, expect, it } from 'vitest';
-import type { ClaimCondition } from '../../src/config/types.js';
+import type { ClaimCondition } from '../../src/identity/config.js';
 import { claimAt, conditionFailure, parseClaimPath, parseOperator } from '../../src/identity/claims.js';
 
 function cond(operator: string, claim: string, values: (string | number | boolean)[]): ClaimCondition {

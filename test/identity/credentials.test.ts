@@ -14,7 +14,7 @@ import {
   type RevocationList,
 } from '../../src/identity/credentials.js';
 import { loadOrCreateGatewayKeys, signCompactJws, type GatewayKeys } from '../../src/identity/keys.js';
-import { mintLocalToken } from '../../src/identity/jwt.js';
+import { mintLocalToken } from '../../src/identity/local-token.js';
 
 let root: string;
 let keys: GatewayKeys;

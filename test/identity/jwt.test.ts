@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, type JWTPayload } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { IssuerConfig, ServiceAccountConfig } from '../../src/config/types.js';
+import type { IssuerConfig, ServiceAccountConfig } from '../../src/identity/config.js';
 import { mintCredentials } from '../../src/identity/credentials.js';
 import { loadOrCreateGatewayKeys, type GatewayKeys } from '../../src/identity/keys.js';
-import { clearJwksCache, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, TokenVerifier, type IdentityResult } from '../../src/identity/jwt.js';
+import { clearJwksCache } from '../../src/identity/jwks.js';
+import { TokenVerifier, type IdentityResult } from '../../src/identity/jwt.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } from '../../src/identity/local-token.js';
 import {
   DEFAULT_IDP_AUDIENCE,
   generateSigningKey,

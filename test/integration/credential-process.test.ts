@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { LOCAL_ISSUER, mintLocalToken } from '../../src/identity/jwt.js';
+import { LOCAL_ISSUER, mintLocalToken } from '../../src/identity/local-token.js';
 import { loadOrCreateGatewayKeys } from '../../src/identity/keys.js';
 import { cleanEnv, run, startStack, type Stack } from './harness.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { GatewayEvent } from '../../src/events.js';
-import type { DigestSigner } from '../../src/recording/recorder.js';
+import type { DigestSigner } from '../../src/recording/session-batch.js';
 
 export interface TestKeys {
   signer: DigestSigner;

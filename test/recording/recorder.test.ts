@@ -4,7 +4,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import type { GatewayEvent } from '../../src/events.js';
 import { forgetIndex, listRevocations, listSessions } from '../../src/recording/index-db.js';
-import { Recorder, type RecorderFs, type RecorderOptions } from '../../src/recording/recorder.js';
+import { Recorder } from '../../src/recording/recorder.js';
+import type { RecorderOptions } from '../../src/recording/recorder-options.js';
+import type { RecorderFs } from '../../src/recording/session-files.js';
 import { verifyFile } from '../../src/recording/verify.js';
 import { call, iso, makeKeys, started, T0, tempDir, type TestKeys } from './helpers.js';
 
@@ -147,6 +149,41 @@ describe('Recorder', () => {
     expect((await linesOf(fileOf(dir, 's2'))).at(-1)).toMatchObject({ type: 'header' });
     const active = await listSessions(dir, { active: true, now: new Date(nowMs) });
     expect(active.map((s) => s.id)).toEqual(['s2']);
+  });
+
+  it('runs on the injected clock and timers: no write, expiry or checkpoint until the test fires them', async () => {
+    const dir = await tempDir();
+    let nowMs = T0 + 1000;
+    const timers = new Map<number, { callback: () => void; delayMs: number }>();
+    let nextId = 1;
+    const fire = (delayMs: number): void => {
+      for (const [id, timer] of [...timers]) {
+        if (timer.delayMs !== delayMs) continue;
+        timers.delete(id);
+        timer.callback();
+      }
+    };
+    const rec = await recorder(dir, {
+      now: () => new Date(nowMs),
+      flushMs: 1_000,
+      tickMs: 60_000,
+      setTimer: (callback, delayMs) => {
+        timers.set(nextId, { callback, delayMs });
+        return nextId++;
+      },
+      clearTimer: (id) => timers.delete(id as number),
+    });
+    rec.record(started('s1', iso(0), iso(10_000)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(readdir(join(dir, 'sessions'))).rejects.toMatchObject({ code: 'ENOENT' });
+    fire(1_000);
+    await vi.waitFor(async () => expect((await linesOf(fileOf(dir, 's1'))).map((l) => l.type)).toEqual(['header']));
+    nowMs = T0 + 20_000;
+    fire(0);
+    fire(60_000);
+    await vi.waitFor(async () => expect((await linesOf(fileOf(dir, 's1'))).at(-1)).toMatchObject({ type: 'digest', kind: 'final', to: iso(20_000) }));
+    await rec.close();
+    expect(timers.size).toBe(0);
   });
 
   it('closes sessions that expired while the gateway was down, when it starts again', async () => {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { PendingApproval, SessionSummary } from '../../src/admin/types.js';
 import type { GatewayEvent } from '../../src/events.js';
-import { compileFilter, DashboardModel, formatDuration, formatPolicyErrors, Ring, secondsLeft } from '../../src/tui/model.js';
+import { formatDuration, formatPolicyErrors, secondsLeft } from '../../src/tui/format.js';
+import { compileFilter } from '../../src/tui/log-filter.js';
+import { DashboardModel } from '../../src/tui/model.js';
+import { Ring } from '../../src/tui/ring.js';
 
 const T0 = Date.parse('2025-01-01T10:00:00Z');
 const iso = (offsetMs = 0) => new Date(T0 + offsetMs).toISOString();

@@ -7,7 +7,8 @@ import { bellEnabled, defaultTerminal } from '../../src/tui/dashboard.js';
 import { cell, computeLayout, fitColumns, modalBox, scrollTop, truncate, type ColumnSpec } from '../../src/tui/layout.js';
 import { DashboardModel } from '../../src/tui/model.js';
 import { availableThemes, chooseThemeName, loadTheme, parseTheme, sgr, THEME_ROLES, ThemeError } from '../../src/tui/theme.js';
-import { approvalModal, footerLine, formatLatency, headerLines, LOG_COLUMNS, logView, plain, sessionsView, styled } from '../../src/tui/view.js';
+import { approvalModal } from '../../src/tui/modals.js';
+import { footerLine, formatLatency, headerLines, LOG_COLUMNS, logView, plain, sessionsView, styled } from '../../src/tui/view.js';
 
 const T0 = Date.parse('2025-01-01T10:00:00Z');
 const mono = loadTheme('mono');

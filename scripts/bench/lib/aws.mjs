@@ -4,7 +4,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { signOutgoingRequest } from '../../../dist/aws/sigv4.js';
-import { mintLocalToken } from '../../../dist/identity/jwt.js';
+import { mintLocalToken } from '../../../dist/identity/local-token.js';
 
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

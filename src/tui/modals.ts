@@ -1,0 +1,162 @@
+// The text of the dashboard's modal boxes: the approval prompt, confirmations, help, session detail, and the
+// too-small notice. Pure, like view.ts, whose styling helpers it uses.
+
+import type { ApprovalButton, Overlay, UiState } from './controller.js';
+import { APPROVAL_BUTTONS } from './controller.js';
+import { formatDuration, secondsLeft } from './format.js';
+import { cell, MIN_HEIGHT, MIN_WIDTH, truncate } from './layout.js';
+import type { DashboardModel } from './model.js';
+import type { PendingRow } from './rows.js';
+import type { Theme, ThemeRole } from './theme.js';
+import { DECISION_LABEL, DECISION_ROLE, formatLatency, styled, timeOfDay, type Seg } from './view.js';
+
+export interface ModalText {
+  label: string;
+  lines: string[];
+  width: number;
+}
+
+const BUTTON_TEXT: Record<ApprovalButton, string> = {
+  approve: '[a] Approve once',
+  approveFor: '[A] Approve for…',
+  deny: '[d] Deny',
+  later: '[Esc] Later',
+};
+
+function paramLines(params: unknown, width: number, max: number): string[] {
+  if (params === undefined) return ['(none)'];
+  let text: string;
+  try {
+    text = typeof params === 'string' ? params : (JSON.stringify(params, null, 2) ?? String(params));
+  } catch {
+    text = String(params);
+  }
+  const lines = text.split('\n').map((l) => truncate(l, width));
+  if (lines.length <= max) return lines;
+  return [...lines.slice(0, Math.max(0, max - 1)), `… (+${lines.length - max + 1} more lines)`];
+}
+
+export function approvalModal(row: PendingRow, index: number, total: number, ui: UiState, model: DashboardModel, theme: Theme, screenWidth: number, screenHeight: number): ModalText {
+  const width = Math.min(80, screenWidth - 4);
+  const inner = width - 4;
+  const left = secondsLeft(row.expiresAtMs, model.now());
+  const field = (name: string, value: string, role?: ThemeRole): string => styled([[` ${name.padEnd(16)}`, 'dim'], [value, role]], inner, theme);
+  const lines = [
+    field('Service account', row.serviceAccount, 'title'),
+    field('Action', row.action, 'hold'),
+    field('Resource', row.resource),
+    field('Rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`),
+    field('Session', `${row.sessionId}  (approval ${row.id})`),
+    styled([[' Parameters (masked)', 'dim']], inner, theme),
+  ];
+  const fixed = lines.length + 6;
+  const room = Math.max(1, Math.min(10, screenHeight - 4 - fixed));
+  for (const l of paramLines(row.params, inner - 3, room)) lines.push(styled([[`   ${l}`]], inner, theme));
+  lines.push('');
+  const a = ui.approval;
+  if (a.step === 'choose') {
+    const segs: Seg[] = [[' ']];
+    for (const b of APPROVAL_BUTTONS) {
+      segs.push([` ${BUTTON_TEXT[b]} `, b === a.button ? 'buttonFocus' : 'button'], [' ']);
+    }
+    lines.push(styled(segs, inner, theme));
+    lines.push(styled([[' Tab/←→ move · Enter chooses · n/p next/previous · no answer = denied', 'dim']], inner, theme));
+  } else {
+    const question = a.step === 'duration' ? 'Approve for how long? (e.g. 10m, 1h): ' : 'Reason for denying (Enter skips): ';
+    lines.push(styled([[` ${question}`, 'title'], [`${a.input}█`]], inner, theme));
+    lines.push(a.error ? styled([[` ${a.error}`, 'error']], inner, theme) : styled([[` Enter ${a.step === 'duration' ? 'approves' : 'denies'} · Esc goes back`, 'dim']], inner, theme));
+  }
+  const label = ` Approval ${index + 1} of ${total} — ${left > 0 ? `${left}s left` : 'expired'} `;
+  return { label, lines, width };
+}
+
+export function confirmModal(overlay: Extract<Overlay, { kind: 'confirm-revoke' | 'confirm-quit' }>, model: DashboardModel, theme: Theme, screenWidth: number): ModalText {
+  const width = Math.min(70, screenWidth - 4);
+  const inner = width - 4;
+  const lines: string[] = [''];
+  let confirmText: string;
+  let label: string;
+  if (overlay.kind === 'confirm-revoke') {
+    const s = model.sessions.get(overlay.sessionId);
+    label = ' Revoke session ';
+    lines.push(styled([[` Revoke ${overlay.sessionId}${s ? ` (${s.serviceAccount})` : ''}?`, 'title']], inner, theme));
+    lines.push(styled([[' Its credentials stop working at once; calls in flight are denied.']], inner, theme));
+    confirmText = ' Revoke ';
+  } else {
+    const n = model.queue().length;
+    label = ' Quit ';
+    lines.push(styled([[` ${n} call${n === 1 ? ' is' : 's are'} waiting for approval.`, 'hold']], inner, theme));
+    lines.push(styled([[' Quit the dashboard anyway? They stay pending (portcullis approve|deny ID).']], inner, theme));
+    confirmText = ' Quit ';
+  }
+  lines.push('');
+  lines.push(
+    styled(
+      [[' '], [' Cancel ', overlay.focus === 'cancel' ? 'buttonFocus' : 'button'], ['  '], [confirmText, overlay.focus === 'confirm' ? 'buttonFocus' : 'button']],
+      inner,
+      theme,
+    ),
+  );
+  return { label, lines, width };
+}
+
+export const HELP_ROWS: [string, string][] = [
+  ['?', 'this help (? Esc q Enter close it)'],
+  ['Tab / Shift-Tab, 1 2 3', 'focus sessions, pending, log'],
+  ['↑ ↓ PgUp PgDn g G', 'move in the focused panel'],
+  ['Enter', 'session detail (sessions) · answer (pending)'],
+  ['k', 'revoke the selected session (asks first)'],
+  ['/', 'filter the log (account, action, decision; !x)'],
+  ['Esc', 'clear the filter · resume following'],
+  ['Space', 'pause / follow the log'],
+  ['r', 'reload the policy file now'],
+  ['q, Ctrl-C', 'quit (q asks while approvals are pending)'],
+  ['', ''],
+  ['Approval prompt', ''],
+  ['a', 'approve once'],
+  ['A', 'approve for a duration (asks: 10m, 1h…)'],
+  ['d', 'deny (asks a reason; Enter skips)'],
+  ['Esc', 'later — never approves; no answer = denied'],
+  ['n / p', 'next / previous pending call'],
+];
+
+export function helpModal(theme: Theme, screenWidth: number): ModalText {
+  const width = Math.min(80, screenWidth - 4);
+  const inner = width - 4;
+  const lines = HELP_ROWS.map(([k, d]) => (d === '' && k ? styled([[` ${k}`, 'title']], inner, theme) : styled([[` ${k.padEnd(24)}`, 'footerKey'], [d]], inner, theme)));
+  return { label: ' Help ', lines, width };
+}
+
+export function detailModal(sessionId: string, model: DashboardModel, theme: Theme, screenWidth: number, screenHeight: number): ModalText {
+  const width = Math.min(110, screenWidth - 4);
+  const inner = width - 4;
+  const s = model.sessions.get(sessionId);
+  const now = model.now();
+  const lines: string[] = [];
+  const field = (name: string, value: string, role?: ThemeRole) => lines.push(styled([[` ${name.padEnd(12)}`, 'dim'], [value, role]], inner, theme));
+  field('Account', s?.serviceAccount ?? '?', 'title');
+  field('Session', sessionId);
+  if (s) {
+    field('Age', `${formatDuration(now - s.startMs)}, expires in ${formatDuration(s.expiresAtMs - now)}${s.revoked ? ' (revoked)' : ''}`, s.revoked ? 'deny' : undefined);
+    field('Calls', `${s.calls} (${s.denied} denied)`);
+  } else field('State', 'ended');
+  lines.push('');
+  const room = Math.max(1, screenHeight - 4 - lines.length - 2);
+  const events = model.sessionEvents(sessionId, room);
+  lines.push(styled([[` Recent events (${events.length})`, 'dim']], inner, theme));
+  for (const e of events) {
+    lines.push(
+      styled(
+        [[` ${timeOfDay(e.atMs)} `, 'dim'], [cell(DECISION_LABEL[e.decision], 8), DECISION_ROLE[e.decision]], [` ${e.action} ${e.resource}`], [e.latencyMs !== undefined ? ` ${formatLatency(e.latencyMs)}` : ''], [e.note ? `  ${e.note}` : '', 'dim']],
+        inner,
+        theme,
+      ),
+    );
+  }
+  if (events.length === 0) lines.push(styled([[' none in the scrollback', 'dim']], inner, theme));
+  return { label: ` Session ${sessionId} `, lines, width };
+}
+
+export function tooSmallText(width: number, height: number): string {
+  return `Terminal too small: ${width}×${height}. portcullis needs at least ${MIN_WIDTH}×${MIN_HEIGHT}.\nEnlarge the window, or press q to quit.`;
+}

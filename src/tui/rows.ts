@@ -1,0 +1,55 @@
+// What the dashboard's panels show, row by row: log entries, session and pending-approval rows, banners.
+
+export type LogDecision = 'allow' | 'deny' | 'hold' | 'approved' | 'denied' | 'expired' | 'info' | 'error';
+
+export interface LogEntry {
+  seq: number;
+  atMs: number;
+  sessionId?: string;
+  requestId?: string;
+  account: string;
+  action: string;
+  resource: string;
+  decision: LogDecision;
+  latencyMs?: number;
+  status?: number;
+  /** Rule id, reason or message, shown in session detail. */
+  note?: string;
+}
+
+export interface SessionRow {
+  sessionId: string;
+  serviceAccount: string;
+  startMs: number;
+  expiresAtMs: number;
+  calls: number;
+  denied: number;
+  lastAction?: string;
+  lastAtMs?: number;
+  revoked: boolean;
+}
+
+export interface PendingRow {
+  id: string;
+  sessionId: string;
+  requestId: string;
+  serviceAccount: string;
+  action: string;
+  resource: string;
+  params?: unknown;
+  ruleId: string;
+  message?: string;
+  createdAtMs: number;
+  expiresAtMs: number;
+  /** A decision was sent and its event has not arrived yet. */
+  deciding: boolean;
+}
+
+export type BannerKind = 'ok' | 'error' | 'info';
+export interface Banner {
+  kind: BannerKind;
+  text: string;
+  untilMs: number;
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
