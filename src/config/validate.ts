@@ -8,6 +8,9 @@ import { globToRegExp, hasGlob } from '../policy/glob.js';
 import { accountConditions, operatorValueKind, parseClaimPath, parseOperator } from '../identity/claims.js';
 import { expandPreset, plainIssuerProblem, presetAudiences, PRESET_NAMES, PRESET_PARAMETERS, type PresetParameters } from '../identity/presets.js';
 import { formatDurationMs, parseDurationMs } from './duration.js';
+import { suggest } from '../lib/suggest.js';
+
+export { suggest };
 import {
   DEFAULT_APPROVAL,
   DEFAULT_CLOCK_SKEW_MS,
@@ -896,33 +899,4 @@ function httpUrlProblem(text: string, httpsUnlessLoopback: boolean): string | un
     return `"${text}" must use https (http is only accepted for localhost)`;
   }
   return undefined;
-}
-
-/** ` (did you mean \`x\`?)` for a near miss, else empty. */
-export function suggest(word: string, candidates: readonly string[]): string {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  const limit = Math.max(1, Math.floor(word.length / 3));
-  return best !== undefined && bestDistance <= limit ? ` (did you mean \`${best}\`?)` : '';
-}
-
-/** Optimal-string-alignment distance: like Levenshtein, but a swap of two neighbours (`otka`) costs 1. */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = best;
-    }
-  }
-  return d[a.length]![b.length]!;
 }
