@@ -28,7 +28,7 @@ describe('the IAM table', () => {
   it('knows actions case-insensitively, with canonical case and access level', () => {
     expect(iamActionInfo('S3:listbucket')).toEqual({ action: 's3:ListBucket', service: 's3', accessLevels: ['List'] });
     expect(iamActionInfo('dynamodb:DeleteTable')?.accessLevels).toEqual(['Write']);
-    expect(iamActionInfo('iam:PutRolePolicy')?.accessLevels).toEqual(['Permissions management']);
+    expect(iamActionInfo('iam:PutRolePolicy')?.accessLevels).toEqual(['Write', 'Permissions management']);
     expect(iamActionInfo('s3:PutObjectTagging')?.accessLevels).toEqual(['Tagging']);
     expect(isKnownIamAction('s3:ListObjectsV2')).toBe(false);
     expect(isKnownIamAction('dynamodb:DeleteTabel')).toBe(false);
