@@ -29,7 +29,7 @@ describe('the IAM table', () => {
     expect(iamActionInfo('S3:listbucket')).toEqual({ action: 's3:ListBucket', service: 's3', accessLevels: ['List'] });
     expect(iamActionInfo('dynamodb:DeleteTable')?.accessLevels).toEqual(['Write']);
     expect(iamActionInfo('iam:PutRolePolicy')?.accessLevels).toEqual(['Write', 'Permissions management']);
-    expect(iamActionInfo('s3:PutObjectTagging')?.accessLevels).toEqual(['Tagging']);
+    expect(iamActionInfo('s3:PutObjectTagging')?.accessLevels).toEqual(['Write', 'Tagging']);
     expect(isKnownIamAction('s3:ListObjectsV2')).toBe(false);
     expect(isKnownIamAction('dynamodb:DeleteTabel')).toBe(false);
   });
