@@ -1,7 +1,10 @@
 // The compiled shape of a policy file (schema v1). The YAML keys are public interface; these
 // camelCase fields are what the rest of the gateway reads after load → validate → compile.
 
-export type Effect = 'allow' | 'deny' | 'approve';
+import { DEFAULT_APPROVAL, type AccessLevel, type ApprovalSettings, type Effect, type RuleConfig } from '../policy/types.js';
+
+export { DEFAULT_APPROVAL };
+export type { AccessLevel, ApprovalSettings, Effect, RuleConfig };
 
 export type DetectorName =
   | 'aws_access_key_id'
@@ -104,22 +107,6 @@ export interface ServiceAccountConfig {
   sessionTtlMs: number;
 }
 
-export interface ApprovalSettings {
-  holdMs: number;
-  timeoutMs: number;
-}
-
-export interface RuleConfig {
-  id: string;
-  effect: Effect;
-  principals: string[];
-  actions: string[];
-  resources: string[];
-  message?: string;
-  /** Only meaningful for effect `approve`; defaults filled in. */
-  approval: ApprovalSettings;
-}
-
 export interface MaskingConfig {
   fields: string[];
   detectors: DetectorName[];
@@ -146,7 +133,6 @@ export interface PolicyConfig {
 }
 
 export const DEFAULT_REGION = 'us-east-1';
-export const DEFAULT_APPROVAL: ApprovalSettings = { holdMs: 20_000, timeoutMs: 600_000 };
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
 export const DEFAULT_MASKING_MAX_BODY_BYTES = 1_048_576;
 export const DEFAULT_RECORDING_MAX_BODY_BYTES = 65_536;
