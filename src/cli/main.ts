@@ -113,14 +113,15 @@ export function buildProgram(): Command {
     .command('check')
     .description('validate a policy file; lists every error with file:line:column')
     .argument('[file]', 'policy file', 'policy.yaml')
+    .option('--strict', 'fail on warnings too (rules that can never take effect)')
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: Opts) => (await import('./policy.js')).policyCheck(file, opts));
   policy
     .command('explain')
-    .description('what would happen to this call, and which rule decides it')
+    .description('what would happen to this call, and which rule decides each (IAM action, resource) pair')
     .option('--policy <file>', 'policy file', 'policy.yaml')
     .option('--as <name>', 'service account')
-    .option('--action <svc:Op>', 'action, e.g. s3:GetObject')
+    .option('--action <svc:Op>', 'IAM action or API operation, e.g. s3:GetObject, s3:ListObjectsV2')
     .option('--resource <arn>', 'resource ARN', '*')
     .option('--region <region>', 'region')
     .option('--token <file>', 'explain which issuer and service account a token maps to')

@@ -1,11 +1,14 @@
 // Handlers for `portcullis policy check` and `portcullis policy explain`.
 
 import { readFile } from 'node:fs/promises';
-import { formatDurationMs } from '../config/duration.js';
+import { formatDurationMs } from '../lib/duration.js';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import { suggest } from '../config/validate.js';
 import { TokenVerifier, type TokenExplanation } from '../identity/jwt.js';
-import { evaluate } from '../policy/evaluate.js';
+import { iamActionsForOperation } from '../aws/authorize.js';
+import { iamActionInfo, isKnownIamService, suggestIamActions } from '../aws/iam.js';
+import { OPERATION_ACTIONS } from '../aws/operation-actions.js';
+import { decideCall } from '../policy/evaluate.js';
 import { CliError, printJson, printLine } from './output.js';
 
 type Opts = Record<string, unknown>;
@@ -25,8 +28,13 @@ export async function policyCheck(file: string, opts: Opts): Promise<void> {
   const policy = await loadOrFail(file, json);
   const rules = policy.config.rules.length;
   const accounts = policy.config.serviceAccounts.length;
-  if (json) printJson({ ok: true, file, sha256: policy.sha256, rules, serviceAccounts: accounts });
-  else printLine(`ok: ${rules} rule${rules === 1 ? '' : 's'}, ${accounts} service account${accounts === 1 ? '' : 's'}`);
+  const warnings = policy.warnings;
+  if (json) printJson({ ok: true, file, sha256: policy.sha256, rules, serviceAccounts: accounts, warnings });
+  else {
+    for (const warning of warnings) process.stderr.write(`warning: ${formatPolicyError(warning)}\n`);
+    printLine(`ok: ${rules} rule${rules === 1 ? '' : 's'}, ${accounts} service account${accounts === 1 ? '' : 's'}${warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}`);
+  }
+  if (opts.strict === true && warnings.length > 0) throw new CliError(`${file}: ${warnings.length} warning${warnings.length === 1 ? '' : 's'} (--strict)`, 1);
 }
 
 export async function policyExplain(opts: Opts): Promise<void> {
@@ -48,7 +56,8 @@ export async function policyExplain(opts: Opts): Promise<void> {
     throw new CliError(`policy explain: --as: no service account \`${principal}\` in ${file}${suggest(principal, names)} (known: ${names.join(', ') || 'none'})`, 2);
   }
   const region = typeof opts.region === 'string' ? opts.region : policy.config.upstream.region;
-  const decision = evaluate(policy.compiled, { principal, action, resource, region });
+  const pairs = explainActions(action).map((a) => ({ action: a, resource }));
+  const { pairs: decided, combined: decision } = decideCall(policy.compiled, principal, pairs);
   const byId = new Map(policy.config.rules.map((r) => [r.id, r]));
   const matched = decision.matched.map((id) => ({ id, effect: byId.get(id)!.effect }));
   const approval = decision.effect === 'approve' && decision.rule ? decision.rule.approval : undefined;
@@ -64,11 +73,15 @@ export async function policyExplain(opts: Opts): Promise<void> {
       ...(decision.message !== undefined ? { message: decision.message } : {}),
       ...(approval ? { approval: { holdMs: approval.holdMs, timeoutMs: approval.timeoutMs } } : {}),
       matched,
+      pairs: decided.map((p) => ({ action: p.action, resource: p.resource, effect: p.decision.effect, ruleId: p.decision.ruleId })),
       policySha256: policy.sha256,
     });
     return;
   }
   printLine(`${decision.effect}: ${principal} ${action} on ${resource} (${region})`);
+  if (decided.length > 1 || decided[0]?.action.toLowerCase() !== action.toLowerCase()) {
+    for (const p of decided) printLine(`  ${p.action} on ${p.resource}: ${p.decision.effect} (${p.decision.ruleId})`);
+  }
   if (decision.rule) {
     printLine(`deciding rule: ${decision.ruleId} (${decision.rule.effect})${decision.message !== undefined ? `: ${decision.message}` : ''}`);
   } else {
@@ -76,6 +89,21 @@ export async function policyExplain(opts: Opts): Promise<void> {
   }
   if (approval) printLine(`approval: holds the call ${formatDurationMs(approval.holdMs)}, denied after ${formatDurationMs(approval.timeoutMs)} without an answer`);
   printLine(`also matched: ${matched.length ? matched.map((m) => `${m.id} (${m.effect})`).join(', ') : 'none'}`);
+}
+
+/** The IAM actions to explain: the action itself, or those an API operation is authorized as. */
+function explainActions(action: string): string[] {
+  const info = iamActionInfo(action);
+  if (info) return [info.action];
+  const operation = Object.keys(OPERATION_ACTIONS).find((op) => op.toLowerCase() === action.toLowerCase());
+  if (operation !== undefined) {
+    const [service, name] = operation.split(':') as [string, string];
+    return iamActionsForOperation(service, name);
+  }
+  const [service] = action.split(':') as [string];
+  if (!isKnownIamService(service)) throw new CliError(`policy explain: --action: unknown service \`${service}\` in ${action}`, 2);
+  const near = suggestIamActions(action);
+  throw new CliError(`policy explain: --action: ${action} is neither an IAM action nor a known API operation${near.length ? ` (did you mean ${near[0]}?)` : ''}`, 2);
 }
 
 /** `policy explain --token FILE | --claims JSON`: which issuer takes the token, why, and which account it maps to. */

@@ -15,6 +15,8 @@ export interface LoadedPolicy {
   sha256: string;
   config: PolicyConfig;
   compiled: CompiledPolicy;
+  /** Problems that do not stop the load (a rule that can never take effect); `policy check` prints them. */
+  warnings: PolicyErrorItem[];
 }
 
 export type PolicyLoadResult = { ok: true; policy: LoadedPolicy } | { ok: false; errors: PolicyErrorItem[] };
@@ -59,9 +61,9 @@ function parseBytes(bytes: Buffer, text: string, file: string): PolicyLoadResult
     });
     return { ok: false, errors: errors.sort((a, b) => a.line - b.line || a.column - b.column) };
   }
-  const { config, errors } = validatePolicyDocument(doc, lineCounter, file);
+  const { config, errors, warnings } = validatePolicyDocument(doc, lineCounter, file);
   if (!config) return { ok: false, errors };
-  return { ok: true, policy: { file, sha256, config, compiled: compilePolicy(config) } };
+  return { ok: true, policy: { file, sha256, config, compiled: compilePolicy(config), warnings } };
 }
 
 function yamlMessage(code: string, message: string): string {

@@ -7,7 +7,10 @@ import type { RecordingConfig } from '../recording/config.js';
 export type { ClaimCondition, ConditionOperator, ConditionSetQualifier, IssuerConfig, IssuerPreset, IssuerPresetName, IssuerRules, ServiceAccountConfig } from '../identity/config.js';
 export type { RecordingConfig } from '../recording/config.js';
 
-export type Effect = 'allow' | 'deny' | 'approve';
+import { DEFAULT_APPROVAL, type AccessLevel, type ApprovalSettings, type Effect, type RuleConfig } from '../policy/types.js';
+
+export { DEFAULT_APPROVAL };
+export type { AccessLevel, ApprovalSettings, Effect, RuleConfig };
 
 export type DetectorName =
   | 'aws_access_key_id'
@@ -16,22 +19,6 @@ export type DetectorName =
   | 'jwt'
   | 'email'
   | 'credit_card';
-
-export interface ApprovalSettings {
-  holdMs: number;
-  timeoutMs: number;
-}
-
-export interface RuleConfig {
-  id: string;
-  effect: Effect;
-  principals: string[];
-  actions: string[];
-  resources: string[];
-  message?: string;
-  /** Only meaningful for effect `approve`; defaults filled in. */
-  approval: ApprovalSettings;
-}
 
 export interface MaskingConfig {
   fields: string[];
@@ -57,7 +44,6 @@ export interface PolicyConfig {
 export const DEFAULT_REGION = 'us-east-1';
 /** approval.max_body: the largest body an approval can bind (it is spooled and hashed before the human decides). */
 export const DEFAULT_APPROVAL_MAX_BODY_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_APPROVAL: ApprovalSettings = { holdMs: 20_000, timeoutMs: 600_000 };
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
 export const DEFAULT_MASKING_MAX_BODY_BYTES = 1_048_576;
 export const DEFAULT_RECORDING_MAX_BODY_BYTES = 65_536;

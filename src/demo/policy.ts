@@ -78,7 +78,7 @@ rules:
   - id: reports-read
     effect: allow
     principals: [reports-mcp]
-    actions: ["s3:GetObject", "s3:HeadObject", "s3:ListObjectsV2", "s3:ListObjects"]
+    actions: ["s3:GetObject", "s3:ListBucket"]
     resources: ["arn:aws:s3:::acme-reports", "arn:aws:s3:::acme-reports/*"]
 
   - id: metadata-read

@@ -1,9 +1,11 @@
 // Compiles validated rules into an index so evaluation touches only the rules that can match an action:
-// rules are bucketed by lower-cased service prefix, then by exact operation name; patterns with globs in the
-// service part go to a small list that is always checked. Built once per policy load.
+// rules are bucketed by lower-cased service prefix, then by lower-cased action name (IAM action names are
+// case-insensitive); patterns with globs in the service part go to a small list that is always checked.
+// Built once per policy load.
 
-import type { Effect, PolicyConfig, RuleConfig } from '../config/types.js';
+import { iamActionInfo } from '../aws/iam.js';
 import { compileMatcher, globToRegExp, hasGlob, type Matcher } from './glob.js';
+import type { AccessLevel, Effect, RuleConfig } from './types.js';
 
 export interface CompiledRule {
   /** Position in the file: ties between rules of the same effect go to the earlier one. */
@@ -20,7 +22,7 @@ export interface ActionGlob {
   compiled: CompiledRule;
   /** Tested against the lower-cased service; undefined when the bucket already fixes the service. */
   service?: RegExp;
-  /** Tested against the operation, case-sensitively; undefined means any operation. */
+  /** Tested against the action name, case-insensitively; undefined means any. */
   operation?: RegExp;
 }
 
@@ -31,7 +33,7 @@ export interface ServiceBucket {
 
 export interface CompiledPolicy {
   rules: CompiledRule[];
-  /** Keyed by lower-cased service prefix. */
+  /** Keyed by lower-cased service prefix; byOperation by lower-cased action name. */
   services: Map<string, ServiceBucket>;
   /** `*` and patterns with a glob in the service part. */
   anyService: ActionGlob[];
@@ -42,6 +44,18 @@ export interface CompiledPolicy {
    * depends only on this policy, and a gateway sees few distinct actions, so each is worked out once.
    */
   actionCache: Map<string, CompiledRule[]>;
+  /** The IAM access levels of an action (for rules with `access`); undefined for an action AWS does not define. */
+  accessLevelsOf: (action: string) => readonly AccessLevel[] | undefined;
+}
+
+export interface CompileOptions {
+  /** Default: the generated IAM table (static data shipped with the gateway). */
+  accessLevelsOf?: (action: string) => readonly AccessLevel[] | undefined;
+}
+
+/** The IAM table's access levels for an action. */
+export function iamAccessLevels(action: string): readonly AccessLevel[] | undefined {
+  return iamActionInfo(action)?.accessLevels;
 }
 
 /** Bound on actionCache entries; past it the cache starts over (a flood of made-up actions can't grow memory). */
@@ -49,7 +63,10 @@ export const ACTION_CACHE_LIMIT = 4096;
 
 const RANK: Record<Effect, number> = { deny: 3, approve: 2, allow: 1 };
 
-export function compilePolicy(config: Pick<PolicyConfig, 'rules'> & Partial<Pick<PolicyConfig, 'masking'>>): CompiledPolicy {
+export function compilePolicy(
+  config: { rules: RuleConfig[]; masking?: { patterns: { name: string; regex: string }[] } },
+  options: CompileOptions = {},
+): CompiledPolicy {
   const rules: CompiledRule[] = [];
   const services = new Map<string, ServiceBucket>();
   const anyService: ActionGlob[] = [];
@@ -76,13 +93,13 @@ export function compilePolicy(config: Pick<PolicyConfig, 'rules'> & Partial<Pick
       }
       const colon = action.indexOf(':');
       const service = action.slice(0, colon).toLowerCase();
-      const operation = action.slice(colon + 1);
-      const operationGlob = operation === '*' ? undefined : hasGlob(operation) ? globToRegExp(operation) : undefined;
+      const operation = action.slice(colon + 1).toLowerCase();
+      const operationGlob = operation === '*' ? undefined : hasGlob(operation) ? globToRegExp(operation, { caseInsensitive: true }) : undefined;
       if (hasGlob(service)) {
         anyService.push({
           compiled,
           ...(service === '*' ? {} : { service: globToRegExp(service, { caseInsensitive: true }) }),
-          ...(operation === '*' ? {} : { operation: globToRegExp(operation) }),
+          ...(operation === '*' ? {} : { operation: globToRegExp(operation, { caseInsensitive: true }) }),
         });
       } else if (operation === '*' || operationGlob) {
         bucketFor(service).operationGlobs.push({ compiled, operation: operationGlob });
@@ -97,5 +114,5 @@ export function compilePolicy(config: Pick<PolicyConfig, 'rules'> & Partial<Pick
   });
 
   const maskingPatterns = (config.masking?.patterns ?? []).map((p) => ({ name: p.name, regex: new RegExp(p.regex, 'g') }));
-  return { rules, services, anyService, maskingPatterns, actionCache: new Map() };
+  return { rules, services, anyService, maskingPatterns, actionCache: new Map(), accessLevelsOf: options.accessLevelsOf ?? iamAccessLevels };
 }

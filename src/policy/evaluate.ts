@@ -1,14 +1,15 @@
 // Pure policy evaluation, shaped like IAM: any matching deny wins, then approve, then allow; nothing matched
-// means deny. Among rules of the winning effect the first in the file decides. No I/O, no clock; the only
-// state touched is the compiled policy's action memo, which never changes an answer.
+// means deny. Among rules of the winning effect the first in the file decides. Actions are IAM actions, matched
+// case-insensitively; a rule with `access` matches only actions at those IAM access levels. No I/O, no clock; the
+// only state touched is the compiled policy's action memo, which never changes an answer.
 
-import type { Effect, RuleConfig } from '../config/types.js';
+import type { Effect, RuleConfig } from './types.js';
 import { ACTION_CACHE_LIMIT, type CompiledPolicy, type CompiledRule } from './compile.js';
 
 export interface EvaluationInput {
   /** Service-account name. */
   principal: string;
-  /** `service:Operation`, e.g. `s3:GetObject` (API operation name, as in CloudTrail eventName). */
+  /** An IAM action, e.g. `s3:ListBucket` (not the API operation: expand a call with aws/authorize.ts first). */
   action: string;
   /** Resource ARN, or `*` when the gateway cannot derive one. */
   resource: string;
@@ -37,8 +38,8 @@ export function evaluate(compiled: CompiledPolicy, input: EvaluationInput): Deci
     compiled.actionCache.set(action, candidates);
   }
 
-  // Fail closed when the resource is unknown (`*`): deny and approve rules apply whatever resources they
-  // name, while allow rules apply only if they allow every resource.
+  // Fail closed when the resource could not be derived (`*`): deny and approve rules apply whatever resources
+  // they name, while an allow rule applies only if it allows every resource (names `*` or no resources).
   const resourceUnknown = resource === '*';
   let matched: CompiledRule[] | undefined;
   let decider: CompiledRule | undefined;
@@ -64,7 +65,7 @@ export function evaluate(compiled: CompiledPolicy, input: EvaluationInput): Deci
 export function rulesForAction(compiled: CompiledPolicy, action: string): CompiledRule[] {
   const colon = action.indexOf(':');
   const service = (colon < 0 ? action : action.slice(0, colon)).toLowerCase();
-  const operation = colon < 0 ? '' : action.slice(colon + 1);
+  const operation = (colon < 0 ? '' : action.slice(colon + 1)).toLowerCase();
   const found = new Set<CompiledRule>();
   const bucket = compiled.services.get(service);
   if (bucket) {
@@ -78,5 +79,35 @@ export function rulesForAction(compiled: CompiledPolicy, action: string): Compil
     if (glob.operation !== undefined && !glob.operation.test(operation)) continue;
     found.add(glob.compiled);
   }
-  return [...found].sort((a, b) => a.index - b.index);
+  let levels: readonly string[] | undefined;
+  const rules = [...found].filter((rule) => {
+    if (rule.rule.access === undefined) return true;
+    levels ??= compiled.accessLevelsOf(action) ?? [];
+    return rule.rule.access.some((level) => levels!.includes(level));
+  });
+  return rules.sort((a, b) => a.index - b.index);
+}
+
+export interface PairDecision {
+  action: string;
+  resource: string;
+  decision: Decision;
+}
+
+export interface CallDecision {
+  /** One decision per (IAM action, resource) pair, in the order given. */
+  pairs: PairDecision[];
+  /**
+   * Deny if any pair is denied (the first denied pair's decision), else approve if any pair needs approval,
+   * else allow: a call is allowed only when every pair is. No pairs at all is the default deny.
+   */
+  combined: Decision;
+}
+
+/** Decides every (IAM action, resource) pair of one call and combines them. */
+export function decideCall(compiled: CompiledPolicy, principal: string, pairs: readonly { action: string; resource: string }[]): CallDecision {
+  const decided = pairs.map((p) => ({ action: p.action, resource: p.resource, decision: evaluate(compiled, { principal, action: p.action, resource: p.resource }) }));
+  const first = (effect: Effect) => decided.find((p) => p.decision.effect === effect)?.decision;
+  const combined = first('deny') ?? first('approve') ?? decided[0]?.decision ?? { effect: 'deny', ruleId: DEFAULT_DENY, message: `no action to authorize for ${principal}`, matched: [] };
+  return { pairs: decided, combined };
 }

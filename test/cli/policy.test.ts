@@ -31,13 +31,13 @@ describe('policy check', () => {
     const { code, stdout, stderr } = run('policy', 'check', 'policy.example.yaml');
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toBe('ok: 9 rules, 7 service accounts\n');
+    expect(stdout).toBe('ok: 10 rules, 7 service accounts\n');
   });
 
   it('--json on a good file', () => {
     const { code, stdout } = run('policy', 'check', 'policy.example.yaml', '--json');
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ ok: true, file: 'policy.example.yaml', rules: 9, serviceAccounts: 7, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.parse(stdout)).toMatchObject({ ok: true, file: 'policy.example.yaml', rules: 10, serviceAccounts: 7, warnings: [], sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
   it('lists every error as file:line:column: path: message and exits 1', () => {
@@ -132,8 +132,37 @@ rules:
         { id: 'read-all', effect: 'allow' },
         { id: 'everything', effect: 'allow' },
       ],
+      pairs: [{ action: 's3:GetObject', resource: 'arn:aws:s3:::prod/a', effect: 'approve', ruleId: 'hold-prod' }],
       policySha256: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
+  });
+
+  it('expands an API operation into the IAM actions it is authorized as, one line per pair', () => {
+    const list = explain('--as', 'reports-mcp', '--action', 's3:ListObjectsV2', '--resource', 'arn:aws:s3:::acme-reports');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toBe(
+      'allow: reports-mcp s3:ListObjectsV2 on arn:aws:s3:::acme-reports (eu-west-1)\n' +
+        '  s3:ListBucket on arn:aws:s3:::acme-reports: allow (reports-read)\n' +
+        'deciding rule: reports-read (allow)\n' +
+        'also matched: none\n',
+    );
+    const copy = explain('--as', 'reports-mcp', '--action', 's3:CopyObject', '--resource', 'arn:aws:s3:::acme-reports/a');
+    expect(copy.stdout).toContain('  s3:GetObject on arn:aws:s3:::acme-reports/a: allow (reports-read)\n  s3:PutObject on arn:aws:s3:::acme-reports/a: deny (default-deny)\n');
+    expect(copy.stdout.startsWith('deny: ')).toBe(true);
+    const typo = explain('--as', 'reports-mcp', '--action', 'dynamodb:DeleteTabel');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('dynamodb:DeleteTabel is neither an IAM action nor a known API operation (did you mean dynamodb:DeleteTable?)');
+  });
+
+  it('check prints warnings and fails on them with --strict', () => {
+    const file = join(dir, 'warn.yaml');
+    writeFileSync(file, 'version: 1\nrules:\n  - id: mixed\n    effect: allow\n    actions: ["s3:GetObject"]\n    resources: ["arn:aws:dynamodb:*:*:table/t"]\n');
+    const loose = run('policy', 'check', file);
+    expect(loose.code).toBe(0);
+    expect(loose.stderr).toBe(`warning: ${file}:3:5: rules[0]: rule \`mixed\` can never match: its actions are for s3 but its resources are dynamodb ARNs\n`);
+    expect(loose.stdout).toBe('ok: 1 rule, 0 service accounts, 1 warning\n');
+    const strict = run('policy', 'check', file, '--strict');
+    expect(strict.code).toBe(1);
   });
 
   it.each([

@@ -31,7 +31,7 @@ const POLICY = `rules:
   - id: read-reports
     effect: allow
     principals: [reports-mcp]
-    actions: ["s3:ListObjectsV2", "s3:ListObjects", "s3:GetObject"]
+    actions: ["s3:ListBucket", "s3:GetObject"]
     resources: ["arn:aws:s3:::reports", "arn:aws:s3:::reports/*"]
   - id: read-secrets
     effect: allow

@@ -64,12 +64,12 @@ describe('matching: globs and case', () => {
     { pattern: { actions: ['S3:GetObject'] }, call: ['s3:GetObject'], matches: true },
     { pattern: { actions: ['s3:GetObject'] }, call: ['S3:GetObject'], matches: true },
     { pattern: { actions: ['DynamoDB:GetItem'] }, call: ['dynamodb:GetItem'], matches: true },
-    { pattern: { actions: ['s3:GetObject'] }, call: ['s3:getobject'], matches: false },
+    { pattern: { actions: ['s3:GetObject'] }, call: ['s3:getobject'], matches: true },
     { pattern: { actions: ['s3:GetObject'] }, call: ['s3:GetObjectAcl'], matches: false },
     { pattern: { actions: ['s3:GetObject'] }, call: ['s3:GetObjec'], matches: false },
     { pattern: { actions: ['s3:Get*'] }, call: ['s3:GetObject'], matches: true },
     { pattern: { actions: ['s3:Get*'] }, call: ['s3:Get'], matches: true },
-    { pattern: { actions: ['s3:Get*'] }, call: ['s3:getObject'], matches: false },
+    { pattern: { actions: ['s3:Get*'] }, call: ['s3:getObject'], matches: true },
     { pattern: { actions: ['s3:Get*'] }, call: ['s3control:GetObject'], matches: false },
     { pattern: { actions: ['s3:*'] }, call: ['s3:ListObjectsV2'], matches: true },
     { pattern: { actions: ['s3:*'] }, call: ['s3control:ListJobs'], matches: false },
@@ -152,7 +152,7 @@ describe('example policy decisions', () => {
   // The same file users start from: a change that breaks these is a change in what the example promises.
   it.each([
     ['reports-mcp', 's3:GetObject', 'arn:aws:s3:::acme-reports/2024/01.csv', 'allow', 'reports-read'],
-    ['reports-mcp', 's3:ListObjectsV2', 'arn:aws:s3:::acme-reports', 'allow', 'reports-read'],
+    ['reports-mcp', 's3:ListBucket', 'arn:aws:s3:::acme-reports', 'allow', 'reports-read'],
     ['reports-mcp', 's3:PutObject', 'arn:aws:s3:::acme-reports/x', 'deny', 'default-deny'],
     ['reports-mcp', 's3:DeleteObject', 'arn:aws:s3:::acme-reports/x', 'deny', 'no-destroy'],
     ['reports-indexer', 'dynamodb:DeleteTable', 'arn:aws:dynamodb:eu-west-1:123456789012:table/report-metadata', 'deny', 'no-destroy'],
