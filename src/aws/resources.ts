@@ -2,6 +2,8 @@
 // When a call names several resources (BatchWriteItem, CopyObject…) all are returned and a policy must allow every
 // one of them: a deny or a missing allow on any entry decides the call.
 
+import { parseCopySource, readsCopySource } from './s3-wire.js';
+
 export interface ResourceContext {
   /** Generated-table service id (`s3`, `dynamodb`, `secretsmanager`…). */
   serviceId: string;
@@ -136,30 +138,14 @@ function s3Resources(ctx: ResourceContext, partition: string): string[] {
   if (ctx.bucket === undefined) return [];
   const target = ctx.key !== undefined ? `arn:${partition}:s3:::${ctx.bucket}/${ctx.key}` : `arn:${partition}:s3:::${ctx.bucket}`;
   const out = [target];
-  if (ctx.operation === 'CopyObject' || ctx.operation === 'UploadPartCopy') {
-    const source = s3CopySource(headerValue(ctx.headers, 'x-amz-copy-source'));
-    if (source !== undefined) out.push(`arn:${partition}:s3:::${source}`);
+  if (readsCopySource(ctx.operation)) {
+    // Destination first, source second. An unreadable source becomes `*`, which only a rule for every resource
+    // allows; the pipeline refuses such requests before deciding anyway (requestAmbiguity).
+    const value = headerValue(ctx.headers, 'x-amz-copy-source');
+    const reading = value === undefined ? undefined : parseCopySource(value, partition);
+    out.push(reading?.ok === true ? reading.source.arn : '*');
   }
   return unique(out);
-}
-
-/**
- * `x-amz-copy-source: /bkt/some%20key?versionId=x` (leading slash optional, URL-encoded) → `bkt/some key`.
- * Access-point ARN sources (`arn:aws:s3:…:accesspoint/ap/object/key`) are returned as the ARN's resource part.
- */
-export function s3CopySource(value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  let v = value;
-  const q = v.indexOf('?');
-  if (q !== -1) v = v.slice(0, q);
-  try {
-    v = decodeURIComponent(v);
-  } catch {
-    return undefined;
-  }
-  if (v.startsWith('/')) v = v.slice(1);
-  if (v.startsWith('arn:')) return undefined;
-  return v.includes('/') ? v : undefined;
 }
 
 // --- DynamoDB ---------------------------------------------------------------------------------------------------
