@@ -1,0 +1,136 @@
+// One reading of each request. Pure. identify.ts picks ONE way to read an operation (X-Amz-Target, then the CBOR
+// RPC path, then Action, then the REST template); an upstream may pick another (moto dispatches a JSON-protocol
+// call on a query `Action`). A request that carries two readings — or names its resource in a way the gateway and
+// the upstream could read differently — is refused before anything is recorded, decided or forwarded.
+import { GatewayError } from '../errors.js';
+import { identifyRequest, type CallInfo, type IdentifyInput } from './identify.js';
+import { loadServiceIndex, type ServiceIndex } from './models.js';
+import { isS3BucketName, parseCopySource, pathAmbiguity, readsCopySource } from './s3-wire.js';
+import { headerValues, isForm, parseQuery, splitRawPath, type ParsedQuery } from './wire.js';
+
+const RPC_V2_PATH = /^\/service\/[^/]+\/operation\/[^/?]+$/;
+
+function distinct(values: string[]): string[] {
+  return [...new Set(values.map((v) => v.trim()))];
+}
+
+/** Values of every key spelled `action` in any case; `other` lists spellings that are not exactly `Action`. */
+function actionsOf(q: ParsedQuery): { values: string[]; oddSpellings: string[] } {
+  const values: string[] = [];
+  const oddSpellings: string[] = [];
+  for (const [key, list] of q.values) {
+    if (key.toLowerCase() !== 'action') continue;
+    values.push(...list);
+    if (key !== 'Action') oddSpellings.push(key);
+  }
+  return { values, oddSpellings };
+}
+
+/** Headers whose repetition would let two readers pick different values. */
+const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz-copy-source'];
+
+/**
+ * Why the request's operation could be read two ways, naming both readings; undefined when there is one. Cases:
+ * X-Amz-Target together with an Action (query or form) or a CBOR RPC path; an X-Amz-Target on a service that has no
+ * JSON protocol or on a path that reads as a REST operation; Action in both the query and the form body, repeated
+ * with different values, or spelled other than `Action`; Action on a service without a query protocol; a header
+ * that names the operation or its input format sent twice with different values; an unparsable query or form body.
+ */
+export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loadServiceIndex()): string | undefined {
+  for (const name of SINGLE_VALUED) {
+    const values = distinct(headerValues(input.headers, name));
+    // Node joins repeated unknown headers with ", " in req.headers: a comma in a target is a repetition too.
+    if (values.length > 1 || (name === 'x-amz-target' && values.some((v) => v.includes(',')))) {
+      return `the ${name} header is sent more than once (${values.join(' | ')})`;
+    }
+  }
+  const { path, query } = splitRawPath(input.rawPath);
+  const q = parseQuery(query);
+  if (q === undefined) return 'the query string has bad percent-encoding';
+  const method = input.method.toUpperCase();
+  let form: ParsedQuery | undefined;
+  if (method === 'POST' && isForm(input.headers) && input.body !== undefined) {
+    form = parseQuery(input.body.toString('utf8'));
+    if (form === undefined) return 'the form body has bad percent-encoding';
+  }
+
+  const queryActions = actionsOf(q);
+  const formActions = form ? actionsOf(form) : { values: [], oddSpellings: [] };
+  const odd = [...queryActions.oddSpellings, ...formActions.oddSpellings];
+  if (odd.length > 0) return `the parameter ${JSON.stringify(odd[0])} is not spelled "Action"; upstreams differ on whether it names the operation`;
+  const actions = distinct([...queryActions.values, ...formActions.values]);
+  if (actions.length > 1) return `Action is given more than once with different values (${actions.join(', ')})`;
+  if (queryActions.values.length > 0 && formActions.values.length > 0) {
+    return `Action is in both the query string (${queryActions.values[0]}) and the form body (${formActions.values[0]})`;
+  }
+  const action = actions[0];
+  const target = headerValues(input.headers, 'x-amz-target')[0]?.trim();
+  const rpcPath = RPC_V2_PATH.test(path);
+  const where = queryActions.values.length > 0 ? 'query string' : 'form body';
+
+  if (target !== undefined && action !== undefined) return `X-Amz-Target names ${target} but the ${where} names Action=${action}`;
+  if (rpcPath && target !== undefined) return `the CBOR RPC path ${path} and X-Amz-Target ${target} both name an operation`;
+  if (rpcPath && action !== undefined) return `the CBOR RPC path ${path} and the ${where}'s Action=${action} both name an operation`;
+
+  const candidates = index.bySigningName.get(input.signingService) ?? [];
+  if (candidates.length === 0) return undefined;
+  if (target !== undefined && !candidates.some((s) => s.protocol === 'json')) {
+    return `X-Amz-Target ${target} is sent to ${input.signingService}, which has no JSON protocol`;
+  }
+  if (action !== undefined && !candidates.some((s) => s.protocol === 'query' || s.protocol === 'ec2' || s.queryCompatible)) {
+    return `the ${where} names Action=${action}, but ${input.signingService} has no query protocol`;
+  }
+  if (target !== undefined || action !== undefined) {
+    // What the request would be without its target/Action: if that is a REST operation, it has two readings.
+    const rest = restReading(input, q, index);
+    if (rest !== undefined) {
+      return `${target !== undefined ? `X-Amz-Target names ${target}` : `the ${where} names Action=${action}`} but ${method} ${path} reads as ${rest}`;
+    }
+  }
+  return undefined;
+}
+
+function restReading(input: IdentifyInput, q: ParsedQuery, index: ServiceIndex): string | undefined {
+  const headers: IdentifyInput['headers'] = {};
+  for (const [k, v] of Object.entries(input.headers)) {
+    const lower = k.toLowerCase();
+    if (lower !== 'x-amz-target' && lower !== 'smithy-protocol') headers[k] = v;
+  }
+  const rest: string[] = [];
+  for (const [key, values] of q.values) {
+    if (key.toLowerCase() === 'action') continue;
+    for (const v of values) rest.push(`${encodeURIComponent(key)}=${encodeURIComponent(v)}`);
+  }
+  const { path } = splitRawPath(input.rawPath);
+  const { body: _body, ...withoutBody } = input;
+  const call = identifyRequest({ ...withoutBody, headers, rawPath: rest.length > 0 ? `${path}?${rest.join('&')}` : path }, index);
+  if ((call.protocol === 'rest-xml' || call.protocol === 'rest-json') && call.operation !== 'Unknown') return call.action;
+  return undefined;
+}
+
+/**
+ * The refusal for a request the gateway and the upstream could read differently, or undefined. Call it after
+ * identification (it needs the call's bucket and operation) and before recording or deciding:
+ *   AMBIGUOUS_REQUEST (400 InvalidRequest): two operation readings (dispatchConflict), a path with `.`/`..`
+ *     segments or a raw backslash, an S3 bucket that is not a bucket name (e.g. `%2F` inside it);
+ *   MALFORMED_REQUEST (400 InvalidArgument): CopyObject/UploadPartCopy with an unreadable x-amz-copy-source.
+ */
+export function requestAmbiguity(input: IdentifyInput, call: CallInfo, index: ServiceIndex = loadServiceIndex()): GatewayError | undefined {
+  const conflict = dispatchConflict(input, index);
+  if (conflict !== undefined) return new GatewayError('AMBIGUOUS_REQUEST', `The request can be read as two different calls: ${conflict}`);
+  const { path } = splitRawPath(input.rawPath);
+  const pathProblem = pathAmbiguity(path);
+  if (pathProblem !== undefined) return new GatewayError('AMBIGUOUS_REQUEST', `The request path is ambiguous: ${pathProblem}`);
+  if (call.service !== 's3') return undefined;
+  if (call.bucket !== undefined && !isS3BucketName(call.bucket)) {
+    return new GatewayError('AMBIGUOUS_REQUEST', `The bucket ${JSON.stringify(call.bucket)} is not a valid bucket name`, {
+      awsCode: 'InvalidBucketName',
+    });
+  }
+  if (readsCopySource(call.operation)) {
+    const value = headerValues(input.headers, 'x-amz-copy-source')[0];
+    const reading = value === undefined ? { ok: false as const, reason: 'x-amz-copy-source is missing' } : parseCopySource(value);
+    if (!reading.ok) return new GatewayError('MALFORMED_REQUEST', reading.reason, { awsCode: 'InvalidArgument' });
+  }
+  return undefined;
+}
