@@ -31,8 +31,8 @@ const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz
 
 /**
  * Why the request's operation could be read two ways, naming both readings; undefined when there is one. Cases:
- * X-Amz-Target together with an Action (query or form) or a CBOR RPC path; an X-Amz-Target on a service that has no
- * JSON protocol or on a path that reads as a REST operation; Action in both the query and the form body, repeated
+ * X-Amz-Target together with an Action (query or form) or a CBOR RPC path; an X-Amz-Target or Action on a path
+ * that reads as a REST operation (S3: `DELETE /bkt/k` with a target); Action in both the query and the form body, repeated
  * with different values, or spelled other than `Action`; Action on a service without a query protocol; a header
  * that names the operation or its input format sent twice with different values; an unparsable query or form body.
  */
@@ -74,14 +74,12 @@ export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loa
 
   const candidates = index.bySigningName.get(input.signingService) ?? [];
   if (candidates.length === 0) return undefined;
-  if (target !== undefined && !candidates.some((s) => s.protocol === 'json')) {
-    return `X-Amz-Target ${target} is sent to ${input.signingService}, which has no JSON protocol`;
-  }
   if (action !== undefined && !candidates.some((s) => s.protocol === 'query' || s.protocol === 'ec2' || s.queryCompatible)) {
     return `the ${where} names Action=${action}, but ${input.signingService} has no query protocol`;
   }
   if (target !== undefined || action !== undefined) {
-    // What the request would be without its target/Action: if that is a REST operation, it has two readings.
+    // What the request would be without its target/Action: if that is a REST operation, it has two readings. (A lone
+    // target on a service the table knows only as query, e.g. CloudWatch's newer JSON 1.0, is one reading: Unknown.)
     const rest = restReading(input, q, index);
     if (rest !== undefined) {
       return `${target !== undefined ? `X-Amz-Target names ${target}` : `the ${where} names Action=${action}`} but ${method} ${path} reads as ${rest}`;
