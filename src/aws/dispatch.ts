@@ -110,14 +110,15 @@ function restReading(input: IdentifyInput, q: ParsedQuery, index: ServiceIndex):
  * The refusal for a request the gateway and the upstream could read differently, or undefined. Call it after
  * identification (it needs the call's bucket and operation) and before recording or deciding:
  *   AMBIGUOUS_REQUEST (400 InvalidRequest): two operation readings (dispatchConflict), a path with `.`/`..`
- *     segments or a raw backslash, an S3 bucket that is not a bucket name (e.g. `%2F` inside it);
+ *     segments, a raw backslash or non-ASCII byte, a raw `+` in an S3 path, an S3 bucket that is not a bucket
+ *     name (awsCode InvalidBucketName; e.g. `%2F` inside it);
  *   MALFORMED_REQUEST (400 InvalidArgument): CopyObject/UploadPartCopy with an unreadable x-amz-copy-source.
  */
 export function requestAmbiguity(input: IdentifyInput, call: CallInfo, index: ServiceIndex = loadServiceIndex()): GatewayError | undefined {
   const conflict = dispatchConflict(input, index);
   if (conflict !== undefined) return new GatewayError('AMBIGUOUS_REQUEST', `The request can be read as two different calls: ${conflict}`);
   const { path } = splitRawPath(input.rawPath);
-  const pathProblem = pathAmbiguity(path);
+  const pathProblem = pathAmbiguity(path, { s3: call.service === 's3' });
   if (pathProblem !== undefined) return new GatewayError('AMBIGUOUS_REQUEST', `The request path is ambiguous: ${pathProblem}`);
   if (call.service !== 's3') return undefined;
   if (call.bucket !== undefined && !isS3BucketName(call.bucket)) {

@@ -158,14 +158,17 @@ const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?=\/|$)/i;
 /**
  * Why the raw path (no query) could be read as another resource upstream, or undefined. S3 itself takes keys
  * literally (`a/../b` is a key), but a proxy or S3-compatible server in front may normalise dot segments or read
- * `\` as `/`; the gateway decides on the literal key, so such paths are refused rather than forwarded.
+ * `\` as `/`; raw bytes outside printable ASCII are read as Latin-1 by Node and as UTF-8 by others; and S3 reads
+ * a raw `+` in the PATH as a space (a long-standing S3 quirk; every SDK sends `%2B` / `%20`) where the gateway and
+ * S3-compatible servers read `+`. The gateway decides on the literal key, so such paths are refused.
  */
-export function pathAmbiguity(rawPathOnly: string): string | undefined {
-  if (rawPathOnly.includes('\\')) {
-    return `the path ${JSON.stringify(rawPathOnly)} has a backslash, which URL parsers read as "/"`;
-  }
-  if (DOT_SEGMENT.test(rawPathOnly)) {
-    return `the path ${JSON.stringify(rawPathOnly)} has a "." or ".." segment, which servers and proxies may collapse`;
+export function pathAmbiguity(rawPathOnly: string, options: { s3?: boolean } = {}): string | undefined {
+  const shown = JSON.stringify(rawPathOnly);
+  if (/[^\x21-\x7e]/.test(rawPathOnly)) return `the path ${shown} has raw bytes outside printable ASCII (percent-encode them)`;
+  if (rawPathOnly.includes('\\')) return `the path ${shown} has a backslash, which URL parsers read as "/"`;
+  if (DOT_SEGMENT.test(rawPathOnly)) return `the path ${shown} has a "." or ".." segment, which servers and proxies may collapse`;
+  if (options.s3 === true && rawPathOnly.includes('+')) {
+    return `the path ${shown} has a raw "+", which S3 reads as a space and other servers as "+" (send %2B or %20)`;
   }
   return undefined;
 }

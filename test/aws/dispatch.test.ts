@@ -92,6 +92,7 @@ describe('requestAmbiguity', () => {
     ['/bkt/./x', 'segment'],
     ['/bkt/%2E%2E/x', 'segment'],
     ['/bkt/a\\x', 'backslash'],
+    ['/bkt/private+x', 'raw "+"'],
   ])('S3 path %s is refused (%s)', (rawPath, why) => {
     const e = check(req({ signingService: 's3', method: 'GET', rawPath }));
     expect(e?.code).toBe('AMBIGUOUS_REQUEST');

@@ -123,8 +123,17 @@ describe('pathAmbiguity', () => {
     ['/bkt/.%2e', 'segment'],
     ['/..', 'segment'],
     ['/bkt/a\\..\\x', 'backslash'],
+    ['/bkt/\u00fc', 'printable ASCII'],
+    ['/bkt/a b', 'printable ASCII'],
+    ['/bkt/a\tb', 'printable ASCII'],
   ])('%s is refused (%s)', (path, why) => {
     expect(pathAmbiguity(path)).toContain(why);
+    expect(pathAmbiguity(path, { s3: true })).toContain(why);
+  });
+  it('a raw + is refused in S3 paths only (S3 reads it as a space)', () => {
+    expect(pathAmbiguity('/bkt/a+b', { s3: true })).toContain('raw "+"');
+    expect(pathAmbiguity('/bkt/a%2Bb', { s3: true })).toBeUndefined();
+    expect(pathAmbiguity('/2015-03-31/functions/a+b')).toBeUndefined();
   });
   it.each(['/', '/bkt/key', '/bkt//x', '/bkt/a%2Fb', '/bkt/...', '/bkt/a..b', '/bkt/.hidden', '/bkt/a%5Cb', '/2015-03-31/functions/f/invocations'])(
     '%s is fine',
