@@ -7,8 +7,8 @@
 //    x-amz-content-sha256, host), `expect` (the proxy answers 100-continue itself), and SDK bookkeeping that only
 //    describes the client's own attempt (amz-sdk-invocation-id, amz-sdk-request, x-amz-user-agent).
 //  - Dropped when unsigned: content negotiation and browser/tracing noise (accept, accept-encoding,
-//    accept-language, sec-*, referer, cookie, origin, pragma, x-amzn-trace-id…). They shape the response at most; botocore
-//    never signs accept-encoding, browsers add the rest to presigned-URL fetches.
+//    accept-language, sec-*, referer, cookie, origin, pragma, x-amzn-trace-id…). They shape the response at most;
+//    botocore never signs accept-encoding, browsers add the rest to presigned-URL fetches.
 //  - Kept when unsigned:
 //      user-agent     — no SDK signs it (HTTP stacks rewrite it); it is a label, not an input.
 //      content-length — botocore and JS v3 (CopyObject, UploadPartCopy) add it after signing; it frames the body the

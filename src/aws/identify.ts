@@ -7,7 +7,8 @@
 //   3. `Action=` in a form body or the query     → query/ec2 protocols (STS, SNS, IAM, EC2; SQS's legacy form)
 //   4. method + requestUri template               → REST protocols (S3, Lambda…); most specific template wins
 // The candidate services are those whose signing name equals the credential scope's service: a request signed
-// for `dynamodb` can never be identified as a KMS call.
+// for `dynamodb` can never be identified as a KMS call. A request that carries more than one of these readings is
+// refused by dispatch.ts (requestAmbiguity) rather than read here by the first that fits.
 import { loadServiceIndex, type OperationModel, type ServiceIndex, type ServiceModel } from './models.js';
 import { deriveResources, partitionFor } from './resources.js';
 import { parseCopySource, readsCopySource } from './s3-wire.js';

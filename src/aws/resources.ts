@@ -3,6 +3,7 @@
 // one of them: a deny or a missing allow on any entry decides the call.
 
 import { parseCopySource, readsCopySource } from './s3-wire.js';
+import { header, type HeaderInput } from './wire.js';
 
 export interface ResourceContext {
   /** Generated-table service id (`s3`, `dynamodb`, `secretsmanager`…). */
@@ -15,7 +16,7 @@ export interface ResourceContext {
   params: Record<string, unknown>;
   /** REST uri labels, decoded, by label name. */
   labels: Record<string, string>;
-  headers: Record<string, string | string[] | undefined>;
+  headers: HeaderInput;
   /** Required top-level input members of the operation (from the model). */
   required: string[];
   bucket?: string;
@@ -37,13 +38,6 @@ function str(value: unknown): string | undefined {
 
 function isArn(value: string): boolean {
   return value.startsWith('arn:');
-}
-
-function headerValue(headers: ResourceContext['headers'], name: string): string | undefined {
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() === name) return Array.isArray(v) ? v[0] : v;
-  }
-  return undefined;
 }
 
 /** Query-protocol lists arrive flattened: `Names.member.1`, `Names.member.2`… */
@@ -141,7 +135,7 @@ function s3Resources(ctx: ResourceContext, partition: string): string[] {
   if (readsCopySource(ctx.operation)) {
     // Destination first, source second. An unreadable source becomes `*`, which only a rule for every resource
     // allows; the pipeline refuses such requests before deciding anyway (requestAmbiguity).
-    const value = headerValue(ctx.headers, 'x-amz-copy-source');
+    const value = header(ctx.headers, 'x-amz-copy-source');
     const reading = value === undefined ? undefined : parseCopySource(value, partition);
     out.push(reading?.ok === true ? reading.source.arn : '*');
   }
