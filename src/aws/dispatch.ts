@@ -26,6 +26,32 @@ function actionsOf(q: ParsedQuery): { values: string[]; oddSpellings: string[] }
   return { values, oddSpellings };
 }
 
+const discriminatingHeaders = new WeakMap<ServiceIndex, Map<string, Set<string>>>();
+
+/**
+ * Header names that some REST operation of this signing name requires (S3: x-amz-copy-source makes CopyObject,
+ * x-amz-object-attributes GetObjectAttributes; S3 Control: x-amz-account-id). S3 also reads x-amz-* headers from the
+ * query string of presigned requests (the JS presigner "hoists" them there); identify reads them only as headers.
+ */
+function discriminatingHeadersOf(index: ServiceIndex, signingService: string): Set<string> {
+  let bySigning = discriminatingHeaders.get(index);
+  if (!bySigning) {
+    bySigning = new Map();
+    discriminatingHeaders.set(index, bySigning);
+  }
+  let names = bySigning.get(signingService);
+  if (!names) {
+    names = new Set();
+    for (const svc of index.bySigningName.get(signingService) ?? []) {
+      for (const op of svc.operations.values()) {
+        for (const m of op.members) if (m.location === 'header' && op.required.includes(m.member)) names.add(m.name);
+      }
+    }
+    bySigning.set(signingService, names);
+  }
+  return names;
+}
+
 /** Headers whose repetition would let two readers pick different values. */
 const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz-copy-source'];
 
@@ -34,7 +60,8 @@ const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz
  * X-Amz-Target together with an Action (query or form) or a CBOR RPC path; an X-Amz-Target or Action on a path
  * that reads as a REST operation (S3: `DELETE /bkt/k` with a target); Action in both the query and the form body, repeated
  * with different values, or spelled other than `Action`; Action on a service without a query protocol; a header
- * that names the operation or its input format sent twice with different values; an unparsable query or form body.
+ * that names the operation or its input format sent twice with different values; a header that selects a REST
+ * operation (x-amz-copy-source) given as a query parameter, as presigned S3 URLs may; an unparsable query or form body.
  */
 export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loadServiceIndex()): string | undefined {
   for (const name of SINGLE_VALUED) {
@@ -52,6 +79,13 @@ export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loa
   if (method === 'POST' && isForm(input.headers) && input.body !== undefined) {
     form = parseQuery(input.body.toString('utf8'));
     if (form === undefined) return 'the form body has bad percent-encoding';
+  }
+
+  const discriminating = discriminatingHeadersOf(index, input.signingService);
+  for (const key of q.values.keys()) {
+    if (discriminating.has(key.toLowerCase())) {
+      return `${key} is given as a query parameter, which S3 reads as the header (it names the operation) and the gateway does not`;
+    }
   }
 
   const queryActions = actionsOf(q);

@@ -36,6 +36,10 @@ describe('dispatchConflict: one reading is fine', () => {
     ['CloudWatch JSON', req({ signingService: 'monitoring', headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'GraniteServiceVersion20100801.ListMetrics' } })],
     ['SageMaker JSON (signing name shared with REST services)', req({ signingService: 'sagemaker', headers: { 'x-amz-target': 'SageMaker.ListModels', 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from('{}') })],
     ['S3 GetObject', req({ signingService: 's3', method: 'GET', rawPath: '/bkt/k?x-id=GetObject' })],
+    [
+      'S3 presigned PUT with hoisted x-amz-acl and checksum parameters (JS presigner)',
+      req({ signingService: 's3', method: 'PUT', rawPath: '/bkt/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&x-amz-acl=private&x-amz-sdk-checksum-algorithm=CRC32&x-amz-checksum-crc32=AAAAAA%3D%3D&x-id=PutObject' }),
+    ],
     ['S3 DeleteObjects', req({ signingService: 's3', method: 'POST', rawPath: '/bkt?delete', headers: { 'content-type': 'application/xml' } })],
     ['S3 form-typed upload (body not parsed as a form)', req({ signingService: 's3', method: 'PUT', rawPath: '/bkt/k', headers: { 'content-type': FORM } })],
     ['Lambda invoke', req({ signingService: 'lambda', rawPath: '/2015-03-31/functions/f/invocations' })],
@@ -64,6 +68,12 @@ describe('dispatchConflict: two readings are refused, naming both', () => {
     ['X-Amz-Target sent twice (headersDistinct)', ddb('/', { 'x-amz-target': ['DynamoDB_20120810.GetItem', 'DynamoDB_20120810.DeleteItem'] }), ['x-amz-target', 'GetItem | DynamoDB_20120810.DeleteItem']],
     ['X-Amz-Target sent twice (req.headers joins with a comma)', ddb('/', { 'x-amz-target': 'DynamoDB_20120810.GetItem, DynamoDB_20120810.DeleteItem' }), ['x-amz-target']],
     ['Content-Type sent twice with different values', stsForm('Action=GetCallerIdentity', '/', {}), ['content-type header is sent more than once']],
+    [
+      'presigned PUT with x-amz-copy-source hoisted into the query (S3 would copy; the gateway would read PutObject)',
+      req({ signingService: 's3', method: 'PUT', rawPath: '/bkt/dst?X-Amz-Algorithm=AWS4-HMAC-SHA256&x-amz-copy-source=private%2Fsecret.txt' }),
+      ['x-amz-copy-source is given as a query parameter'],
+    ],
+    ['X-Amz-Copy-Source in the query, any case', req({ signingService: 's3', method: 'PUT', rawPath: '/bkt/dst?X-Amz-Copy-Source=a%2Fb' }), ['X-Amz-Copy-Source']],
     ['query string with bad percent-encoding', req({ signingService: 'sts', method: 'GET', rawPath: '/?Action=Get%ZZ' }), ['bad percent-encoding']],
   ])('%s', (name, input, mentions) => {
     if (name.startsWith('Content-Type sent twice')) input.headers['content-type'] = [FORM, 'application/x-amz-json-1.1'];
