@@ -52,6 +52,9 @@ function discriminatingHeadersOf(index: ServiceIndex, signingService: string): S
   return names;
 }
 
+/** Honoured by some web frameworks an S3-compatible upstream may run on; never sent by AWS clients. */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+
 /** Headers whose repetition would let two readers pick different values. */
 const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz-copy-source'];
 
@@ -61,7 +64,8 @@ const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz
  * that reads as a REST operation (S3: `DELETE /bkt/k` with a target); Action in both the query and the form body, repeated
  * with different values, or spelled other than `Action`; Action on a service without a query protocol; a header
  * that names the operation or its input format sent twice with different values; a header that selects a REST
- * operation (x-amz-copy-source) given as a query parameter, as presigned S3 URLs may; an unparsable query or form body.
+ * operation (x-amz-copy-source) given as a query parameter, as presigned S3 URLs may; an S3 query key repeated with
+ * different values; a method-override header; an unparsable query or form body.
  */
 export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loadServiceIndex()): string | undefined {
   for (const name of SINGLE_VALUED) {
@@ -81,6 +85,16 @@ export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loa
     if (form === undefined) return 'the form body has bad percent-encoding';
   }
 
+  for (const name of METHOD_OVERRIDES) {
+    if (headerValues(input.headers, name).length > 0) return `the ${name} header names a method other readers may honour instead of ${method}`;
+  }
+  if (input.signingService === 's3') {
+    // S3 takes no list-valued query parameters: a repeated key is read as its first value by some and last by others.
+    for (const [key, values] of q.values) {
+      const different = distinct(values);
+      if (different.length > 1) return `the query parameter ${key} is given more than once with different values (${different.join(', ')})`;
+    }
+  }
   const discriminating = discriminatingHeadersOf(index, input.signingService);
   for (const key of q.values.keys()) {
     if (discriminating.has(key.toLowerCase())) {

@@ -42,6 +42,8 @@ describe('dispatchConflict: one reading is fine', () => {
     ],
     ['S3 DeleteObjects', req({ signingService: 's3', method: 'POST', rawPath: '/bkt?delete', headers: { 'content-type': 'application/xml' } })],
     ['S3 form-typed upload (body not parsed as a form)', req({ signingService: 's3', method: 'PUT', rawPath: '/bkt/k', headers: { 'content-type': FORM } })],
+    ['S3 query key repeated with the same value', req({ signingService: 's3', method: 'GET', rawPath: '/bkt/k?versionId=1&versionId=1' })],
+    ['repeated list-valued query keys on a REST-JSON service', req({ signingService: 'lambda', method: 'DELETE', rawPath: '/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af?tagKeys=a&tagKeys=b' })],
     ['Lambda invoke', req({ signingService: 'lambda', rawPath: '/2015-03-31/functions/f/invocations' })],
     ['unknown signing service', req({ signingService: 'nosuch', rawPath: '/', headers: { 'x-amz-target': 'Y.Z' } })],
     ['a lone X-Amz-Target on a service the table knows as query only (one reading: Unknown)', req({ signingService: 'sts', headers: { 'x-amz-target': 'X.AssumeRole' } })],
@@ -74,6 +76,8 @@ describe('dispatchConflict: two readings are refused, naming both', () => {
       ['x-amz-copy-source is given as a query parameter'],
     ],
     ['X-Amz-Copy-Source in the query, any case', req({ signingService: 's3', method: 'PUT', rawPath: '/bkt/dst?X-Amz-Copy-Source=a%2Fb' }), ['X-Amz-Copy-Source']],
+    ['S3 versionId repeated with different values', req({ signingService: 's3', method: 'DELETE', rawPath: '/bkt/k?versionId=1&versionId=2' }), ['versionId', '1, 2']],
+    ['a method-override header', req({ signingService: 's3', method: 'GET', rawPath: '/bkt/k', headers: { 'X-HTTP-Method-Override': 'DELETE' } }), ['x-http-method-override', 'GET']],
     ['query string with bad percent-encoding', req({ signingService: 'sts', method: 'GET', rawPath: '/?Action=Get%ZZ' }), ['bad percent-encoding']],
   ])('%s', (name, input, mentions) => {
     if (name.startsWith('Content-Type sent twice')) input.headers['content-type'] = [FORM, 'application/x-amz-json-1.1'];
