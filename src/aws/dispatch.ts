@@ -58,6 +58,39 @@ const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-o
 /** Headers whose repetition would let two readers pick different values. */
 const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz-copy-source'];
 
+function headerConflict(input: IdentifyInput): string | undefined {
+  for (const name of SINGLE_VALUED) {
+    const values = distinct(headerValues(input.headers, name));
+    // Node joins repeated unknown headers with ", " in req.headers: a comma in a target is a repetition too.
+    if (values.length > 1 || (name === 'x-amz-target' && values.some((v) => v.includes(',')))) {
+      return `the ${name} header is sent more than once (${values.join(' | ')})`;
+    }
+  }
+  for (const name of METHOD_OVERRIDES) {
+    if (headerValues(input.headers, name).length > 0) {
+      return `the ${name} header names a method other readers may honour instead of ${input.method.toUpperCase()}`;
+    }
+  }
+  return undefined;
+}
+
+function queryConflict(signingService: string, q: ParsedQuery, index: ServiceIndex): string | undefined {
+  if (signingService === 's3') {
+    // S3 takes no list-valued query parameters: a repeated key is read as its first value by some and last by others.
+    for (const [key, values] of q.values) {
+      const different = distinct(values);
+      if (different.length > 1) return `the query parameter ${key} is given more than once with different values (${different.join(', ')})`;
+    }
+  }
+  const discriminating = discriminatingHeadersOf(index, signingService);
+  for (const key of q.values.keys()) {
+    if (discriminating.has(key.toLowerCase())) {
+      return `${key} is given as a query parameter, which the upstream reads as the header that names the operation and the gateway does not`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Why the request's operation could be read two ways, naming both readings; undefined when there is one. Cases:
  * X-Amz-Target together with an Action (query or form) or a CBOR RPC path; an X-Amz-Target or Action on a path
@@ -68,13 +101,8 @@ const SINGLE_VALUED = ['x-amz-target', 'content-type', 'smithy-protocol', 'x-amz
  * different values; a method-override header; an unparsable query or form body.
  */
 export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loadServiceIndex()): string | undefined {
-  for (const name of SINGLE_VALUED) {
-    const values = distinct(headerValues(input.headers, name));
-    // Node joins repeated unknown headers with ", " in req.headers: a comma in a target is a repetition too.
-    if (values.length > 1 || (name === 'x-amz-target' && values.some((v) => v.includes(',')))) {
-      return `the ${name} header is sent more than once (${values.join(' | ')})`;
-    }
-  }
+  const headerProblem = headerConflict(input);
+  if (headerProblem !== undefined) return headerProblem;
   const { path, query } = splitRawPath(input.rawPath);
   const q = parseQuery(query);
   if (q === undefined) return 'the query string has bad percent-encoding';
@@ -84,23 +112,8 @@ export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loa
     form = parseQuery(input.body.toString('utf8'));
     if (form === undefined) return 'the form body has bad percent-encoding';
   }
-
-  for (const name of METHOD_OVERRIDES) {
-    if (headerValues(input.headers, name).length > 0) return `the ${name} header names a method other readers may honour instead of ${method}`;
-  }
-  if (input.signingService === 's3') {
-    // S3 takes no list-valued query parameters: a repeated key is read as its first value by some and last by others.
-    for (const [key, values] of q.values) {
-      const different = distinct(values);
-      if (different.length > 1) return `the query parameter ${key} is given more than once with different values (${different.join(', ')})`;
-    }
-  }
-  const discriminating = discriminatingHeadersOf(index, input.signingService);
-  for (const key of q.values.keys()) {
-    if (discriminating.has(key.toLowerCase())) {
-      return `${key} is given as a query parameter, which S3 reads as the header (it names the operation) and the gateway does not`;
-    }
-  }
+  const queryProblem = queryConflict(input.signingService, q, index);
+  if (queryProblem !== undefined) return queryProblem;
 
   const queryActions = actionsOf(q);
   const formActions = form ? actionsOf(form) : { values: [], oddSpellings: [] };
