@@ -6,9 +6,8 @@ import { GatewayError } from '../errors.js';
 import { identifyRequest, type CallInfo, type IdentifyInput } from './identify.js';
 import { loadServiceIndex, type ServiceIndex } from './models.js';
 import { isS3BucketName, parseCopySource, pathAmbiguity, readsCopySource } from './s3-wire.js';
-import { headerValues, isForm, parseQuery, splitRawPath, type ParsedQuery } from './wire.js';
+import { RPC_V2_PATH, headerValues, isForm, parseQuery, splitRawPath, type ParsedQuery } from './wire.js';
 
-const RPC_V2_PATH = /^\/service\/[^/]+\/operation\/[^/?]+$/;
 
 function distinct(values: string[]): string[] {
   return [...new Set(values.map((v) => v.trim()))];

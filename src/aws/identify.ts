@@ -12,7 +12,7 @@
 import { loadServiceIndex, type OperationModel, type ServiceIndex, type ServiceModel } from './models.js';
 import { deriveResources, partitionFor } from './resources.js';
 import { parseCopySource, readsCopySource } from './s3-wire.js';
-import { header, isForm, parseQuery, type HeaderInput, type ParsedQuery } from './wire.js';
+import { RPC_V2_PATH, header, isForm, parseQuery, type HeaderInput, type ParsedQuery } from './wire.js';
 
 export type CallProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json' | 'rpc-v2-cbor';
 
@@ -324,7 +324,6 @@ function parseJsonObject(body: Buffer | undefined): Record<string, unknown> | un
   }
 }
 
-const RPC_V2_PATH = /^\/service\/([^/]+)\/operation\/([^/?]+)$/;
 
 interface Identified {
   svc?: ServiceModel;

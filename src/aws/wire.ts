@@ -59,3 +59,6 @@ export function splitRawPath(rawPath: string): { path: string; query: string } {
   const q = rawPath.indexOf('?');
   return q === -1 ? { path: rawPath, query: '' } : { path: rawPath.slice(0, q), query: rawPath.slice(q + 1) };
 }
+
+/** Smithy RPC v2 CBOR: `/service/<Service>/operation/<Operation>` (with `smithy-protocol: rpc-v2-cbor`). */
+export const RPC_V2_PATH = /^\/service\/([^/]+)\/operation\/([^/?]+)$/;
