@@ -10,6 +10,7 @@ export type GatewayErrorCode =
   | 'TIME_SKEWED'
   | 'MISSING_AUTH'
   | 'MALFORMED_REQUEST'
+  | 'AMBIGUOUS_REQUEST'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED'
   | 'APPROVAL_PENDING'
@@ -33,6 +34,8 @@ const CODES: Record<GatewayErrorCode, CodeInfo> = {
   TIME_SKEWED: { status: 403, awsCode: 'RequestTimeTooSkewed', fault: 'Sender' },
   MISSING_AUTH: { status: 403, awsCode: 'MissingAuthenticationToken', fault: 'Sender' },
   MALFORMED_REQUEST: { status: 400, awsCode: 'InvalidRequest', fault: 'Sender' },
+  // The request could be read as two different calls (or on two different resources) by the gateway and the upstream.
+  AMBIGUOUS_REQUEST: { status: 400, awsCode: 'InvalidRequest', fault: 'Sender' },
   BODY_TOO_LARGE: { status: 413, awsCode: 'RequestEntityTooLarge', fault: 'Sender' },
   UNSUPPORTED: { status: 400, awsCode: 'NotImplemented', fault: 'Sender' },
   // A throttling-class code: every stock SDK retries it with backoff.

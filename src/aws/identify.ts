@@ -7,9 +7,12 @@
 //   3. `Action=` in a form body or the query     → query/ec2 protocols (STS, SNS, IAM, EC2; SQS's legacy form)
 //   4. method + requestUri template               → REST protocols (S3, Lambda…); most specific template wins
 // The candidate services are those whose signing name equals the credential scope's service: a request signed
-// for `dynamodb` can never be identified as a KMS call.
+// for `dynamodb` can never be identified as a KMS call. A request that carries more than one of these readings is
+// refused by dispatch.ts (requestAmbiguity) rather than read here by the first that fits.
 import { loadServiceIndex, type OperationModel, type ServiceIndex, type ServiceModel } from './models.js';
-import { deriveResources } from './resources.js';
+import { deriveResources, partitionFor } from './resources.js';
+import { parseCopySource, readsCopySource } from './s3-wire.js';
+import { RPC_V2_PATH, header, isForm, parseQuery, type HeaderInput, type ParsedQuery } from './wire.js';
 
 export type CallProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json' | 'rpc-v2-cbor';
 
@@ -18,7 +21,7 @@ export interface IdentifyInput {
   host: string;
   /** Path + query as received (still percent-encoded). */
   rawPath: string;
-  headers: Record<string, string | string[] | undefined>;
+  headers: HeaderInput;
   /** From the SigV4 credential scope. */
   signingService: string;
   region: string;
@@ -59,21 +62,15 @@ export interface CallInfo {
   endpointPrefix?: string;
   /** S3 only: true when the bucket came from the path (`/bkt/key`), false for virtual-host requests. */
   pathStyle?: boolean;
+  /**
+   * CopyObject / UploadPartCopy: the object read, from a readable `x-amz-copy-source` (see parseCopySource). The
+   * caller authorises s3:GetObject on `arn` (s3:GetObjectVersion when `versionId` is set). Absent when the header
+   * is unreadable: `resources` then holds `*` for it and `requestAmbiguity` refuses the request.
+   */
+  copySource?: { arn: string; versionId?: string };
 }
 
 type Headers = IdentifyInput['headers'];
-
-function header(headers: Headers, name: string): string | undefined {
-  const direct = headers[name];
-  const value = direct !== undefined ? direct : findHeader(headers, name);
-  if (Array.isArray(value)) return value[0];
-  return value;
-}
-
-function findHeader(headers: Headers, name: string): string | string[] | undefined {
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
 
 /** Query parameters that are SigV4 presigning or SDK hints, never operation input. */
 const IGNORED_QUERY = new Set([
@@ -88,35 +85,6 @@ const IGNORED_QUERY = new Set([
   'x-amz-user-agent',
   'x-id',
 ]);
-
-interface ParsedQuery {
-  /** Decoded key → decoded values, in order. Keys are kept as sent. */
-  values: Map<string, string[]>;
-}
-
-function decodeQueryComponent(text: string): string | undefined {
-  try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
-function parseQuery(query: string): ParsedQuery | undefined {
-  const values = new Map<string, string[]>();
-  if (query === '') return { values };
-  for (const part of query.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const key = decodeQueryComponent(eq === -1 ? part : part.slice(0, eq));
-    const value = eq === -1 ? '' : decodeQueryComponent(part.slice(eq + 1));
-    if (key === undefined || value === undefined) return undefined;
-    const list = values.get(key) ?? [];
-    list.push(value);
-    values.set(key, list);
-  }
-  return { values };
-}
 
 function firstValue(q: ParsedQuery, key: string): string | undefined {
   return q.values.get(key)?.[0];
@@ -356,11 +324,6 @@ function parseJsonObject(body: Buffer | undefined): Record<string, unknown> | un
   }
 }
 
-function isForm(headers: Headers): boolean {
-  return (header(headers, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
-}
-
-const RPC_V2_PATH = /^\/service\/([^/]+)\/operation\/([^/?]+)$/;
 
 interface Identified {
   svc?: ServiceModel;
@@ -498,28 +461,49 @@ export function identifyRequest(input: IdentifyInput, index: ServiceIndex = load
     info.endpointPrefix = found.svc.endpointPrefix;
   }
   if (found.pathStyle !== undefined) info.pathStyle = found.pathStyle;
+  if (service === 's3' && readsCopySource(found.operation)) {
+    const value = header(input.headers, 'x-amz-copy-source');
+    const reading = value === undefined ? undefined : parseCopySource(value, partitionFor(input.region));
+    if (reading?.ok === true) {
+      const { arn, versionId } = reading.source;
+      info.copySource = versionId === undefined ? { arn } : { arn, versionId };
+    }
+  }
   return info;
 }
 
 /**
  * Whether identification needs the request body: true for JSON and query protocols (small bodies the caller
- * buffers, bounded), false for S3 and other REST services whose bodies stream.
+ * buffers, bounded), false for S3 and other REST services whose bodies stream — except S3 DeleteObjects
+ * (`POST /bkt?delete`), whose XML key list names the objects deleted. Pass `request` (method and raw path as
+ * received) so that case is seen; without it S3 is never buffered.
  */
 export function bodyNeededForIdentify(
   signingService: string,
   headers: Headers,
   index: ServiceIndex = loadServiceIndex(),
+  request?: { method: string; rawPath: string },
 ): boolean {
   const candidates = index.bySigningName.get(signingService) ?? [];
   if (candidates.length === 0) return false;
   const rest = candidates.filter((s) => s.protocol === 'rest-xml' || s.protocol === 'rest-json');
-  // All-REST signing names (s3, lambda): never buffer, whatever Content-Type an object upload carries.
-  if (rest.length === candidates.length) return false;
+  // All-REST signing names (s3, lambda): never buffer object uploads, whatever Content-Type they carry.
+  if (rest.length === candidates.length) {
+    return request !== undefined && rest.some((s) => s.id === 's3') && isS3DeleteObjects(request.method, request.rawPath);
+  }
   if (rest.length === 0) return true;
   // Mixed (sagemaker, bedrock, ses…): the JSON/query forms announce themselves.
   if (header(headers, 'x-amz-target') !== undefined) return true;
   const contentType = (header(headers, 'content-type') ?? '').toLowerCase();
   return contentType.startsWith('application/x-www-form-urlencoded') || contentType.startsWith('application/x-amz-json');
+}
+
+/** `POST /bkt?delete` (or `POST /?delete` on a virtual host): the query names the operation, whatever the path. */
+function isS3DeleteObjects(method: string, rawPath: string): boolean {
+  if (method.toUpperCase() !== 'POST') return false;
+  const q = rawPath.indexOf('?');
+  if (q === -1) return false;
+  return parseQuery(rawPath.slice(q + 1))?.values.has('delete') === true;
 }
 
 /**

@@ -2,6 +2,9 @@
 // When a call names several resources (BatchWriteItem, CopyObject…) all are returned and a policy must allow every
 // one of them: a deny or a missing allow on any entry decides the call.
 
+import { parseCopySource, readsCopySource } from './s3-wire.js';
+import { header, type HeaderInput } from './wire.js';
+
 export interface ResourceContext {
   /** Generated-table service id (`s3`, `dynamodb`, `secretsmanager`…). */
   serviceId: string;
@@ -13,7 +16,7 @@ export interface ResourceContext {
   params: Record<string, unknown>;
   /** REST uri labels, decoded, by label name. */
   labels: Record<string, string>;
-  headers: Record<string, string | string[] | undefined>;
+  headers: HeaderInput;
   /** Required top-level input members of the operation (from the model). */
   required: string[];
   bucket?: string;
@@ -35,13 +38,6 @@ function str(value: unknown): string | undefined {
 
 function isArn(value: string): boolean {
   return value.startsWith('arn:');
-}
-
-function headerValue(headers: ResourceContext['headers'], name: string): string | undefined {
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() === name) return Array.isArray(v) ? v[0] : v;
-  }
-  return undefined;
 }
 
 /** Query-protocol lists arrive flattened: `Names.member.1`, `Names.member.2`… */
@@ -136,30 +132,14 @@ function s3Resources(ctx: ResourceContext, partition: string): string[] {
   if (ctx.bucket === undefined) return [];
   const target = ctx.key !== undefined ? `arn:${partition}:s3:::${ctx.bucket}/${ctx.key}` : `arn:${partition}:s3:::${ctx.bucket}`;
   const out = [target];
-  if (ctx.operation === 'CopyObject' || ctx.operation === 'UploadPartCopy') {
-    const source = s3CopySource(headerValue(ctx.headers, 'x-amz-copy-source'));
-    if (source !== undefined) out.push(`arn:${partition}:s3:::${source}`);
+  if (readsCopySource(ctx.operation)) {
+    // Destination first, source second. An unreadable source becomes `*`, which only a rule for every resource
+    // allows; the pipeline refuses such requests before deciding anyway (requestAmbiguity).
+    const value = header(ctx.headers, 'x-amz-copy-source');
+    const reading = value === undefined ? undefined : parseCopySource(value, partition);
+    out.push(reading?.ok === true ? reading.source.arn : '*');
   }
   return unique(out);
-}
-
-/**
- * `x-amz-copy-source: /bkt/some%20key?versionId=x` (leading slash optional, URL-encoded) → `bkt/some key`.
- * Access-point ARN sources (`arn:aws:s3:…:accesspoint/ap/object/key`) are returned as the ARN's resource part.
- */
-export function s3CopySource(value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  let v = value;
-  const q = v.indexOf('?');
-  if (q !== -1) v = v.slice(0, q);
-  try {
-    v = decodeURIComponent(v);
-  } catch {
-    return undefined;
-  }
-  if (v.startsWith('/')) v = v.slice(1);
-  if (v.startsWith('arn:')) return undefined;
-  return v.includes('/') ? v : undefined;
 }
 
 // --- DynamoDB ---------------------------------------------------------------------------------------------------

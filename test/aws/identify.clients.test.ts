@@ -20,7 +20,8 @@ import {
 import { BatchWriteItemCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { bodyNeededForIdentify, identifyRequest, type CallInfo } from '../../src/aws/identify.js';
+import { bodyNeededForIdentify, identifyRequest, type CallInfo, type IdentifyInput } from '../../src/aws/identify.js';
+import { requestAmbiguity } from '../../src/aws/dispatch.js';
 
 interface Recorded {
   method: string;
@@ -74,9 +75,10 @@ function scope(r: Recorded): { service: string; region: string } {
   return { region: m[1] as string, service: m[2] as string };
 }
 
+/** Identifies a recorded request; every request a stock client makes must also have one reading. */
 function identify(r: Recorded): CallInfo {
   const { service, region } = scope(r);
-  return identifyRequest({
+  const input: IdentifyInput = {
     method: r.method,
     host: String(r.headers.host),
     rawPath: r.url,
@@ -84,8 +86,12 @@ function identify(r: Recorded): CallInfo {
     signingService: service,
     region,
     accountId: ACCOUNT,
-    ...(bodyNeededForIdentify(service, r.headers) ? { body: r.body } : {}),
-  });
+    ...(bodyNeededForIdentify(service, r.headers, undefined, { method: r.method, rawPath: r.url }) ? { body: r.body } : {}),
+  };
+  const call = identifyRequest(input);
+  const refusal = requestAmbiguity(input, call);
+  if (refusal) throw refusal;
+  return call;
 }
 
 /** Runs one client call and returns the requests it made (errors from parsing our minimal answers ignored). */

@@ -480,6 +480,27 @@ describe('bodyNeededForIdentify', () => {
   it.each(cases)('$signing $headers → $want', ({ signing, headers, want }) => {
     expect(bodyNeededForIdentify(signing, headers)).toBe(want);
   });
+
+  // DeleteObjects' XML names the keys deleted: buffered so they can be decided one by one.
+  it.each([
+    ['POST', '/bkt?delete', true],
+    ['POST', '/bkt?delete=', true],
+    ['POST', '/?delete', true],
+    ['POST', '/bkt/?delete&x-id=DeleteObjects', true],
+    ['PUT', '/bkt?delete', false],
+    ['POST', '/bkt/key?uploads', false],
+    ['POST', '/bkt', false],
+    ['PUT', '/bkt/key', false],
+  ])('s3 %s %s → %s', (method, rawPath, want) => {
+    const headers = { 'content-type': 'application/xml' };
+    expect(bodyNeededForIdentify('s3', headers, loadServiceIndex(), { method, rawPath })).toBe(want);
+    expect(bodyNeededForIdentify('lambda', headers, loadServiceIndex(), { method, rawPath })).toBe(false);
+  });
+
+  it('agrees with identify: what it buffers for S3 is DeleteObjects', () => {
+    expect(identifyRequest(req({ signingService: 's3', method: 'POST', rawPath: '/bkt?delete' })).operation).toBe('DeleteObjects');
+    expect(identifyRequest(req({ signingService: 's3', method: 'POST', host: 'bkt.s3.us-east-1.amazonaws.com', rawPath: '/?delete' })).operation).toBe('DeleteObjects');
+  });
 });
 
 describe('errorProtocolFor', () => {

@@ -3,7 +3,6 @@ import {
   deriveResources,
   lambdaFunctionArn,
   partitionFor,
-  s3CopySource,
   sqsQueueArnFromUrl,
   type ResourceContext,
 } from '../../src/aws/resources.js';
@@ -41,8 +40,36 @@ describe('deriveResources', () => {
     { name: 'S3 object', c: ctx({ serviceId: 's3', operation: 'GetObject', bucket: 'b', key: 'k/x' }), want: ['arn:aws:s3:::b/k/x'] },
     { name: 'S3 no bucket', c: ctx({ serviceId: 's3', operation: 'ListBuckets' }), want: [] },
     {
-      name: 'S3 CopyObject with an unparseable source names only the destination',
+      // `*` is allowed only by a rule for every resource; requestAmbiguity refuses such requests before deciding.
+      name: 'S3 CopyObject with an unreadable source names the destination and *',
       c: ctx({ serviceId: 's3', operation: 'CopyObject', bucket: 'b', key: 'k', headers: { 'x-amz-copy-source': '%ZZ' } }),
+      want: ['arn:aws:s3:::b/k', '*'],
+    },
+    {
+      name: 'S3 CopyObject from ///private/secret.txt does not become a copy of private/secret.txt',
+      c: ctx({ serviceId: 's3', operation: 'CopyObject', bucket: 'b', key: 'k', headers: { 'x-amz-copy-source': '///private/secret.txt' } }),
+      want: ['arn:aws:s3:::b/k', '*'],
+    },
+    {
+      name: 'S3 CopyObject: destination first, source second',
+      c: ctx({ serviceId: 's3', operation: 'CopyObject', bucket: 'b', key: 'k', headers: { 'X-Amz-Copy-Source': '/reports/a%20b.txt?versionId=3' } }),
+      want: ['arn:aws:s3:::b/k', 'arn:aws:s3:::reports/a b.txt'],
+    },
+    {
+      name: 'S3 UploadPartCopy from an access point (China partition for the destination)',
+      c: ctx({
+        serviceId: 's3',
+        operation: 'UploadPartCopy',
+        region: 'cn-north-1',
+        bucket: 'b',
+        key: 'k',
+        headers: { 'x-amz-copy-source': 'arn:aws-cn:s3:cn-north-1:123456789012:accesspoint/ap1/object/x' },
+      }),
+      want: ['arn:aws-cn:s3:::b/k', 'arn:aws-cn:s3:cn-north-1:123456789012:accesspoint/ap1/object/x'],
+    },
+    {
+      name: 'S3 PutObject ignores x-amz-copy-source (not a copy)',
+      c: ctx({ serviceId: 's3', operation: 'PutObject', bucket: 'b', key: 'k', headers: { 'x-amz-copy-source': 'other/x' } }),
       want: ['arn:aws:s3:::b/k'],
     },
     {
@@ -139,21 +166,6 @@ describe('deriveResources', () => {
     const c = ctx({ serviceId: 'secretsmanager', operation: 'GetSecretValue', params: { SecretId: 'x' } });
     delete c.accountId;
     expect(deriveResources(c)).toEqual(['arn:aws:secretsmanager:us-east-1:*:secret:x']);
-  });
-});
-
-describe('s3CopySource', () => {
-  it.each([
-    ['/src/k', 'src/k'],
-    ['src/dir/k', 'src/dir/k'],
-    ['src/a%20b?versionId=1', 'src/a b'],
-    ['src', undefined],
-    ['', undefined],
-    [undefined, undefined],
-    ['%E0%A4%A', undefined],
-    ['arn:aws:s3:us-east-1:1:accesspoint/ap/object/k', undefined],
-  ])('%s → %s', (value, want) => {
-    expect(s3CopySource(value)).toBe(want);
   });
 });
 

@@ -20,7 +20,7 @@ import {
   type SigV4Request,
 } from '../../src/aws/sigv4.js';
 import { SigningKeyCache } from '../../src/aws/sigv4-keycache.js';
-import { filterForwardHeaders } from '../../src/aws/headers.js';
+import { filterForwardHeaders, unsignedForwardedHeaders } from '../../src/aws/headers.js';
 import { GatewayError } from '../../src/errors.js';
 
 const NOW = new Date('2026-01-01T12:00:00Z');
@@ -659,9 +659,14 @@ describe('filterForwardHeaders', () => {
     'x-amz-sdk-checksum-algorithm',
     'x-amz-meta-owner',
     'x-amz-target',
+    'content-type',
+    'content-encoding',
+    'content-md5',
+    'range',
+    'if-match',
   ];
 
-  it('drops hop-by-hop, signing material and SDK bookkeeping; keeps the rest', () => {
+  it('drops hop-by-hop, signing material, SDK bookkeeping and unsigned Accept; keeps the rest', () => {
     expect(filterForwardHeaders(client, { signedHeaders: signed })).toEqual({
       'content-type': 'text/plain',
       'content-length': '11',
@@ -677,8 +682,8 @@ describe('filterForwardHeaders', () => {
       'if-match': '"etag"',
       'cache-control': 'no-cache',
       'user-agent': 'aws-sdk-js',
-      accept: 'a,b',
     });
+    expect(filterForwardHeaders(client, { signedHeaders: [...signed, 'accept'] }).accept).toBe('a,b');
   });
 
   it('refuses an unsigned x-amz-* header, naming it', () => {
@@ -691,6 +696,108 @@ describe('filterForwardHeaders', () => {
     expect(caught?.message).toBe('There were headers present in the request which were not signed: x-amz-acl, x-amz-grant-read');
     expect(caught?.awsCode).toBe('AccessDenied');
     expect(caught?.status).toBe(403);
+  });
+
+  // What the AWS CLI v1 / boto3 (botocore 1.43) and JS SDK v3 leave unsigned, measured against a logging server:
+  //   botocore: user-agent, accept-encoding, expect, content-length, amz-sdk-invocation-id, amz-sdk-request,
+  //             transfer-encoding; JS v3: user-agent, connection, transfer-encoding, cache-control (never signed),
+  //             content-length on CopyObject/UploadPartCopy. Everything else they send is signed.
+  const minimal = ['host', 'x-amz-content-sha256', 'x-amz-date', 'x-amz-security-token'];
+  const base = { host: 'gw', 'x-amz-date': AMZ, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-security-token': 't' };
+  it.each([
+    ['x-amz-acl', 'public-read'],
+    ['x-amz-tagging', 'a=b'],
+    ['x-amz-copy-source', 'bkt/k'],
+    ['x-amz-server-side-encryption', 'AES256'],
+    ['x-amz-meta-owner', 'me'],
+    ['x-amzn-bedrock-guardrailidentifier', 'g'],
+    ['content-md5', '1B2M2Y8AsgTpgAmY7PHrKg=='],
+    ['content-type', 'text/html'],
+    ['content-encoding', 'gzip'],
+    ['content-disposition', 'attachment'],
+    ['content-language', 'en'],
+    ['expires', 'Thu, 01 Jan 2037 00:00:00 GMT'],
+    ['range', 'bytes=0-9'],
+    ['if-match', '"e"'],
+    ['if-none-match', '*'],
+    ['if-modified-since', 'Thu, 01 Jan 1970 00:00:00 GMT'],
+    ['if-unmodified-since', 'Thu, 01 Jan 1970 00:00:00 GMT'],
+    ['x-custom', 'v'],
+  ])('refuses unsigned %s (403 AccessDenied naming it)', (name, value) => {
+    const headers = { ...base, [name]: value };
+    expect(unsignedForwardedHeaders(headers, { signedHeaders: minimal })).toEqual([name]);
+    let caught: GatewayError | undefined;
+    try {
+      filterForwardHeaders(headers, { signedHeaders: minimal, method: 'PUT' });
+    } catch (error) {
+      caught = error as GatewayError;
+    }
+    expect(caught?.message).toBe(`There were headers present in the request which were not signed: ${name}`);
+    expect(caught?.code).toBe('MALFORMED_REQUEST');
+    expect(caught?.status).toBe(403);
+    // Signed, the same header goes upstream.
+    expect(filterForwardHeaders(headers, { signedHeaders: [...minimal, name] })[name]).toBe(value);
+  });
+
+  it.each([
+    ['user-agent', 'aws-cli/1.45 botocore/1.43'],
+    ['content-length', '5'],
+    ['cache-control', 'max-age=60'],
+  ])('keeps unsigned %s (stock clients leave it unsigned; it cannot change the call)', (name, value) => {
+    const headers = { ...base, [name]: value };
+    expect(unsignedForwardedHeaders(headers, { signedHeaders: minimal })).toEqual([]);
+    expect(filterForwardHeaders(headers, { signedHeaders: minimal })[name]).toBe(value);
+  });
+
+  it.each(['accept', 'accept-encoding', 'accept-language', 'sec-fetch-mode', 'referer', 'cookie', 'x-amzn-trace-id', 'pragma'])(
+    'drops unsigned %s (shapes the response at most)',
+    (name) => {
+      const headers = { ...base, [name]: 'v' };
+      expect(unsignedForwardedHeaders(headers, { signedHeaders: minimal })).toEqual([]);
+      expect(filterForwardHeaders(headers, { signedHeaders: minimal })).not.toHaveProperty(name);
+      expect(filterForwardHeaders(headers, { signedHeaders: [...minimal, name] })[name]).toBe('v');
+    },
+  );
+
+  it('presigned GET/HEAD may narrow the read with unsigned range and if-* (curl, browsers); nothing else', () => {
+    const browser = {
+      host: 'gw',
+      range: 'bytes=0-1',
+      'if-none-match': '"e"',
+      'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT',
+      accept: '*/*',
+      'accept-language': 'en',
+      'sec-fetch-mode': 'cors',
+      'cache-control': 'max-age=0',
+      'user-agent': 'Mozilla/5.0',
+    };
+    for (const method of ['GET', 'HEAD']) {
+      expect(filterForwardHeaders(browser, { signedHeaders: ['host'], presigned: true, method })).toEqual({
+        range: 'bytes=0-1',
+        'if-none-match': '"e"',
+        'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT',
+        'cache-control': 'max-age=0',
+        'user-agent': 'Mozilla/5.0',
+      });
+    }
+    expect(unsignedForwardedHeaders(browser, { signedHeaders: ['host'], presigned: true, method: 'PUT' })).toEqual([
+      'if-modified-since',
+      'if-none-match',
+      'range',
+    ]);
+    expect(unsignedForwardedHeaders(browser, { signedHeaders: ['host'], presigned: false, method: 'GET' })).toEqual([
+      'if-modified-since',
+      'if-none-match',
+      'range',
+    ]);
+    expect(unsignedForwardedHeaders({ host: 'gw', 'x-amz-acl': 'public-read', 'content-type': 'text/html' }, { signedHeaders: ['host'], presigned: true, method: 'GET' })).toEqual([
+      'content-type',
+      'x-amz-acl',
+    ]);
+  });
+
+  it('drops HTTP/2 pseudo-headers and headers named in Connection, signed or not', () => {
+    expect(filterForwardHeaders({ ...base, ':path': '/x', ':method': 'GET', connection: 'x-hop', 'x-hop': '1' }, { signedHeaders: [...minimal, 'x-hop'] })).toEqual({});
   });
 
   it('without signedHeaders keeps x-amz-* headers (unsigned requests, e.g. the STS call)', () => {
