@@ -1,15 +1,11 @@
 // The compiled shape of a policy file (schema v1). The YAML keys are public interface; these
 // camelCase fields are what the rest of the gateway reads after load → validate → compile.
 
-export type Effect = 'allow' | 'deny' | 'approve';
+import type { MaskingConfig } from '../masking/config.js';
 
-export type DetectorName =
-  | 'aws_access_key_id'
-  | 'aws_secret_access_key'
-  | 'private_key'
-  | 'jwt'
-  | 'email'
-  | 'credit_card';
+export type { DetectorName, MaskingConfig } from '../masking/config.js';
+
+export type Effect = 'allow' | 'deny' | 'approve';
 
 export type IssuerPresetName = 'okta' | 'entra-id' | 'google' | 'github-actions' | 'kubernetes' | 'spiffe';
 
@@ -118,13 +114,6 @@ export interface RuleConfig {
   message?: string;
   /** Only meaningful for effect `approve`; defaults filled in. */
   approval: ApprovalSettings;
-}
-
-export interface MaskingConfig {
-  fields: string[];
-  detectors: DetectorName[];
-  patterns: { name: string; regex: string }[];
-  maxBodyBytes: number;
 }
 
 export interface RecordingConfig {

@@ -3,7 +3,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import * as zlib from 'node:zlib';
-import type { MaskingConfig } from '../config/types.js';
+import type { MaskingConfig } from './config.js';
 import type { MaskingReport } from '../events.js';
 import { Engine } from './engine.js';
 import { maskJsonText } from './json.js';
