@@ -6,8 +6,10 @@ import type { MaskingConfig } from './config.js';
 import type { MaskingReport } from '../events.js';
 import { decodeBody, parseContentEncoding } from './encoding.js';
 import { Engine } from './engine.js';
+import { headerNameRules, maskHeaderValues, type MaskedHeaders } from './headers.js';
 import { maskJsonText } from './json.js';
 import { ReportBuilder } from './report.js';
+import type { HeaderValue } from './response.js';
 import { maskXmlText } from './xml.js';
 
 export type AwsProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json';
@@ -62,6 +64,8 @@ export interface Masker {
   maskValue(value: unknown, info?: Pick<BodyInfo, 'service'>): { value: unknown; report: MaskingReport };
   /** One log line or free text. */
   maskText(text: string): string;
+  /** Response headers (user metadata by name and value, other headers by value); headers.ts says which. */
+  maskHeaders(headers: Record<string, HeaderValue>): MaskedHeaders;
 }
 
 function formatFromContentType(contentType: string | undefined): BodyFormat | undefined {
@@ -175,7 +179,12 @@ export function compileMasker(config: MaskingConfig): Masker {
     return engine.maskFreeText(text, new ReportBuilder()) ?? text;
   }
 
-  return { maskBody, maskValue, maskText };
+  const nameRules = headerNameRules(config.fields);
+  function maskHeaders(headers: Record<string, HeaderValue>): MaskedHeaders {
+    return maskHeaderValues(headers, engine, nameRules);
+  }
+
+  return { maskBody, maskValue, maskText, maskHeaders };
 }
 
 /**

@@ -1,0 +1,143 @@
+// How the forwarded request changes when its response will be masked. Pure: the stage calls
+// prepareMaskedRequest before signing and forwarding, and hands `client` to answerMasked afterwards.
+//
+// - Accept-Encoding: identity, so the upstream does not compress what the masker must read.
+// - `response-content-encoding` / `response-content-type` query overrides are removed: S3 would
+//   relabel any plain object with them (an unknown coding used to make the masker pass the body
+//   through; now it refuses it, which would turn every relabelled GET into an error). The content
+//   type the client asked for is reapplied to the masked answer; the coding never is (the answer is
+//   identity).
+// - Range, partNumber and the ETag conditions are answered by the gateway from the masked document
+//   (range.ts explains why), so they are not forwarded: the upstream sends the whole body.
+// - A HeadObject is fetched as a GetObject (same IAM action, s3:GetObject) so its ETag and length
+//   are those of the masked document a GET would return, not the MD5 of the original.
+//
+// A body over masking.maxBodyBytes is not masked: the stage then drops the full response and
+// forwards `fallback` instead — the client's own request, overrides still removed.
+
+import type { HeaderValue } from './response.js';
+
+export interface ForwardRequest {
+  method: string;
+  /** Raw path and query as sent on the wire (`/bucket/key?x-id=GetObject`). */
+  path: string;
+  headers: Record<string, HeaderValue>;
+}
+
+/** What the client asked for that the gateway answers itself from the masked document. */
+export interface ClientAsk {
+  /** The client sent HEAD: answer with the headers of the masked GET and no body. */
+  headOnly: boolean;
+  range?: string;
+  /** GetObject/HeadObject `partNumber`, as sent. */
+  partNumber?: string;
+  ifRange?: string;
+  ifMatch?: string;
+  ifNoneMatch?: string;
+  /** `response-content-type` override, decoded; set on the masked answer's Content-Type. */
+  contentType?: string;
+}
+
+export interface MaskedRequestPlan {
+  forward: ForwardRequest;
+  client: ClientAsk;
+  /** Forwarded instead of `forward` when the full body turns out to be over the masking limit. */
+  fallback: ForwardRequest;
+}
+
+const STRIPPED_QUERY = new Set(['response-content-encoding', 'response-content-type']);
+
+export function prepareMaskedRequest(request: ForwardRequest & { operation?: string }): MaskedRequestPlan {
+  const { method, path, headers, operation } = request;
+  const upper = method.toUpperCase();
+  const client: ClientAsk = { headOnly: false };
+  const query = splitQuery(path);
+  const kept: string[] = [];
+  const keptWithPart: string[] = [];
+  for (const param of query.params) {
+    const name = queryName(param);
+    if (STRIPPED_QUERY.has(name)) {
+      if (name === 'response-content-type') client.contentType = queryValue(param);
+      continue;
+    }
+    keptWithPart.push(param);
+    if (name === 'partnumber' && (upper === 'GET' || upper === 'HEAD')) {
+      client.partNumber = queryValue(param) ?? '';
+      continue;
+    }
+    kept.push(param);
+  }
+
+  const base: Record<string, HeaderValue> = {};
+  const lowered = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'accept-encoding') continue;
+    base[name] = value;
+    lowered.set(lower, name);
+  }
+  base['accept-encoding'] = 'identity';
+
+  const forwardHeaders: Record<string, HeaderValue> = { ...base };
+  if (upper === 'GET' || upper === 'HEAD') {
+    const take = (lower: string): string | undefined => {
+      const name = lowered.get(lower);
+      if (name === undefined) return undefined;
+      const value = forwardHeaders[name];
+      delete forwardHeaders[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    };
+    client.range = take('range');
+    client.ifRange = take('if-range');
+    client.ifMatch = take('if-match');
+    client.ifNoneMatch = take('if-none-match');
+    // RFC 9110 §13.2.2: a date condition is ignored next to its ETag counterpart, which the
+    // gateway now evaluates; forwarded alone, the upstream could answer 304/412 for it.
+    if (client.ifNoneMatch !== undefined) take('if-modified-since');
+    if (client.ifMatch !== undefined) take('if-unmodified-since');
+    for (const key of ['range', 'ifRange', 'ifMatch', 'ifNoneMatch'] as const) if (client[key] === undefined) delete client[key];
+  }
+  if (client.contentType === undefined) delete client.contentType;
+  if (client.partNumber === undefined) delete client.partNumber;
+
+  const headAsGet = upper === 'HEAD' && operation === 'HeadObject';
+  client.headOnly = upper === 'HEAD';
+  return {
+    forward: { method: headAsGet ? 'GET' : method, path: joinQuery(query.path, kept), headers: forwardHeaders },
+    client,
+    fallback: { method, path: joinQuery(query.path, keptWithPart), headers: base },
+  };
+}
+
+function splitQuery(raw: string): { path: string; params: string[] } {
+  const q = raw.indexOf('?');
+  if (q < 0) return { path: raw, params: [] };
+  const query = raw.slice(q + 1);
+  return { path: raw.slice(0, q), params: query === '' ? [] : query.split('&') };
+}
+
+function joinQuery(path: string, params: string[]): string {
+  return params.length === 0 ? path : `${path}?${params.join('&')}`;
+}
+
+/** The parameter's name as the upstream reads it: percent-decoded, lower-cased (so `Response-Content-Type` and `%72esponse-…` are caught too). */
+function queryName(param: string): string {
+  const eq = param.indexOf('=');
+  const raw = eq < 0 ? param : param.slice(0, eq);
+  return safeDecode(raw.replace(/\+/g, ' ')).toLowerCase();
+}
+
+function queryValue(param: string): string | undefined {
+  const eq = param.indexOf('=');
+  if (eq < 0) return '';
+  const decoded = safeDecode(param.slice(eq + 1).replace(/\+/g, ' '));
+  return decoded;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
