@@ -103,21 +103,22 @@ export function prepareMaskedRequest(request: ForwardRequest & { operation?: str
   const headAsGet = upper === 'HEAD' && operation === 'HeadObject';
   client.headOnly = upper === 'HEAD';
   return {
-    forward: { method: headAsGet ? 'GET' : method, path: joinQuery(query.path, kept), headers: forwardHeaders },
+    forward: { method: headAsGet ? 'GET' : method, path: joinQuery(query, kept), headers: forwardHeaders },
     client,
-    fallback: { method, path: joinQuery(query.path, keptWithPart), headers: base },
+    fallback: { method, path: joinQuery(query, keptWithPart), headers: base },
   };
 }
 
-function splitQuery(raw: string): { path: string; params: string[] } {
+function splitQuery(raw: string): { path: string; raw: string; params: string[] } {
   const q = raw.indexOf('?');
-  if (q < 0) return { path: raw, params: [] };
+  if (q < 0) return { path: raw, raw, params: [] };
   const query = raw.slice(q + 1);
-  return { path: raw.slice(0, q), params: query === '' ? [] : query.split('&') };
+  return { path: raw.slice(0, q), raw, params: query === '' ? [] : query.split('&') };
 }
 
-function joinQuery(path: string, params: string[]): string {
-  return params.length === 0 ? path : `${path}?${params.join('&')}`;
+function joinQuery(query: { path: string; raw: string; params: string[] }, kept: string[]): string {
+  if (kept.length === query.params.length) return query.raw;
+  return kept.length === 0 ? query.path : `${query.path}?${kept.join('&')}`;
 }
 
 /** The parameter's name as the upstream reads it: percent-decoded, lower-cased (so `Response-Content-Type` and `%72esponse-…` are caught too). */
