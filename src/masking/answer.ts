@@ -1,8 +1,8 @@
 // The answer to the client, built from the masked full document and what the client asked for
 // (request.ts took range, partNumber and the ETag conditions off the forwarded request). Pure.
 //
-// Order, as S3 and RFC 9110 §13.2.2 apply it: If-Match (412), If-None-Match (304), then partNumber
-// or Range — the latter only when If-Range still holds. The masked document is presented as a
+// Order, as RFC 9110 §13.2.2 gives it: If-Match (else If-Unmodified-Since) → 412, If-None-Match
+// (else If-Modified-Since) → 304, then partNumber or Range — the latter only when If-Range holds. The masked document is presented as a
 // single-part object: partNumber=1 is all of it, any other part number is 416 InvalidPartNumber.
 
 import type { MaskedBody } from './masker.js';
@@ -34,12 +34,19 @@ export function answerMasked(status: number, headers: Record<string, HeaderValue
   if (status !== 200) return send(status, full, masked.body);
 
   const etag = getHeader(full, 'etag');
-  if (client.ifMatch !== undefined && !etagListMatches(client.ifMatch, etag, 'strong')) {
+  const lastModified = parseDate(getHeader(full, 'last-modified'));
+  const preconditionFailed =
+    client.ifMatch !== undefined
+      ? !etagListMatches(client.ifMatch, etag, 'strong')
+      : lastModified !== null && compareDate(lastModified, client.ifUnmodifiedSince) === 'after';
+  if (preconditionFailed) {
     return { kind: 'refuse', status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold', headers: {} };
   }
-  if (client.ifNoneMatch !== undefined && etagListMatches(client.ifNoneMatch, etag, 'weak')) {
-    return send(304, withoutHeaders(full, ['content-length', 'content-range', 'content-type']), Buffer.alloc(0));
-  }
+  const notModified =
+    client.ifNoneMatch !== undefined
+      ? etagListMatches(client.ifNoneMatch, etag, 'weak')
+      : lastModified !== null && compareDate(lastModified, client.ifModifiedSince) === 'not-after';
+  if (notModified) return send(304, withoutHeaders(full, ['content-length', 'content-range', 'content-type']), Buffer.alloc(0));
 
   const total = masked.body.length;
   if (client.partNumber !== undefined) {
@@ -62,6 +69,19 @@ export function answerMasked(status: number, headers: Record<string, HeaderValue
     return { kind: 'refuse', status: 416, code: 'InvalidRange', message: 'The requested range is not satisfiable', headers: { 'content-range': slice.contentRange } };
   }
   return send(206, setHeader(setHeader(full, 'content-range', slice.contentRange), 'content-length', String(slice.body.length)), slice.body);
+}
+
+function parseDate(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const t = Date.parse(value);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** `time` against the HTTP date `value`; null when there is no readable date, which is ignored (RFC 9110 §13.1.3/4). */
+function compareDate(time: number, value: string | undefined): 'after' | 'not-after' | null {
+  const other = parseDate(value);
+  if (other === null) return null;
+  return time > other ? 'after' : 'not-after';
 }
 
 /** If-Range: an entity tag must match strongly, a date must equal Last-Modified; absent holds. */

@@ -7,8 +7,9 @@
 //   through; now it refuses it, which would turn every relabelled GET into an error). The content
 //   type the client asked for is reapplied to the masked answer; the coding never is (the answer is
 //   identity).
-// - Range, partNumber and the ETag conditions are answered by the gateway from the masked document
-//   (range.ts explains why), so they are not forwarded: the upstream sends the whole body.
+// - Range, partNumber and the conditions (If-Match, If-None-Match, If-Range and their date twins)
+//   are answered by the gateway from the masked document (range.ts explains why; an upstream
+//   304/412 would carry the original ETag), so they are not forwarded: the upstream sends it all.
 // - A HeadObject is fetched as a GetObject (same IAM action, s3:GetObject) so its ETag and length
 //   are those of the masked document a GET would return, not the MD5 of the original.
 //
@@ -34,6 +35,8 @@ export interface ClientAsk {
   ifRange?: string;
   ifMatch?: string;
   ifNoneMatch?: string;
+  ifModifiedSince?: string;
+  ifUnmodifiedSince?: string;
   /** `response-content-type` override, decoded; set on the masked answer's Content-Type. */
   contentType?: string;
 }
@@ -62,7 +65,7 @@ export function prepareMaskedRequest(request: ForwardRequest & { operation?: str
     }
     keptWithPart.push(param);
     if (name === 'partnumber' && (upper === 'GET' || upper === 'HEAD')) {
-      client.partNumber = queryValue(param) ?? '';
+      client.partNumber = queryValue(param);
       continue;
     }
     kept.push(param);
@@ -87,18 +90,17 @@ export function prepareMaskedRequest(request: ForwardRequest & { operation?: str
       delete forwardHeaders[name];
       return Array.isArray(value) ? value.join(', ') : value;
     };
-    client.range = take('range');
-    client.ifRange = take('if-range');
-    client.ifMatch = take('if-match');
-    client.ifNoneMatch = take('if-none-match');
-    // RFC 9110 §13.2.2: a date condition is ignored next to its ETag counterpart, which the
-    // gateway now evaluates; forwarded alone, the upstream could answer 304/412 for it.
-    if (client.ifNoneMatch !== undefined) take('if-modified-since');
-    if (client.ifMatch !== undefined) take('if-unmodified-since');
-    for (const key of ['range', 'ifRange', 'ifMatch', 'ifNoneMatch'] as const) if (client[key] === undefined) delete client[key];
+    // All of them, date conditions included: an upstream 304 or 412 would carry the original ETag.
+    const asked = {
+      range: take('range'),
+      ifRange: take('if-range'),
+      ifMatch: take('if-match'),
+      ifNoneMatch: take('if-none-match'),
+      ifModifiedSince: take('if-modified-since'),
+      ifUnmodifiedSince: take('if-unmodified-since'),
+    };
+    for (const [key, value] of Object.entries(asked)) if (value !== undefined) client[key as keyof typeof asked] = value;
   }
-  if (client.contentType === undefined) delete client.contentType;
-  if (client.partNumber === undefined) delete client.partNumber;
 
   const headAsGet = upper === 'HEAD' && operation === 'HeadObject';
   client.headOnly = upper === 'HEAD';
@@ -128,11 +130,9 @@ function queryName(param: string): string {
   return safeDecode(raw.replace(/\+/g, ' ')).toLowerCase();
 }
 
-function queryValue(param: string): string | undefined {
+function queryValue(param: string): string {
   const eq = param.indexOf('=');
-  if (eq < 0) return '';
-  const decoded = safeDecode(param.slice(eq + 1).replace(/\+/g, ' '));
-  return decoded;
+  return eq < 0 ? '' : safeDecode(param.slice(eq + 1).replace(/\+/g, ' '));
 }
 
 function safeDecode(s: string): string {

@@ -3,7 +3,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { answerMasked, etagListMatches, type MaskedAnswer } from '../../src/masking/answer.js';
 import { compileMasker, type BodyInfo, type MaskedBody } from '../../src/masking/masker.js';
-import { prepareMaskedRequest, type ForwardRequest } from '../../src/masking/request.js';
+import { prepareMaskedRequest, type ClientAsk, type ForwardRequest } from '../../src/masking/request.js';
 import { mergeReports } from '../../src/masking/report.js';
 import type { HeaderValue } from '../../src/masking/response.js';
 
@@ -184,6 +184,23 @@ describe('answerMasked', () => {
     ['Mon, 07 Dec 2026 06:00:00 GMT', 200],
   ])('If-Range %s → %i', (ifRange, status) => {
     expect(answerMasked(200, headers, masked, { headOnly: false, range: 'bytes=0-1', ifRange })).toMatchObject({ kind: 'send', status });
+  });
+
+  test.each<[Partial<ClientAsk>, number]>([
+    [{ ifModifiedSince: 'Mon, 07 Dec 2026 05:00:00 GMT' }, 304],
+    [{ ifModifiedSince: 'Mon, 07 Dec 2026 06:00:00 GMT' }, 304],
+    [{ ifModifiedSince: 'Mon, 07 Dec 2026 04:00:00 GMT' }, 200],
+    [{ ifModifiedSince: 'not a date' }, 200],
+    [{ ifModifiedSince: 'Mon, 07 Dec 2026 06:00:00 GMT', ifNoneMatch: '"other"' }, 200], // If-None-Match decides alone
+    [{ ifUnmodifiedSince: 'Mon, 07 Dec 2026 04:00:00 GMT' }, 412],
+    [{ ifUnmodifiedSince: 'Mon, 07 Dec 2026 05:00:00 GMT' }, 200],
+    [{ ifUnmodifiedSince: 'garbage' }, 200],
+    [{ ifUnmodifiedSince: 'Mon, 07 Dec 2026 04:00:00 GMT', ifMatch: etag }, 200], // If-Match decides alone
+    [{ ifMatch: '*' }, 200],
+  ])('date conditions %j → %i', (ask, status) => {
+    const a = answerMasked(200, headers, masked, { headOnly: false, ...ask });
+    expect(a.status).toBe(status);
+    if (status === 304) expect(a).toMatchObject({ kind: 'send', body: Buffer.alloc(0), headers: { ETag: etag } });
   });
 
   test('a non-200 upstream answer is passed on (its headers fixed), not sliced', () => {
