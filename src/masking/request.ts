@@ -72,23 +72,20 @@ export function prepareMaskedRequest(request: ForwardRequest & { operation?: str
   }
 
   const base: Record<string, HeaderValue> = {};
-  const lowered = new Map<string, string>();
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (lower === 'accept-encoding') continue;
-    base[name] = value;
-    lowered.set(lower, name);
-  }
+  for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'accept-encoding') base[name] = value;
   base['accept-encoding'] = 'identity';
 
   const forwardHeaders: Record<string, HeaderValue> = { ...base };
   if (upper === 'GET' || upper === 'HEAD') {
+    // Every spelling of the name goes (a record built by hand may hold `Range` and `range`).
     const take = (lower: string): string | undefined => {
-      const name = lowered.get(lower);
-      if (name === undefined) return undefined;
-      const value = forwardHeaders[name];
-      delete forwardHeaders[name];
-      return Array.isArray(value) ? value.join(', ') : value;
+      const values: string[] = [];
+      for (const [name, value] of Object.entries(forwardHeaders)) {
+        if (name.toLowerCase() !== lower) continue;
+        values.push(...(Array.isArray(value) ? value : [value]));
+        delete forwardHeaders[name];
+      }
+      return values.length === 0 ? undefined : values.join(', ');
     };
     // All of them, date conditions included: an upstream 304 or 412 would carry the original ETag.
     const asked = {

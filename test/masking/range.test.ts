@@ -14,6 +14,7 @@ describe('parseRange', () => {
     ['bytes=0-1,', { kind: 'bounded', first: 0, last: 1 }],
     ['bytes=0-1,5-6', { kind: 'multiple' }],
     ['bytes=0-1, -2', { kind: 'multiple' }],
+    ['bytes=0-1, bytes=5-6', { kind: 'multiple' }],
     ['bytes=5-1', { kind: 'malformed' }],
     ['bytes=-', { kind: 'malformed' }],
     ['bytes=a-b', { kind: 'malformed' }],

@@ -38,6 +38,12 @@ describe('prepareMaskedRequest: headers', () => {
     expect(plan.fallback.headers).toEqual({ Range: 'bytes=25-45', 'If-Range': '"e"', host: 'h', 'accept-encoding': 'identity' });
   });
 
+  test('every spelling of a taken header goes; two ranges become a list (which the answer ignores)', () => {
+    const plan = prepareMaskedRequest({ method: 'GET', path: '/b/k', headers: { Range: 'bytes=0-1', range: ['bytes=5-6'], 'ACCEPT-ENCODING': 'br', 'Accept-Encoding': 'gzip' } });
+    expect(plan.forward.headers).toEqual({ 'accept-encoding': 'identity' });
+    expect(plan.client.range).toBe('bytes=0-1, bytes=5-6');
+  });
+
   test('partNumber is a slice too: taken off the query, kept in the fallback', () => {
     const plan = prepareMaskedRequest({ method: 'GET', path: '/b/k?partNumber=2&x-id=GetObject', headers: {} });
     expect(plan.forward.path).toBe('/b/k?x-id=GetObject');
