@@ -12,20 +12,9 @@ import { DEFAULT_APPROVAL, type AccessLevel, type ApprovalSettings, type Effect,
 export { DEFAULT_APPROVAL };
 export type { AccessLevel, ApprovalSettings, Effect, RuleConfig };
 
-export type DetectorName =
-  | 'aws_access_key_id'
-  | 'aws_secret_access_key'
-  | 'private_key'
-  | 'jwt'
-  | 'email'
-  | 'credit_card';
+import type { MaskingConfig } from '../masking/config.js';
 
-export interface MaskingConfig {
-  fields: string[];
-  detectors: DetectorName[];
-  patterns: { name: string; regex: string }[];
-  maxBodyBytes: number;
-}
+export type { DetectorName, MaskingConfig } from '../masking/config.js';
 
 export interface PolicyConfig {
   version: 1;

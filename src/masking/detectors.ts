@@ -3,7 +3,7 @@
 // the caller merges spans from all detectors and rewrites the string once.
 // Scanners that could backtrack badly on hostile input (email) are written by hand.
 
-import type { DetectorName } from '../config/types.js';
+import type { DetectorName } from './config.js';
 
 export interface Span {
   start: number;

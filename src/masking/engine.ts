@@ -2,11 +2,12 @@
 // field-rule lookup by key path, detectors over one string, JSON held inside a string, and the
 // free-text field rules used for text bodies and for documents that fail to parse.
 
-import type { DetectorName, MaskingConfig } from '../config/types.js';
+import type { DetectorName, MaskingConfig } from './config.js';
 import { DETECTORS, DETECTOR_NAMES, MASK, applySpans, compilePattern, resolveSpans } from './detectors.js';
 import type { DetectContext, Detector, Span } from './detectors.js';
 import { maskJsonText } from './json.js';
 import type { ReportBuilder } from './report.js';
+import type { CompiledRules } from './rules.js';
 
 export interface FieldRule {
   /** The rule as written in the policy (`Credentials.SecretAccessKey`); the report key. */
@@ -34,7 +35,7 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export class Engine {
+export class Engine implements CompiledRules {
   readonly rulesByLast = new Map<string, FieldRule[]>();
   /** Built-in detectors, run only when the trigger matches or the string is long enough for a secret key. */
   readonly detectors: Detector[] = [];
@@ -91,6 +92,10 @@ export class Engine {
       if (ok) return rule.source;
     }
     return null;
+  }
+
+  hasRuleEndingIn(name: string): boolean {
+    return this.rulesByLast.has(name);
   }
 
   get hasFieldRules(): boolean {

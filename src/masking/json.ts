@@ -3,7 +3,7 @@
 // byte-identical — number formatting, key order, whitespace, and integers beyond 2^53 that
 // JSON.parse + JSON.stringify would silently round.
 
-import type { Engine } from './engine.js';
+import type { CompiledRules } from './rules.js';
 import { ReportBuilder } from './report.js';
 import { MASK } from './detectors.js';
 
@@ -52,7 +52,7 @@ class JsonScanner {
 
   constructor(
     readonly text: string,
-    readonly engine: Engine,
+    readonly rules: CompiledRules,
     readonly report: ReportBuilder,
     readonly options: JsonMaskOptions,
   ) {
@@ -117,7 +117,7 @@ class JsonScanner {
       const key = this.string();
       // Keys can be data too (maps keyed by email, DynamoDB map attributes): detectors run on them.
       if (!this.clean.has(key)) {
-        const maskedKey = this.engine.detect(key, NO_CONTEXT, this.report);
+        const maskedKey = this.rules.detect(key, NO_CONTEXT, this.report);
         if (maskedKey !== null) this.edits.push({ start: keyStart, end: this.pos, text: JSON.stringify(maskedKey) });
         else this.remember(key);
       }
@@ -128,7 +128,7 @@ class JsonScanner {
 
       const isTag = ddb === 'typed' && DDB_TAGS.has(key);
       if (!isTag) this.path.push(key);
-      const childRule = rule ?? (isTag ? null : this.engine.matchField(this.path));
+      const childRule = rule ?? (isTag ? null : this.rules.matchField(this.path));
       this.value(childRule, this.nextDdb(ddb, key, isTag), isTag ? key : null, depth + 1);
       if (!isTag) this.path.pop();
 
@@ -225,11 +225,11 @@ class JsonScanner {
     } else if (blob) {
       return; // base64 of arbitrary bytes: detectors would only see noise
     } else if (numeric) {
-      masked = this.engine.detect(decoded, { keyName: this.path[this.path.length - 1] }, this.report) === null ? null : '0';
+      masked = this.rules.detect(decoded, { keyName: this.path[this.path.length - 1] }, this.report) === null ? null : '0';
     } else if (rule === null && decoded.length < 40 && this.clean.has(decoded)) {
       return;
     } else {
-      masked = this.engine.maskString(decoded, this.path, rule, this.report, this.options.embeddedDepth);
+      masked = this.rules.maskString(decoded, this.path, rule, this.report, this.options.embeddedDepth);
       // Under 40 characters the outcome does not depend on the key (only secret keys use it).
       if (masked === null && rule === null && decoded.length < 40) this.remember(decoded);
     }
@@ -243,8 +243,8 @@ class JsonScanner {
       return;
     }
     // A card number sent as a JSON number: replaced by 0 so the value stays a number.
-    if (raw.length >= 13 && raw.length <= 19 && this.engine.detectorNames.has('credit_card')) {
-      const masked = this.engine.detect(raw, {}, this.report);
+    if (raw.length >= 13 && raw.length <= 19 && this.rules.detectorNames.has('credit_card')) {
+      const masked = this.rules.detect(raw, {}, this.report);
       if (masked !== null) this.edits.push({ start, end: this.pos, text: '0' });
     }
   }
@@ -255,10 +255,10 @@ class JsonScanner {
  * undefined when the text is not valid JSON (the caller falls back to text masking).
  * The report is only written to when the text is valid JSON.
  */
-export function maskJsonText(text: string, engine: Engine, report: ReportBuilder, options: JsonMaskOptions): string | null | undefined {
+export function maskJsonText(text: string, rules: CompiledRules, report: ReportBuilder, options: JsonMaskOptions): string | null | undefined {
   // Count into a scratch report: if the text turns out not to be JSON, nothing was masked.
   const scratch = new ReportBuilder();
-  const scanner = new JsonScanner(text, engine, scratch, options);
+  const scanner = new JsonScanner(text, rules, scratch, options);
   try {
     scanner.run();
   } catch (error) {

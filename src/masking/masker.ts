@@ -2,12 +2,14 @@
 // response bodies, request parameters and log lines. Pure: buffers in, buffers out, no I/O.
 
 import { isUtf8 } from 'node:buffer';
-import * as zlib from 'node:zlib';
-import type { MaskingConfig } from '../config/types.js';
+import type { MaskingConfig } from './config.js';
 import type { MaskingReport } from '../events.js';
+import { decodeBody, parseContentEncoding } from './encoding.js';
 import { Engine } from './engine.js';
+import { headerNameRules, maskHeaderValues, type MaskedHeaders } from './headers.js';
 import { maskJsonText } from './json.js';
 import { ReportBuilder } from './report.js';
+import type { HeaderValue } from './response.js';
 import { maskXmlText } from './xml.js';
 
 export type AwsProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json';
@@ -22,24 +24,49 @@ export interface BodyInfo {
   operation?: string;
 }
 
+/**
+ * `masked`: `body` is the masked document, always identity-encoded (a body that arrived gzip/br/deflate
+ * is sent decoded; fixMaskedHeaders drops Content-Encoding). `unchanged`: `body` is the original
+ * buffer (same object, still in its original encoding); `report.skipped` says why it was not
+ * inspected, if it was not (binary, too large).
+ */
 export interface MaskedBody {
-  /** The original buffer (same object) when nothing changed. */
+  outcome: 'masked' | 'unchanged';
   body: Buffer;
+  /** outcome === 'masked'. */
   changed: boolean;
   report: MaskingReport;
   /** How the body was read (`text` after a failed JSON/XML parse); `binary` also for skipped bodies. */
   format: BodyFormat;
 }
 
+/**
+ * The body carries a Content-Encoding the masker cannot undo (unknown coding, or bytes that do not
+ * decode): it must not reach the client. The stage answers with a 502-class error naming `encoding`.
+ * `body` is empty and `changed` true so that a caller that ignores `outcome` still sends nothing.
+ */
+export interface UndecodableBody {
+  outcome: 'undecodable';
+  /** The coding as the upstream named it (`zstd`, `gzip`). */
+  encoding: string;
+  reason: string;
+  body: Buffer;
+  changed: true;
+  report: MaskingReport;
+  format: 'binary';
+}
+
+export type BodyResult = MaskedBody | UndecodableBody;
+
 export interface Masker {
-  maskBody(body: Buffer, info: BodyInfo): MaskedBody;
+  maskBody(body: Buffer, info: BodyInfo): BodyResult;
   /** Request parameters (or any JSON-like value) for events and recordings; returns a masked copy. */
   maskValue(value: unknown, info?: Pick<BodyInfo, 'service'>): { value: unknown; report: MaskingReport };
   /** One log line or free text. */
   maskText(text: string): string;
+  /** Response headers (user metadata by name and value, other headers by value); headers.ts says which. */
+  maskHeaders(headers: Record<string, HeaderValue>): MaskedHeaders;
 }
-
-type Encoding = 'gzip' | 'deflate' | 'br';
 
 function formatFromContentType(contentType: string | undefined): BodyFormat | undefined {
   if (contentType === undefined) return undefined;
@@ -82,34 +109,6 @@ function decideFormat(body: Buffer, info: BodyInfo): { format: BodyFormat; sniff
   return { format: sniff(body), sniffed: true };
 }
 
-function parseEncoding(contentEncoding: string | undefined): Encoding | 'none' | 'unknown' {
-  const value = (contentEncoding ?? '').trim().toLowerCase();
-  if (value === '' || value === 'identity') return 'none';
-  if (value === 'gzip' || value === 'x-gzip') return 'gzip';
-  if (value === 'deflate') return 'deflate';
-  if (value === 'br') return 'br';
-  return 'unknown';
-}
-
-function decode(body: Buffer, encoding: Encoding, maxOutputLength: number): Buffer {
-  const options = { maxOutputLength: Math.max(1, maxOutputLength) };
-  if (encoding === 'gzip') return zlib.gunzipSync(body, options);
-  if (encoding === 'br') return zlib.brotliDecompressSync(body, options);
-  try {
-    return zlib.inflateSync(body, options);
-  } catch (error) {
-    // Some servers send raw deflate without the zlib wrapper.
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw error;
-    return zlib.inflateRawSync(body, options);
-  }
-}
-
-function encode(body: Buffer, encoding: Encoding): Buffer {
-  if (encoding === 'gzip') return zlib.gzipSync(body);
-  if (encoding === 'br') return zlib.brotliCompressSync(body);
-  return zlib.deflateSync(body);
-}
-
 export function compileMasker(config: MaskingConfig): Masker {
   const engine = new Engine(config);
   const maxBodyBytes = config.maxBodyBytes;
@@ -126,22 +125,30 @@ export function compileMasker(config: MaskingConfig): Masker {
     return { masked: engine.maskFreeText(text, report), format: 'text' };
   }
 
-  function maskBody(body: Buffer, info: BodyInfo): MaskedBody {
+  function maskBody(body: Buffer, info: BodyInfo): BodyResult {
     const report = new ReportBuilder();
-    const untouched = (skipped: MaskingReport['skipped'], format: BodyFormat): MaskedBody => ({ body, changed: false, report: report.build(skipped), format });
+    const untouched = (skipped: MaskingReport['skipped'], format: BodyFormat): MaskedBody => ({ outcome: 'unchanged', body, changed: false, report: report.build(skipped), format });
+    const undecodable = (encoding: string, reason: string): UndecodableBody => ({
+      outcome: 'undecodable',
+      encoding,
+      reason,
+      body: Buffer.alloc(0),
+      changed: true,
+      report: report.build('encoded'),
+      format: 'binary',
+    });
     if (body.length === 0) return untouched(undefined, 'text');
     if (body.length > maxBodyBytes) return untouched('too-large', 'binary');
 
-    const encoding = parseEncoding(info.contentEncoding);
-    if (encoding === 'unknown') return untouched('encoded', 'binary');
+    const encoding = parseContentEncoding(info.contentEncoding);
+    if (encoding.kind === 'unsupported') return undecodable(encoding.encoding, `content-encoding ${encoding.encoding} cannot be decoded for masking`);
     let plain = body;
-    if (encoding !== 'none') {
-      try {
-        plain = decode(body, encoding, maxBodyBytes);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return untouched('too-large', 'binary');
-        return untouched('encoded', 'binary');
-      }
+    if (encoding.kind === 'decode') {
+      const decoded = decodeBody(body, encoding.codings, maxBodyBytes);
+      // A body that inflates past the limit is a large body, which streams through like any other.
+      if (decoded.kind === 'too-large') return untouched('too-large', 'binary');
+      if (decoded.kind === 'failed') return undecodable(decoded.coding, `the body does not decode as ${decoded.coding}: ${decoded.reason}`);
+      plain = decoded.body;
     }
 
     const { format } = decideFormat(plain, info);
@@ -149,9 +156,9 @@ export function compileMasker(config: MaskingConfig): Masker {
     const dynamodb = (info.service ?? '').toLowerCase().includes('dynamodb');
     const result = maskDocument(plain.toString('utf8'), format, dynamodb, report);
     if (result.masked === null) return untouched(undefined, result.format);
-    const newPlain = Buffer.from(result.masked, 'utf8');
-    const newBody = encoding === 'none' ? newPlain : encode(newPlain, encoding);
-    return { body: newBody, changed: true, report: report.build(), format: result.format };
+    // Sent decoded rather than re-encoded: one body shape for ranges and ETags, no CPU spent
+    // compressing, and identity is acceptable to every client (the stage asks upstream for it anyway).
+    return { outcome: 'masked', body: Buffer.from(result.masked, 'utf8'), changed: true, report: report.build(), format: result.format };
   }
 
   function maskValue(value: unknown, info?: Pick<BodyInfo, 'service'>): { value: unknown; report: MaskingReport } {
@@ -172,7 +179,12 @@ export function compileMasker(config: MaskingConfig): Masker {
     return engine.maskFreeText(text, new ReportBuilder()) ?? text;
   }
 
-  return { maskBody, maskValue, maskText };
+  const nameRules = headerNameRules(config.fields);
+  function maskHeaders(headers: Record<string, HeaderValue>): MaskedHeaders {
+    return maskHeaderValues(headers, engine, nameRules);
+  }
+
+  return { maskBody, maskValue, maskText, maskHeaders };
 }
 
 /**

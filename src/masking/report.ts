@@ -25,3 +25,12 @@ export class ReportBuilder {
     return report;
   }
 }
+
+/** Counts from two reports added up (body and headers of one response); `skipped` comes from the first. */
+export function mergeReports(first: MaskingReport, second: MaskingReport): MaskingReport {
+  const merged: MaskingReport = { fields: { ...first.fields }, detectors: { ...first.detectors } };
+  for (const [name, n] of Object.entries(second.fields)) merged.fields[name] = (merged.fields[name] ?? 0) + n;
+  for (const [name, n] of Object.entries(second.detectors)) merged.detectors[name] = (merged.detectors[name] ?? 0) + n;
+  if (first.skipped !== undefined) merged.skipped = first.skipped;
+  return merged;
+}

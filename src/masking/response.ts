@@ -2,10 +2,14 @@
 // Content-Length is recomputed; DynamoDB's x-amz-crc32 (which botocore checks, retrying and then
 // failing on a mismatch) is recomputed; S3's x-amz-checksum-* and Content-MD5 cannot stay true for
 // a changed body and are dropped — SDKs skip validation when the header is absent.
-// ETag is left alone: the JS SDK v3 (@aws-sdk/checksums flexible-checksums) validates only
-// x-amz-checksum-* on GetObject and botocore validates nothing on GetObject, so neither reads the
-// ETag as an MD5; rewriting it would break later If-Match / If-None-Match requests.
+// A masked body is identity-encoded (masker.ts), so Content-Encoding goes.
+// The ETag becomes the MD5 of the masked document: the upstream's is the MD5 of the original,
+// which lets a low-entropy secret be guessed offline. An MD5 of the bytes the client receives is
+// what any client that checks an S3 ETag expects, and it is stable, so multipart downloaders
+// that compare ETags across ranged GETs (each a slice of the same masked document) still agree.
+// Conditional requests carrying it are evaluated by the gateway (request.ts, answer.ts).
 
+import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 
 export type HeaderValue = string | string[];
@@ -34,19 +38,28 @@ export function crc32(data: Uint8Array): number {
 
 export { crc32Table as crc32Portable };
 
+/** The ETag of a masked document: a quoted MD5 hex, like S3's for a single-part object. */
+export function maskedEtag(body: Uint8Array): string {
+  return `"${createHash('md5').update(body).digest('hex')}"`;
+}
+
 /**
  * Headers for a masked body. Unchanged body → the same headers object. Changed → a new object:
- * content-length set, x-amz-crc32 recomputed when present, x-amz-checksum-* and content-md5 dropped,
- * transfer-encoding dropped (the body is a known buffer now), content-range end adjusted.
+ * content-length set, x-amz-crc32 recomputed when present, etag replaced by maskedEtag,
+ * x-amz-checksum-*, content-md5, content-encoding and transfer-encoding dropped, content-range end adjusted.
  */
 export function fixMaskedHeaders(headers: Record<string, HeaderValue>, newBody: Buffer, changed: boolean): Record<string, HeaderValue> {
   if (!changed) return headers;
   const out: Record<string, HeaderValue> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (lower === 'content-length' || lower === 'content-md5' || lower === 'transfer-encoding' || lower.startsWith('x-amz-checksum-')) continue;
+    if (DROPPED.has(lower) || lower.startsWith('x-amz-checksum-')) continue;
     if (lower === 'x-amz-crc32') {
       out[name] = String(crc32(newBody));
+      continue;
+    }
+    if (lower === 'etag') {
+      out[name] = maskedEtag(newBody);
       continue;
     }
     if (lower === 'content-range') {
@@ -58,6 +71,8 @@ export function fixMaskedHeaders(headers: Record<string, HeaderValue>, newBody: 
   out['content-length'] = String(newBody.length);
   return out;
 }
+
+const DROPPED = new Set(['content-length', 'content-md5', 'content-encoding', 'transfer-encoding']);
 
 /**
  * A masked partial body no longer has the upstream's byte range: keep the start, move the end,

@@ -4,7 +4,7 @@
 // scanner that knows tags, CDATA, comments, PIs and entities keeps every other byte identical and
 // is faster. Malformed XML is reported as such and the caller falls back to text masking.
 
-import type { Engine } from './engine.js';
+import type { CompiledRules } from './rules.js';
 import { MASK } from './detectors.js';
 import { ReportBuilder } from './report.js';
 
@@ -92,7 +92,7 @@ class XmlScanner {
 
   constructor(
     readonly text: string,
-    readonly engine: Engine,
+    readonly rules: CompiledRules,
     readonly report: ReportBuilder,
   ) {}
 
@@ -141,7 +141,7 @@ class XmlScanner {
     if (name === null) throw new NotXml();
     const parentRule = this.stack.length > 0 ? this.stack[this.stack.length - 1].rule : null;
     this.path.push(localName(name[1]));
-    this.stack.push({ name: name[1], rule: parentRule ?? this.engine.matchField(this.path) });
+    this.stack.push({ name: name[1], rule: parentRule ?? this.rules.matchField(this.path) });
     this.elements++;
     let pos = OPEN_NAME.lastIndex;
     for (;;) {
@@ -183,7 +183,7 @@ class XmlScanner {
     const raw = this.text.slice(start, end);
     const decoded = decodeEntities(raw);
     const value = decoded ?? raw;
-    const masked = this.engine.maskString(value, this.path, this.currentRule(), this.report, 0);
+    const masked = this.rules.maskString(value, this.path, this.currentRule(), this.report, 0);
     if (masked === null || masked === value) return;
     // Undecodable entities: we masked the raw text, whose untouched parts are already escaped.
     this.edits.push({ start, end, text: decoded === undefined ? masked : escapeText(masked) });
@@ -192,7 +192,7 @@ class XmlScanner {
   cdata(start: number, end: number): void {
     if (isBlank(this.text, start, end)) return;
     const value = this.text.slice(start, end);
-    const masked = this.engine.maskString(value, this.path, this.currentRule(), this.report, 0);
+    const masked = this.rules.maskString(value, this.path, this.currentRule(), this.report, 0);
     if (masked === null || masked === value) return;
     this.edits.push({ start, end, text: masked.split(']]>').join(']]]]><![CDATA[>') });
   }
@@ -204,8 +204,8 @@ class XmlScanner {
     const value = decoded ?? raw;
     // An attribute is matched by its own name (`password` or `User.password`), not by its element's rule.
     this.path.push(name);
-    const rule = this.engine.rulesByLast.has(name) ? this.engine.matchField(this.path) : null;
-    const masked = this.engine.maskString(value, this.path, rule, this.report, 0);
+    const rule = this.rules.hasRuleEndingIn(name) ? this.rules.matchField(this.path) : null;
+    const masked = this.rules.maskString(value, this.path, rule, this.report, 0);
     this.path.pop();
     if (masked === null || masked === value) return;
     this.edits.push({ start, end, text: decoded === undefined ? masked : escapeAttribute(masked, quote) });
@@ -213,7 +213,7 @@ class XmlScanner {
 
   comment(start: number, end: number): void {
     const value = this.text.slice(start, end);
-    const masked = this.engine.detect(value, {}, this.report);
+    const masked = this.rules.detect(value, {}, this.report);
     if (masked === null) return;
     // `--` is not allowed inside a comment (the PEM marker has dashes): fall back to a bare marker.
     const safe = masked.includes('--') || masked.endsWith('-') ? ` ${MASK} ` : masked;
@@ -225,9 +225,9 @@ class XmlScanner {
  * Masks an XML document given as text. Returns the new text, null when nothing changed, or
  * undefined when the text is not well-formed enough to scan (the caller falls back to text masking).
  */
-export function maskXmlText(text: string, engine: Engine, report: ReportBuilder): string | null | undefined {
+export function maskXmlText(text: string, rules: CompiledRules, report: ReportBuilder): string | null | undefined {
   const scratch = new ReportBuilder();
-  const scanner = new XmlScanner(text, engine, scratch);
+  const scanner = new XmlScanner(text, rules, scratch);
   try {
     scanner.run();
   } catch (error) {

@@ -40,6 +40,9 @@ describe('masking hostile bodies', () => {
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 300 }).map((s) => new TextEncoder().encode(s))), contentType, fc.constantFrom(undefined, 'gzip', 'br', 'deflate', 'zstd', 'identity'), fc.constantFrom(undefined, 'json', 'query', 'rest-xml', 'rest-json'), (bytes, type, encoding, protocol) => {
         const r = masker.maskBody(Buffer.from(bytes), { contentType: type, contentEncoding: encoding, protocol: protocol as never, service: 's3', operation: 'GetObject' });
         expect(Buffer.isBuffer(r.body)).toBe(true);
+        // Fail closed: a body that cannot be decoded is never handed back.
+        if (r.outcome === 'undecodable') expect(r.body.length).toBe(0);
+        if (encoding === 'zstd' && bytes.length > 0) expect(r.outcome).toBe('undecodable');
       }),
       params('bytes', 500),
     );
@@ -51,7 +54,9 @@ describe('masking hostile bodies', () => {
         const text = JSON.stringify(plantJson(doc, secret, key, where));
         const raw = Buffer.from(text);
         const r = masker.maskBody(gzip ? gzipSync(raw) : raw, { contentType: 'application/x-amz-json-1.1', contentEncoding: gzip ? 'gzip' : undefined });
-        const out = (gzip ? gunzipSync(r.body) : r.body).toString('utf8');
+        // A masked body is sent decoded; one with nothing masked keeps its gzip bytes.
+        expect(r.outcome).not.toBe('undecodable');
+        const out = (gzip && r.outcome === 'unchanged' ? gunzipSync(r.body) : r.body).toString('utf8');
         expect(() => JSON.parse(out)).not.toThrow();
         expect(out).not.toContain(secret);
         expect(out).not.toContain(key);

@@ -1,6 +1,7 @@
 import * as zlib from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { crc32, crc32Portable, fixMaskedHeaders } from '../../src/masking/response.js';
+import { createHash } from 'node:crypto';
+import { crc32, crc32Portable, fixMaskedHeaders, maskedEtag } from '../../src/masking/response.js';
 
 describe('crc32', () => {
   test.each([
@@ -38,7 +39,7 @@ describe('fixMaskedHeaders', () => {
     });
   });
 
-  test('S3: x-amz-checksum-*, content-md5 and transfer-encoding dropped; ETag kept', () => {
+  test('S3: x-amz-checksum-*, content-md5, content-encoding and transfer-encoding dropped; ETag replaced by the masked body\'s MD5', () => {
     const out = fixMaskedHeaders(
       {
         etag: '"abc"',
@@ -47,12 +48,27 @@ describe('fixMaskedHeaders', () => {
         'x-amz-checksum-type': 'FULL_OBJECT',
         'Content-MD5': 'y',
         'transfer-encoding': 'chunked',
+        'Content-Encoding': 'gzip',
         'set-cookie': ['a=1', 'b=2'],
       },
       body,
       true,
     );
-    expect(out).toEqual({ etag: '"abc"', 'set-cookie': ['a=1', 'b=2'], 'content-length': String(body.length) });
+    const md5 = createHash('md5').update(body).digest('hex');
+    expect(out).toEqual({ etag: `"${md5}"`, 'set-cookie': ['a=1', 'b=2'], 'content-length': String(body.length) });
+  });
+
+  test('the masked ETag depends only on the masked bytes, not on the original ETag', () => {
+    const a = fixMaskedHeaders({ ETag: '"5f4dcc3b5aa765d61d8327deb882cf99"' }, body, true);
+    const b = fixMaskedHeaders({ ETag: '"0d107d09f5bbe40cade3de5c71e9e9b7"' }, body, true);
+    expect(a.ETag).toBe(b.ETag);
+    expect(a.ETag).toBe(maskedEtag(body));
+    expect(maskedEtag(Buffer.from(''))).toBe('"d41d8cd98f00b204e9800998ecf8427e"');
+  });
+
+  test('unchanged body: ETag and checksums stay (they describe the bytes sent)', () => {
+    const headers = { etag: '"abc"', 'x-amz-checksum-crc32': 'AAAAAA==' };
+    expect(fixMaskedHeaders(headers, body, false)).toEqual({ etag: '"abc"', 'x-amz-checksum-crc32': 'AAAAAA==' });
   });
 
   test.each([
