@@ -15,6 +15,7 @@ export type GatewayErrorCode =
   | 'UNSUPPORTED'
   | 'APPROVAL_PENDING'
   | 'UPSTREAM_UNAVAILABLE'
+  | 'UNMASKABLE_RESPONSE'
   | 'RECORDING_FAILED'
   | 'INTERNAL';
 
@@ -41,6 +42,8 @@ const CODES: Record<GatewayErrorCode, CodeInfo> = {
   // A throttling-class code: every stock SDK retries it with backoff.
   APPROVAL_PENDING: { status: 429, awsCode: 'ThrottlingException', fault: 'Sender' },
   UPSTREAM_UNAVAILABLE: { status: 503, awsCode: 'ServiceUnavailable', fault: 'Receiver' },
+  // The upstream's answer could not be read for masking (an unknown or corrupt Content-Encoding): fail closed.
+  UNMASKABLE_RESPONSE: { status: 502, awsCode: 'BadGateway', fault: 'Receiver' },
   RECORDING_FAILED: { status: 503, awsCode: 'ServiceUnavailable', fault: 'Receiver' },
   INTERNAL: { status: 500, awsCode: 'InternalFailure', fault: 'Receiver' },
 };
@@ -51,8 +54,10 @@ export class GatewayError extends Error {
   readonly awsCode: string;
   readonly status: number;
   readonly fault: 'Sender' | 'Receiver';
+  /** Headers the answer must carry (e.g. Content-Range on a 416). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: GatewayErrorCode, message: string, options?: { awsCode?: string; status?: number; cause?: unknown }) {
+  constructor(code: GatewayErrorCode, message: string, options?: { awsCode?: string; status?: number; cause?: unknown; headers?: Record<string, string> }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
@@ -60,6 +65,7 @@ export class GatewayError extends Error {
     this.awsCode = options?.awsCode ?? info.awsCode;
     this.status = options?.status ?? info.status;
     this.fault = info.fault;
+    this.headers = options?.headers ?? {};
   }
 }
 
@@ -86,7 +92,7 @@ function xmlEscape(text: string): string {
 
 /** The one mapping from a GatewayError to the AWS-format response the client's SDK understands. */
 export function toAwsErrorResponse(error: GatewayError, protocol: ErrorProtocol, requestId: string): ErrorResponse {
-  const common = { 'x-amzn-requestid': requestId, 'x-amz-request-id': requestId };
+  const common = { ...error.headers, 'x-amzn-requestid': requestId, 'x-amz-request-id': requestId };
   if (protocol === 'json' || protocol === 'rest-json') {
     const type = JSON_CODE_ALIASES[error.awsCode] ?? error.awsCode;
     return {

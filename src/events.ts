@@ -94,6 +94,8 @@ export type GatewayEvent =
       message?: string;
       /** `grant` when an earlier approval let this call through. */
       via?: 'policy' | 'grant';
+      /** Every (IAM action, resource) pair decided, with its own effect and rule. */
+      pairs?: { action: string; resource: string; effect: Effect; ruleId: string }[];
     })
   | (Base & {
       type: 'approval.proposed';

@@ -5,14 +5,16 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { AuthorizationPair } from './approval/fingerprint.js';
+import type { AuthorizationPair } from './aws/authorize.js';
 import type { CallInfo } from './aws/identify.js';
 import type { ParsedSignature, VerifiedSignature } from './aws/sigv4.js';
 import type { ErrorProtocol, GatewayError } from './errors.js';
 import type { MaskingReport } from './events.js';
 import type { GatewaySession } from './identity/credentials.js';
 import type { Spool } from './lib/spool.js';
-import type { Decision } from './policy/evaluate.js';
+import type { MaskedRequestPlan } from './masking/request.js';
+import type { UpstreamOrigin } from './aws/endpoints.js';
+import type { Decision, PairDecision } from './policy/evaluate.js';
 
 /**
  * How a call ended before (or instead of) reaching the upstream. `refused`: it could not be authenticated or read;
@@ -62,14 +64,20 @@ export interface Flow {
   maskedParams?: unknown;
   /** decide: every (IAM action, resource) pair the call needs. */
   pairs?: AuthorizationPair[];
+  /** decide: the decision for each pair. */
+  pairDecisions?: PairDecision[];
   /** decide: the combined decision. */
   decision?: Decision;
   /** approve: the approval or grant that let a held call through. */
   approval?: { id: string; via: 'approval' | 'duration-grant'; grantId?: string };
   /** approve: a body held back to be hashed before the decision; forwarded from here, removed when the call ends. */
   spool?: Spool;
+  /** forward: where the call goes. */
+  target?: UpstreamOrigin;
+  /** forward: the request as sent for masking, what the client asked that the gateway answers itself, the fallback. */
+  maskPlan?: MaskedRequestPlan;
   /** forward: the upstream's answer, not yet read. */
-  upstream?: { origin: string; status: number; headers: Record<string, string | string[]>; body: Readable };
+  upstream?: { origin: string; method: string; status: number; headers: Record<string, string | string[]>; body: Readable };
   /** mask: what the client will receive. */
   response?: FlowResponse;
   outcome?: Outcome;

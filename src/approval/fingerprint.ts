@@ -6,11 +6,9 @@
 // one the approver saw.
 
 import { createHash } from 'node:crypto';
+import type { AuthorizationPair } from '../aws/authorize.js';
 
-export interface AuthorizationPair {
-  action: string;
-  resource: string;
-}
+export type { AuthorizationPair };
 
 export interface CallBinding {
   serviceAccount: string;

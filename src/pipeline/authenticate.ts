@@ -23,6 +23,8 @@ export function membershipRefusal(members: ReadonlyMap<string, ReadonlySet<strin
   return undefined;
 }
 
+const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
+
 export const authenticate: StageFactory = (ctx) => async (flow) => {
   // Repeated headers kept apart: SigV4 joins them with ',', Node's req.headers with ', '.
   const request = { method: flow.method, rawPath: flow.rawPath, headers: flow.req.headersDistinct };
@@ -37,18 +39,16 @@ export const authenticate: StageFactory = (ctx) => async (flow) => {
 
   let payloadHash: string;
   const payload = payloadHashFor(parsed);
-  if (payload.kind === 'compute' || bodyNeededForIdentify(parsed.service, flow.req.headers)) {
+  if (payload.kind === 'compute' || bodyNeededForIdentify(parsed.service, flow.req.headers, undefined, { method: flow.method, rawPath: flow.rawPath })) {
     const body = await readBodyLimited(flow.req, ctx.limits.maxBufferedBodyBytes, 'the request body', ctx.limits.bodyTimeoutMs);
     flow.body = body;
     const computed = createHash('sha256').update(body).digest('hex');
-    if (payload.kind === 'compute') {
-      if (payload.declared !== undefined && payload.declared.toLowerCase() !== computed) {
-        throw new GatewayError('SIGNATURE_MISMATCH', 'The provided x-amz-content-sha256 header does not match what was computed.', { awsCode: 'XAmzContentSHA256Mismatch', status: 400 });
-      }
-      payloadHash = computed;
-    } else {
-      payloadHash = payload.value;
+    // A declared hash must be the body's: the call is decided on (and forwarded with) these bytes.
+    const declared = payload.kind === 'compute' ? payload.declared : HEX_SHA256.test(payload.value) ? payload.value : undefined;
+    if (declared !== undefined && declared.toLowerCase() !== computed) {
+      throw new GatewayError('SIGNATURE_MISMATCH', 'The provided x-amz-content-sha256 header does not match what was computed.', { awsCode: 'XAmzContentSHA256Mismatch', status: 400 });
     }
+    payloadHash = payload.kind === 'compute' ? computed : payload.value;
   } else {
     payloadHash = payload.value;
   }

@@ -1,35 +1,47 @@
-// decide — evaluates the compiled rules for the call: every resource it touches must be allowed (the strictest
-// decision wins). Deny ends the call; approve is left to the approve stage; allow goes on.
+// decide — expands the call into every (IAM action, resource) pair AWS would authorize (DeleteObjects is
+// s3:DeleteObject on each key, CopyObject reads its source, a call passing a role needs iam:PassRole…) and decides
+// each against the compiled rules: any pair denied → deny, else any needing approval → approve, else allow. Deny
+// ends the call; approve is left to the approve stage; allow goes on.
 
+import { authorizationPairs } from '../aws/authorize.js';
 import { GatewayError } from '../errors.js';
 import { callHeader, type Flow } from '../flow.js';
-import { evaluate, type Decision } from '../policy/evaluate.js';
+import { decideCall, type Decision, type PairDecision } from '../policy/evaluate.js';
 import type { StageContext, StageFactory } from './context.js';
-
-const STRICTNESS = { deny: 0, approve: 1, allow: 2 } as const;
-
-/** A call touching several resources is decided by its strictest resource. */
-export function combineDecisions(decisions: Decision[]): Decision {
-  return decisions.reduce((worst, next) => (STRICTNESS[next.effect] < STRICTNESS[worst.effect] ? next : worst));
-}
+import { accountIdFromRoleArn } from './identify.js';
 
 export function emitDecision(ctx: StageContext, flow: Flow, decision: Decision, via: 'policy' | 'grant'): void {
-  ctx.emit({ type: 'decision', ...callHeader(flow), effect: decision.effect, ruleId: decision.ruleId, message: decision.message, via });
+  ctx.emit({
+    type: 'decision',
+    ...callHeader(flow),
+    effect: decision.effect,
+    ruleId: decision.ruleId,
+    message: decision.message,
+    via,
+    pairs: flow.pairDecisions?.map((p) => ({ action: p.action, resource: p.resource, effect: p.decision.effect, ruleId: p.decision.ruleId })),
+  });
+}
+
+/** The pair that made the decision what it is, for messages. */
+function decidingPair(pairs: readonly PairDecision[], decision: Decision): PairDecision | undefined {
+  return pairs.find((p) => p.decision === decision);
 }
 
 export const decide: StageFactory = (ctx) => (flow) => {
   const call = flow.call!;
   const session = flow.session!;
-  const resources = call.resources.length > 0 ? call.resources : [call.resource];
-  flow.pairs = resources.map((resource) => ({ action: call.action, resource }));
-  const decision = combineDecisions(
-    flow.pairs.map((pair) => evaluate(ctx.policy.compiled, { principal: session.serviceAccount, action: pair.action, resource: pair.resource, region: call.region })),
-  );
+  const pairs = authorizationPairs(call, flow.body, { accountId: accountIdFromRoleArn(session.roleArn), headers: flow.req.headers });
+  const decided = decideCall(ctx.policy.compiled, session.serviceAccount, pairs);
+  flow.pairs = pairs;
+  flow.pairDecisions = decided.pairs;
+  const decision = decided.combined;
   flow.decision = decision;
   if (decision.effect === 'approve') return;
   emitDecision(ctx, flow, decision, 'policy');
   if (decision.effect === 'deny') {
-    const reason = decision.ruleId === 'default-deny' ? 'no rule allows it (default deny)' : `denied by rule ${decision.ruleId}${decision.message ? `: ${decision.message}` : ''}`;
+    const pair = decidingPair(decided.pairs, decision);
+    const which = pair && (pair.action !== call.action || pair.resource !== call.resource) ? ` (${pair.action} on ${pair.resource})` : '';
+    const reason = decision.ruleId === 'default-deny' ? `no rule allows it (default deny)${which}` : `denied by rule ${decision.ruleId}${which}${decision.message ? `: ${decision.message}` : ''}`;
     flow.outcome = { kind: 'denied', error: new GatewayError('ACCESS_DENIED', `portcullis: ${call.action} on ${call.resource} for ${session.serviceAccount}: ${reason}`) };
   }
 };

@@ -1,76 +1,92 @@
 // forward — re-signs the call with the service account's real credentials and sends it upstream, streaming the
-// body (signed chunks re-signed one by one). Resolves the upstream before touching headers; the client's own
-// Authorization and security token never leave the gateway.
+// body (signed chunks re-signed one by one; a spooled body from the spool). Resolves the upstream before touching
+// headers; the client's own Authorization, security token and presigning parameters never leave the gateway. Since
+// the answer will be masked, the request asks for an identity encoding and leaves out what would let the upstream
+// relabel or slice what the masker reads (response-content-* overrides, Range, conditions: see masking/request.ts);
+// the mask stage answers those from the masked document.
 
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createChunkResigner } from '../aws/chunked.js';
 import { s3UpstreamPath, upstreamOrigin } from '../aws/endpoints.js';
 import { filterForwardHeaders } from '../aws/headers.js';
 import { signOutgoingRequest } from '../aws/sigv4.js';
 import { GatewayError, isGatewayError } from '../errors.js';
-import type { StageFactory } from './context.js';
+import type { Flow } from '../flow.js';
+import { prepareMaskedRequest, type ForwardRequest } from '../masking/request.js';
+import type { StageContext, StageFactory } from './context.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const PRESIGN_QUERY = /^x-amz-(algorithm|credential|date|expires|signedheaders|signature|security-token)$/i;
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export const forward: StageFactory = (ctx) => async (flow) => {
-  const { req } = flow;
-  const call = flow.call!;
-  const session = flow.session!;
-  const { parsed, verified, payloadHash } = flow.signature!;
-  const override = ctx.upstreamEndpoint ?? ctx.policy.config.upstream.endpoint;
-  const target = upstreamOrigin(
-    call.endpointPrefix ? { endpointPrefix: call.endpointPrefix, signingName: parsed.service } : parsed.service,
-    call.region,
-    override,
-    { bucket: call.bucket },
-  );
-  let rawPath = flow.rawPath;
-  if (call.service === 's3' && call.bucket !== undefined) {
-    rawPath = s3UpstreamPath({ rawPath, bucket: call.bucket, clientPathStyle: call.pathStyle !== false, upstreamPathStyle: target.pathStyle !== false });
+/** The path without the client's presigning parameters: the gateway signs upstream with its own Authorization. */
+function withoutPresignParams(rawPath: string): string {
+  const q = rawPath.indexOf('?');
+  if (q === -1) return rawPath;
+  const kept = rawPath
+    .slice(q + 1)
+    .split('&')
+    .filter((part) => part !== '' && !PRESIGN_QUERY.test(decodeURIComponentSafe(part.split('=', 1)[0]!)));
+  return kept.length === 0 ? rawPath.slice(0, q) : `${rawPath.slice(0, q)}?${kept.join('&')}`;
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
+}
+
+/** The request body to send: the buffered or spooled bytes, or the client's stream; aws-chunked bodies re-signed. */
+function requestBody(flow: Flow, signing: ReturnType<typeof signOutgoingRequest>['signing']): Buffer | Readable | undefined {
+  const { payloadHash, verified } = flow.signature!;
+  const buffered = flow.body ?? flow.spool?.buffer;
+  if (payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')) {
+    const source = flow.spool?.stream() ?? (buffered ? Readable.from([buffered]) : flow.req);
+    return source.pipe(
+      createChunkResigner({
+        incoming: verified,
+        outgoing: signing,
+        trailer: payloadHash.endsWith('-TRAILER'),
+        decodedContentLength: Number(firstHeader(flow.req.headers['x-amz-decoded-content-length']) ?? NaN) || undefined,
+      }),
+    );
+  }
+  if (buffered !== undefined) return buffered.length === 0 ? undefined : buffered;
+  return flow.spool?.stream() ?? flow.req;
+}
+
+/** Signs `request` for the upstream and sends it; fills flow.upstream. */
+export async function sendUpstream(ctx: StageContext, flow: Flow, request: ForwardRequest): Promise<void> {
+  const session = flow.session!;
+  const { parsed } = flow.signature!;
+  const target = flow.target!;
   const credentials = await ctx.upstreamCredentials.forRole(session.serviceAccount, session.roleArn);
-  // User-Agent is sent but never signed (as the SDKs do): HTTP stacks rewrite it.
-  const { 'user-agent': userAgent, ...forwarded } = filterForwardHeaders(req.headers);
+  const { 'user-agent': userAgent, ...headers } = request.headers as Record<string, string>;
   const signed = signOutgoingRequest({
-    method: flow.method,
+    method: request.method,
     url: new URL(target.origin),
-    rawPath,
-    headers: forwarded,
+    rawPath: request.path,
+    headers,
     region: target.signingRegion,
     service: parsed.service,
     credentials,
-    payloadHash,
+    payloadHash: flow.signature!.payloadHash,
     now: ctx.now(),
   });
   signed.headers.host = target.host;
   signed.headers['user-agent'] = `${userAgent ? `${userAgent} ` : ''}portcullis/${ctx.version}`;
-  let body: Buffer | Readable | undefined = flow.body ?? flow.spool?.buffer;
-  if (body === undefined && flow.method !== 'GET' && flow.method !== 'HEAD') {
-    // A spooled body (held for approval) is forwarded from the spool: the bytes the approver's grant is bound to.
-    const source = flow.spool?.stream() ?? req;
-    body = payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
-      ? source.pipe(
-          createChunkResigner({
-            incoming: verified,
-            outgoing: signed.signing,
-            trailer: payloadHash.endsWith('-TRAILER'),
-            decodedContentLength: Number(firstHeader(req.headers['x-amz-decoded-content-length']) ?? NaN) || undefined,
-          }),
-        )
-      : source;
-  }
-  if (Buffer.isBuffer(body) && body.length === 0) body = undefined;
-
+  const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : requestBody(flow, signed.signing);
   let upstream;
   try {
     upstream = await ctx.upstreamClient.send({
       origin: target.origin,
-      path: rawPath,
-      method: flow.method,
+      path: request.path,
+      method: request.method,
       headers: signed.headers,
       body,
       idleTimeoutMs: ctx.limits.upstreamTimeoutMs,
@@ -81,10 +97,32 @@ export const forward: StageFactory = (ctx) => async (flow) => {
     if (isGatewayError(cause)) throw cause;
     throw new GatewayError('UPSTREAM_UNAVAILABLE', `upstream ${target.origin} is unavailable: ${(error as Error).message}`, { cause: error });
   }
-  const headers: Record<string, string | string[]> = {};
+  const responseHeaders: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(upstream.headers)) {
     if (value === undefined || HOP_BY_HOP.has(name)) continue;
-    headers[name] = value;
+    responseHeaders[name] = value;
   }
-  flow.upstream = { origin: target.origin, status: upstream.statusCode, headers, body: upstream.body };
+  flow.upstream = { origin: target.origin, method: request.method, status: upstream.statusCode, headers: responseHeaders, body: upstream.body };
+}
+
+export const forward: StageFactory = (ctx) => async (flow) => {
+  const call = flow.call!;
+  const { parsed } = flow.signature!;
+  const override = ctx.upstreamEndpoint ?? ctx.policy.config.upstream.endpoint;
+  const target = upstreamOrigin(
+    call.endpointPrefix ? { endpointPrefix: call.endpointPrefix, signingName: parsed.service } : parsed.service,
+    call.region,
+    override,
+    { bucket: call.bucket },
+  );
+  flow.target = target;
+  let rawPath = parsed.presigned ? withoutPresignParams(flow.rawPath) : flow.rawPath;
+  if (call.service === 's3' && call.bucket !== undefined) {
+    rawPath = s3UpstreamPath({ rawPath, bucket: call.bucket, clientPathStyle: call.pathStyle !== false, upstreamPathStyle: target.pathStyle !== false });
+  }
+  // Only what the client signed goes on (vet refused the rest); user-agent is sent but never signed.
+  const headers = filterForwardHeaders(flow.req.headersDistinct, { signedHeaders: parsed.signedHeaders, presigned: parsed.presigned, method: flow.method });
+  const plan = prepareMaskedRequest({ method: flow.method, path: rawPath, headers, operation: call.operation });
+  flow.maskPlan = plan;
+  await sendUpstream(ctx, flow, plan.forward);
 };

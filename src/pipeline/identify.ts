@@ -1,27 +1,34 @@
 // identify — reads what the call is from the bytes that will be forwarded: service, operation, protocol, region,
-// parameters and every resource it touches; and masks the parameters once for approvers and recordings.
+// parameters and every resource it touches; errors are shaped in the call's own protocol from here on; the
+// parameters are masked once for approvers and recordings.
 
-import { identifyRequest } from '../aws/identify.js';
+import { errorProtocolOf, identifyRequest, type IdentifyInput } from '../aws/identify.js';
+import type { Flow } from '../flow.js';
 import type { StageFactory } from './context.js';
 
-function accountIdFromRoleArn(roleArn: string): string | undefined {
+export function accountIdFromRoleArn(roleArn: string): string | undefined {
   return /^arn:[^:]+:iam::(\d{12}):/.exec(roleArn)?.[1];
 }
 
-export const identify: StageFactory = (ctx) => (flow) => {
-  const { parsed } = flow.signature!;
-  const host = flow.req.headers.host ?? '';
-  const call = identifyRequest({
+/** What identification reads; the vet stage reads the same input. */
+export function identifyInput(flow: Flow, gatewayHosts: string[]): IdentifyInput {
+  return {
     method: flow.method,
-    host,
+    host: flow.req.headers.host ?? '',
     rawPath: flow.rawPath,
-    headers: flow.req.headers,
-    signingService: parsed.service,
-    region: parsed.region,
+    // Repeated headers kept apart, so a second copy of a dispatch header cannot hide.
+    headers: flow.req.headersDistinct,
+    signingService: flow.signature!.parsed.service,
+    region: flow.signature!.parsed.region,
     body: flow.body,
     accountId: accountIdFromRoleArn(flow.session!.roleArn),
-    gatewayHosts: ctx.gatewayHosts,
-  });
+    gatewayHosts,
+  };
+}
+
+export const identify: StageFactory = (ctx) => (flow) => {
+  const call = identifyRequest(identifyInput(flow, ctx.gatewayHosts));
   flow.call = call;
+  flow.errorProtocol = errorProtocolOf(call);
   flow.maskedParams = call.params === undefined ? undefined : ctx.masker.maskValue(call.params, { service: call.service }).value;
 };

@@ -1,50 +1,112 @@
-// mask — reads the upstream's answer up to the masking limit and masks it (field rules, detectors), fixing the
-// lengths and checksums the client validates. A body over the limit streams through untouched.
+// mask — masks the upstream's answer and fails closed. Headers always go through the field rules and detectors
+// (user metadata by name and value). A body up to the masking limit is read whole, decoded (an encoding that cannot
+// be decoded is refused with a 502, never passed through), masked, and answered from the masked document: Range,
+// partNumber and conditions are served from it (no slice reveals what a full masked read hides), and ETag and
+// checksums are those of the masked bytes. A body over the limit is not masked and streams through: when the forward
+// stage had changed the request for masking (a HeadObject fetched as GET, a Range taken off), the client's own
+// request is sent instead and its answer streamed.
 
+import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import type { Flow, FlowResponse } from '../flow.js';
-import { fixMaskedHeaders } from '../masking/response.js';
+import { answerMasked } from '../masking/answer.js';
+import type { MaskedHeaders } from '../masking/headers.js';
+import { mergeReports } from '../masking/report.js';
+import type { MaskedRequestPlan } from '../masking/request.js';
 import type { StageContext, StageFactory } from './context.js';
+import { sendUpstream } from './forward.js';
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function maskedResponse(ctx: StageContext, flow: Flow): Promise<FlowResponse> {
-  const call = flow.call!;
-  const { status, headers, body } = flow.upstream!;
-  if (flow.method === 'HEAD') {
-    // No body follows a HEAD response; drain so the pooled connection is released cleanly.
-    body.resume();
-    return { status, headers, body: Buffer.alloc(0) };
-  }
-  const limit = ctx.policy.config.masking.maxBodyBytes;
-  const declared = Number(firstHeader(headers['content-length']) ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) {
-    return { status, headers, stream: body, masking: { fields: {}, detectors: {}, skipped: 'too-large' } };
-  }
+const TOO_LARGE = { fields: {}, detectors: {}, skipped: 'too-large' } as const;
+
+/** Reads up to `limit` bytes; over it, stops without destroying the stream (the rest can still be piped). */
+async function readUpTo(body: Readable, limit: number): Promise<{ data: Buffer; complete: boolean }> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of body) {
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
     chunks.push(chunk as Buffer);
     total += (chunk as Buffer).length;
-    if (total > limit) {
-      return { status, headers, stream: body, prefix: Buffer.concat(chunks, total), masking: { fields: {}, detectors: {}, skipped: 'too-large' } };
-    }
+    if (total > limit) return { data: Buffer.concat(chunks, total), complete: false };
   }
-  const result = ctx.masker.maskBody(Buffer.concat(chunks, total), {
-    contentType: firstHeader(headers['content-type']),
-    contentEncoding: firstHeader(headers['content-encoding']),
+  return { data: Buffer.concat(chunks, total), complete: true };
+}
+
+/** Whether the request sent for masking asks the upstream something other than what the client asked. */
+function planChangedTheAsk(plan: MaskedRequestPlan): boolean {
+  const { client } = plan;
+  return (
+    plan.forward.method !== plan.fallback.method ||
+    plan.forward.path !== plan.fallback.path ||
+    [client.range, client.partNumber, client.ifRange, client.ifMatch, client.ifNoneMatch, client.ifModifiedSince, client.ifUnmodifiedSince].some((v) => v !== undefined)
+  );
+}
+
+/** The upstream's answer passed through unmasked (too large), headers still masked. */
+function streamed(flow: Flow, headers: MaskedHeaders, prefix?: Buffer): FlowResponse {
+  const upstream = flow.upstream!;
+  if (flow.method === 'HEAD') {
+    upstream.body.resume();
+    return { status: upstream.status, headers: headers.headers, body: Buffer.alloc(0), masking: mergeReports(TOO_LARGE, headers.report) };
+  }
+  return { status: upstream.status, headers: headers.headers, stream: upstream.body, prefix, masking: mergeReports(TOO_LARGE, headers.report) };
+}
+
+async function maskedResponse(ctx: StageContext, flow: Flow): Promise<FlowResponse> {
+  const call = flow.call!;
+  const plan = flow.maskPlan!;
+  let upstream = flow.upstream!;
+  const limit = ctx.policy.config.masking.maxBodyBytes;
+
+  if (upstream.method === 'HEAD') {
+    // No body follows a HEAD response; drain so the pooled connection is released cleanly.
+    upstream.body.resume();
+    const headers = ctx.masker.maskHeaders(upstream.headers);
+    return { status: upstream.status, headers: headers.headers, body: Buffer.alloc(0), masking: headers.report };
+  }
+
+  const declared = Number(firstHeader(upstream.headers['content-length']) ?? NaN);
+  let read: { data: Buffer; complete: boolean } | undefined;
+  if (!(Number.isFinite(declared) && declared > limit)) read = await readUpTo(upstream.body, limit);
+  if (read === undefined || !read.complete) {
+    if (planChangedTheAsk(plan)) {
+      // Not maskable anyway: ask the upstream exactly what the client asked, and stream that.
+      upstream.body.destroy();
+      await sendUpstream(ctx, flow, plan.fallback);
+      upstream = flow.upstream!;
+      return streamed(flow, ctx.masker.maskHeaders(upstream.headers));
+    }
+    return streamed(flow, ctx.masker.maskHeaders(upstream.headers), read?.data);
+  }
+
+  const headers = ctx.masker.maskHeaders(upstream.headers);
+  const result = ctx.masker.maskBody(read.data, {
+    contentType: firstHeader(upstream.headers['content-type']),
+    contentEncoding: firstHeader(upstream.headers['content-encoding']),
     protocol: call.protocol === 'rpc-v2-cbor' ? undefined : call.protocol,
     service: call.service,
     operation: call.operation,
   });
+  if (result.outcome === 'undecodable') {
+    throw new GatewayError(
+      'UNMASKABLE_RESPONSE',
+      `portcullis: the upstream answered with Content-Encoding ${result.encoding}, which the gateway cannot read to mask (${result.reason}); the answer is withheld`,
+    );
+  }
+  const masking = mergeReports(result.report, headers.report);
+  const answer = answerMasked(upstream.status, headers.headers, result, plan.client);
+  if (answer.kind === 'refuse') {
+    const extra = Object.fromEntries(Object.entries(answer.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]));
+    throw new GatewayError('MALFORMED_REQUEST', answer.message, { status: answer.status, awsCode: answer.code, headers: extra });
+  }
   const excerpt = result.report.skipped === 'binary' || result.report.skipped === 'encoded' ? undefined : result.body.subarray(0, 2048).toString('utf8');
   return {
-    status,
-    headers: fixMaskedHeaders(headers, result.body, result.changed),
-    body: result.body,
-    masking: result.report,
+    status: answer.status,
+    headers: answer.headers,
+    body: answer.body,
+    masking,
     excerpt,
     errorCode: excerpt ? /<Code>([^<]+)<\/Code>/.exec(excerpt)?.[1] : undefined,
   };
@@ -55,6 +117,7 @@ export const mask: StageFactory = (ctx) => async (flow) => {
     flow.response = await maskedResponse(ctx, flow);
   } catch (error) {
     flow.upstream!.body.destroy();
+    if (error instanceof GatewayError) throw error;
     throw new GatewayError('UPSTREAM_UNAVAILABLE', `upstream ${flow.upstream!.origin} failed while answering: ${(error as Error).message}`, { cause: error });
   }
 };

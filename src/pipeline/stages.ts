@@ -16,6 +16,7 @@ import { mask } from './mask.js';
 import { record } from './record.js';
 import { respond } from './respond.js';
 import { sts } from './sts.js';
+import { vet } from './vet.js';
 
 export interface StageSpec {
   name: string;
@@ -27,9 +28,10 @@ export interface StageSpec {
 export const STAGES: readonly StageSpec[] = [
   { name: 'sts', factory: sts, doc: 'before: the request. after: an AssumeRoleWithWebIdentity answer (credentials or a refusal) and outcome `answered`; other requests untouched' },
   { name: 'authenticate', factory: authenticate, doc: 'after: session, signature (parsed, verified, payloadHash), body when it had to be read; or outcome `refused`' },
-  { name: 'identify', factory: identify, doc: 'after: call (service, operation, protocol, region, params, resources), maskedParams' },
+  { name: 'identify', factory: identify, doc: 'after: call (service, operation, protocol, region, params, resources, copy source), errorProtocol of the call, maskedParams' },
   { name: 'record', factory: record, doc: 'after: the request record written (durable first in strict mode); or outcome `failed` when it cannot be' },
-  { name: 'decide', factory: decide, doc: 'after: decision (the strictest over every resource); a decision event unless approval is needed; outcome `denied` on deny' },
+  { name: 'vet', factory: vet, doc: 'after: outcome `refused` for a request with two readings (dispatch, path, bucket, copy source) or unsigned headers the upstream interprets; else unchanged' },
+  { name: 'decide', factory: decide, doc: 'after: pairs (every IAM action × resource), pairDecisions, decision (any deny → deny, any approve → approve, else allow); a decision event unless approval is needed; outcome `denied` on deny' },
   { name: 'approve', factory: approve, doc: 'only for decision `approve`. after: approval (id, via) and a decision event; or outcome `pending` / `denied`' },
   { name: 'forward', factory: forward, doc: 'after: upstream (status, headers without hop-by-hop, unread body) from the re-signed call; or outcome `failed`' },
   { name: 'mask', factory: mask, doc: 'after: response (masked body with fixed lengths and checksums, or a stream when too large) and its masking report' },
@@ -39,7 +41,7 @@ export const STAGES: readonly StageSpec[] = [
 export const RESPOND: StageSpec = { name: 'respond', factory: respond, doc: 'after: the client has its answer; response event emitted' };
 
 /** The gateway's own faults: the call failed rather than being refused. */
-const FAULT_CODES: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_UNAVAILABLE', 'RECORDING_FAILED', 'INTERNAL']);
+const FAULT_CODES: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_UNAVAILABLE', 'UNMASKABLE_RESPONSE', 'RECORDING_FAILED', 'INTERNAL']);
 
 export interface CompiledPipeline {
   run(flow: Flow): Promise<void>;
