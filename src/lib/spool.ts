@@ -37,11 +37,12 @@ export class Spool {
     let file: { path: string; handle: FileHandle } | undefined;
     const timer = setTimeout(() => source.destroy(new Error('spool timeout')), options.timeoutMs);
     try {
-      for await (const chunk of source) {
+      // Not destroyed when over the bound: the refusal is still answered on this connection (then it closes).
+      for await (const chunk of source.iterator({ destroyOnReturn: false })) {
         const buffer = chunk as Buffer;
         total += buffer.length;
         if (total > options.maxBytes) {
-          source.destroy();
+          source.resume();
           await file?.handle.close();
           if (file) await rm(file.path, { force: true });
           return { ok: false, reason: 'too-large' };
