@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'node:https';
 import { XMLParser } from 'fast-xml-parser';
-import { signOutgoingRequest, type AwsCredentials } from '../aws/sigv4.js';
+import { signOutgoingRequest, type AwsCredentials } from '../aws/sign.js';
 
 export interface DemoResponse {
   status: number;

@@ -4,7 +4,7 @@
 
 import { Agent } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AwsCredentials } from '../aws/sigv4.js';
+import type { AwsCredentials } from '../aws/sign.js';
 import { assumeRoleWithWebIdentity, signedCall, type DemoResponse, type DemoTransport } from './client.js';
 import type { DemoAccount } from './policy.js';
 import { demoSteps, type DemoStep } from './scenario.js';

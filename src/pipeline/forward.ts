@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { createChunkResigner } from '../aws/chunked.js';
 import { s3UpstreamPath, upstreamOrigin } from '../aws/endpoints.js';
 import { filterForwardHeaders } from '../aws/headers.js';
-import { signOutgoingRequest } from '../aws/sigv4.js';
+import { signOutgoingRequest } from '../aws/sign.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Flow } from '../flow.js';
 import { prepareMaskedRequest, type ForwardRequest } from '../masking/request.js';
