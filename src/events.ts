@@ -157,7 +157,8 @@ export type GatewayEvent =
       bodyExcerpt?: string;
     })
   | (Base & { type: 'session.revoked'; sessionId: string; by: string; reason?: string })
-  | (Base & { type: 'session.ended'; sessionId: string; reason: 'expired' | 'revoked' | 'shutdown' })
+  /** A session closed by the gateway before its credentials expired (expiry itself is noticed by the recorder). */
+  | (Base & { type: 'session.ended'; sessionId: string; reason: 'revoked' })
   | (Base & { type: 'error'; message: string; code: ErrorEventCode });
 
 export type GatewayEventType = GatewayEvent['type'];

@@ -394,6 +394,8 @@ export class Gateway implements GatewayControl {
     this.#revocations.add({ sessionId, at });
     const session = this.#sessions.get(sessionId);
     this.#emit({ type: 'session.revoked', sessionId, by, reason });
+    // Its recording is closed with a final signed digest: nothing more can happen in it.
+    this.#emit({ type: 'session.ended', sessionId, reason: 'revoked' });
     await addRevocation(this.options.stateDir, { sessionId, by, reason, at });
     return { ok: true, message: `revoked ${sessionId}${session ? ` (${session.serviceAccount})` : ''}` };
   }
@@ -403,7 +405,10 @@ export class Gateway implements GatewayControl {
     this.#revocations.add({ serviceAccount: name, at });
     await addRevocation(this.options.stateDir, { serviceAccount: name, by, reason, at });
     const sessions = this.#sessions.unrevokedOf(name);
-    for (const session of sessions) this.#emit({ type: 'session.revoked', sessionId: session.sessionId, by, reason });
+    for (const session of sessions) {
+      this.#emit({ type: 'session.revoked', sessionId: session.sessionId, by, reason });
+      this.#emit({ type: 'session.ended', sessionId: session.sessionId, reason: 'revoked' });
+    }
     return { ok: true, message: `revoked every session of ${name} issued until now (${sessions.length} known active)` };
   }
 

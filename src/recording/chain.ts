@@ -219,7 +219,7 @@ export function headerFromEvent(
 
 /**
  * The line an event becomes inside its session, or undefined for events that are not part of one
- * (session.started becomes the header; session.ended is handled by the recorder because it also closes).
+ * (session.started becomes the header; session.ended — a revocation — is handled by the recorder because it also closes).
  */
 export function lineFromEvent(event: GatewayEvent, maxBodyBytes: number): Unchained<EventLine> | undefined {
   switch (event.type) {

@@ -102,9 +102,7 @@ export class SessionTable {
       case 'session.ended': {
         const session = this.#lookup(event.sessionId);
         if (!session) return 'settled';
-        // Sessions outlive a gateway restart, so a shutdown only seals what was written with a checkpoint.
-        if (event.reason === 'shutdown') session.pending.push({ kind: 'checkpoint' });
-        else session.pending.push({ kind: 'close', reason: event.reason, at: event.at });
+        session.pending.push({ kind: 'close', reason: event.reason, at: event.at });
         return 'settled';
       }
       default:

@@ -238,19 +238,20 @@ describe('Recorder', () => {
     ]);
   });
 
-  it('treats session.ended with reason shutdown as a checkpoint: the session stays open', async () => {
+  it('closes a session on session.ended (a revocation): end line and final digest, later calls not written', async () => {
     const dir = await tempDir();
     const rec = await recorder(dir);
     rec.record(started('s1'));
     for (const e of call('s1', 1)) rec.record(e);
-    rec.record({ type: 'session.ended', at: iso(5000), sessionId: 's1', reason: 'shutdown' });
+    rec.record({ type: 'session.ended', at: iso(5000), sessionId: 's1', reason: 'revoked' });
     await rec.flush();
-    expect((await linesOf(fileOf(dir, 's1'))).map((l) => `${String(l.type)}${l.kind ? `:${String(l.kind)}` : ''}`)).toEqual([
-      'header', 'request', 'decision', 'response', 'digest:checkpoint',
-    ]);
-    for (const e of call('s1', 2)) expect(rec.record(e)).toBe(true);
+    for (const e of call('s1', 2)) rec.record(e);
     await rec.close();
-    expect(await verifyFile(fileOf(dir, 's1'), (await getKeys()).publicJwk)).toMatchObject({ ok: true, closed: false, lines: 9 });
+    const kinds = (await linesOf(fileOf(dir, 's1'))).map((l) => `${String(l.type)}${l.kind ? `:${String(l.kind)}` : ''}`);
+    expect(kinds.slice(0, 4)).toEqual(['header', 'request', 'decision', 'response']);
+    expect(kinds).toContain('digest:final');
+    expect(kinds.filter((k) => k === 'request')).toHaveLength(1);
+    expect(await verifyFile(fileOf(dir, 's1'), (await getKeys()).publicJwk)).toMatchObject({ ok: true, closed: true });
   });
 
   it('recordDurable resolves only once the line is on disk', async () => {
