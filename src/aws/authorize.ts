@@ -55,7 +55,28 @@ export function authorizationPairs(call: CallInfo, body?: Buffer, options: Autho
   const pairs = special ? special(ctx) : generic(ctx);
   const roles = PASSED_ROLE_PARAMS[key];
   if (roles) pairs.push(...passRole(ctx, roles));
+  if (call.service === 's3') pairs.push(...s3HeaderActions(ctx));
   return unique(pairs);
+}
+
+/** S3 writes whose headers set more than the object: each needs its own action on the written resource. */
+const S3_OBJECT_WRITES = new Set(['PutObject', 'CopyObject', 'CreateMultipartUpload']);
+
+function s3HeaderActions(ctx: Context): AuthorizationPair[] {
+  const { call, headers } = ctx;
+  const names = Object.keys(headers).map((name) => name.toLowerCase());
+  const target = call.resources[0] ?? '*';
+  const actions: string[] = [];
+  if (S3_OBJECT_WRITES.has(call.operation)) {
+    if (names.some((n) => n === 'x-amz-acl' || n.startsWith('x-amz-grant-'))) actions.push('s3:PutObjectAcl');
+    if (names.includes('x-amz-tagging')) actions.push('s3:PutObjectTagging');
+    if (names.includes('x-amz-object-lock-mode') || names.includes('x-amz-object-lock-retain-until-date')) actions.push('s3:PutObjectRetention');
+    if (names.includes('x-amz-object-lock-legal-hold')) actions.push('s3:PutObjectLegalHold');
+  } else if (call.operation === 'CreateBucket') {
+    if (names.some((n) => n === 'x-amz-acl' || n.startsWith('x-amz-grant-'))) actions.push('s3:PutBucketAcl');
+    if (names.includes('x-amz-bucket-object-lock-enabled')) actions.push('s3:PutBucketObjectLockConfiguration', 's3:PutBucketVersioning');
+  }
+  return cross(actions, [target]);
 }
 
 interface Context {

@@ -313,3 +313,27 @@ describe('everything else', () => {
     expect(iamActionsForOperation('lambda', 'CreateFunction')).toEqual(['lambda:CreateFunction', 'iam:PassRole']);
   });
 });
+
+describe('S3 writes whose headers set more than the object', () => {
+  const put = identify({ signingService: 's3', method: 'PUT', rawPath: '/bkt/k.txt' });
+  const object = 'arn:aws:s3:::bkt/k.txt';
+
+  it.each([
+    [{ 'x-amz-acl': 'public-read' }, ['s3:PutObject', 's3:PutObjectAcl']],
+    [{ 'x-amz-grant-read': 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' }, ['s3:PutObject', 's3:PutObjectAcl']],
+    [{ 'x-amz-tagging': 'a=b' }, ['s3:PutObject', 's3:PutObjectTagging']],
+    [{ 'x-amz-object-lock-mode': 'GOVERNANCE', 'x-amz-object-lock-retain-until-date': '2030-01-01T00:00:00Z' }, ['s3:PutObject', 's3:PutObjectRetention']],
+    [{ 'x-amz-object-lock-legal-hold': 'ON' }, ['s3:PutObject', 's3:PutObjectLegalHold']],
+    [{ 'content-type': 'text/plain' }, ['s3:PutObject']],
+  ])('PutObject with %j needs %j', (headers, actions) => {
+    expect(pairs(put, undefined, headers)).toEqual(actions.map((action) => ({ action, resource: object })));
+  });
+
+  it('CreateBucket with an ACL needs s3:PutBucketAcl on the bucket', () => {
+    const create = identify({ signingService: 's3', method: 'PUT', rawPath: '/newbkt' });
+    expect(pairs(create, undefined, { 'x-amz-acl': 'public-read' })).toEqual([
+      { action: 's3:CreateBucket', resource: 'arn:aws:s3:::newbkt' },
+      { action: 's3:PutBucketAcl', resource: 'arn:aws:s3:::newbkt' },
+    ]);
+  });
+});

@@ -25,6 +25,9 @@ const POLICY = `rules:
     effect: deny
     actions: ["s3:GetObject"]
     resources: ["arn:aws:s3:::vault/private/*"]
+  - id: no-acl-changes
+    effect: deny
+    actions: ["s3:PutObjectAcl"]
   - id: no-item-deletes
     effect: deny
     actions: ["dynamodb:DeleteItem", "dynamodb:PartiQLDelete"]
@@ -206,6 +209,15 @@ describe('only what was signed goes upstream', () => {
     const result = await kit.raw({ method: 'PUT', path: '/vault/signed-tagging.txt', service: 's3', body: 'x', headers: { 'x-amz-tagging': 'owner=me' } });
     expect(result.status).toBe(200);
     expect(await objectBody('vault', 'signed-tagging.txt')).toBe('x');
+  });
+});
+
+describe('headers that change more than the object', () => {
+  test('a signed x-amz-acl on PutObject needs s3:PutObjectAcl: denied, nothing stored', async () => {
+    const s3 = kit.s3();
+    expect(await outcome(s3.send(new PutObjectCommand({ Bucket: 'vault', Key: 'acl.txt', Body: 'x', ACL: 'public-read' })))).toBe('AccessDenied');
+    expect(await objectBody('vault', 'acl.txt')).toBeUndefined();
+    expect(await outcome(s3.send(new PutObjectCommand({ Bucket: 'vault', Key: 'no-acl.txt', Body: 'x' })))).toBe('ok');
   });
 });
 
