@@ -280,6 +280,11 @@ export async function tail(opts: Opts): Promise<void> {
   };
   process.stdout.on('error', onStdoutError);
   const formatter = new TailFormatter();
+  if (session !== undefined) {
+    // An unknown session would wait forever for events that never come.
+    const known = await talk(() => client.sessions());
+    if (!known.some((s) => s.sessionId === session)) throw new CliError(`tail: no session ${session} on this gateway (see portcullis sessions)`, 1);
+  }
   try {
     await talk(async () => {
       for await (const event of client.events({ ...(session === undefined ? {} : { session }), signal: controller.signal })) {

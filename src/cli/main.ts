@@ -38,7 +38,7 @@ export function buildProgram(): Command {
     .option('--headless', 'no dashboard: print JSON event lines')
     .option('--upstream-endpoint <url>', 'send every AWS call here instead of AWS (moto, LocalStack, MinIO)')
     .option('--public-host <name>', 'extra host name for the server certificate (repeatable)', collect, [])
-    .option('--theme <name>', 'dashboard theme (dark, light, high-contrast; or $PORTCULLIS_THEME)')
+    .option('--theme <name>', 'dashboard theme: dark, light, high-contrast, mono, or a theme file (or $PORTCULLIS_THEME)')
     .action(async (opts: Opts) => (await import('./start.js')).start(opts));
 
   program

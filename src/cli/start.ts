@@ -1,9 +1,11 @@
 // `portcullis start`: the gateway in the foreground. Headless (or without a TTY) it prints one JSON
 // event per line on stdout, the first being {"event":"listening",...}.
 
+import { statSync } from 'node:fs';
 import { EventBus, type GatewayEvent } from '../events.js';
 import { Gateway } from '../gateway.js';
 import { resolveStateDir } from '../state.js';
+import { availableThemes } from '../tui/theme.js';
 import { VERSION } from '../version.js';
 import { CliError } from './output.js';
 
@@ -53,9 +55,42 @@ export function attachHeadlessLog(bus: EventBus, write: (line: string) => void =
   });
 }
 
+/** Bad option values are one clear line and exit 2, before anything starts (not a failure at the first call). */
+export function checkStartOptions(opts: Record<string, unknown>): void {
+  const endpoint = opts.upstreamEndpoint as string | undefined;
+  if (endpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+      throw new CliError(`--upstream-endpoint: "${endpoint}" is not an http(s) URL (e.g. http://127.0.0.1:5000)`, 2);
+    }
+  }
+  const theme = opts.theme as string | undefined;
+  if (theme !== undefined && !theme.includes('/') && !availableThemes().includes(theme)) {
+    throw new CliError(`--theme: no theme "${theme}" (have: ${availableThemes().join(', ')}; or a path to a theme file)`, 2);
+  }
+}
+
+/** The state dir must be a directory (or not exist yet). */
+function checkStateDir(stateDir: string): void {
+  let info;
+  try {
+    info = statSync(stateDir);
+  } catch {
+    return;
+  }
+  if (!info.isDirectory()) throw new CliError(`--state-dir: ${stateDir} exists and is not a directory`, 2);
+}
+
 export async function start(opts: Record<string, unknown>): Promise<void> {
   const listen = parseListen(String(opts.listen ?? '127.0.0.1:8443'));
+  checkStartOptions(opts);
   const stateDir = resolveStateDir(opts.stateDir as string | undefined);
+  checkStateDir(stateDir);
   const bus = new EventBus();
   // Signals during start-up (keys, certificates, policy) must also end cleanly.
   let stopRequested = false;

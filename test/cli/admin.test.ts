@@ -242,19 +242,24 @@ describe('portcullis tail', () => {
 
   it('human format, filtered by --session: one line per call', async () => {
     await startGateway();
-    const child = launch(['tail', '--session', 's2', '--state-dir', stateDir]);
+    const child = launch(['tail', '--session', 's-active1', '--state-dir', stateDir]);
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
     const done = finish(child);
     await control.bus.waitForListeners(1);
-    control.emit(decisionEvent('s1', 'r1', 'allow'));
-    control.emit(responseEvent('s1', 'r1'));
-    control.emit(decisionEvent('s2', 'r2', 'deny'));
-    control.emit(responseEvent('s2', 'r2', { status: 403, durationMs: 3, at: '2025-01-01T12:34:56.000Z' }));
+    control.emit(decisionEvent('s-old', 'r1', 'allow'));
+    control.emit(responseEvent('s-old', 'r1'));
+    control.emit(decisionEvent('s-active1', 'r2', 'deny'));
+    control.emit(responseEvent('s-active1', 'r2', { status: 403, durationMs: 3, at: '2025-01-01T12:34:56.000Z' }));
     await waitFor(() => out, (t) => t.includes('\n'));
     child.kill('SIGINT');
     expect((await done).code).toBe(0);
     expect(out).toBe('12:34:56 ci-bot s3:GetObject arn:aws:s3:::bucket/key DENY 403 3ms\n');
+  });
+
+  it('--session naming a session the gateway does not know: one line, exit 1 (it would wait forever)', async () => {
+    await startGateway();
+    expectOneLineError(await run('tail', '--session', 'ses-nope', '--state-dir', stateDir), 1, 'tail: no session ses-nope on this gateway (see portcullis sessions)');
   });
 
   it('exits 1 with one line when the gateway stops', async () => {
