@@ -3,7 +3,7 @@
 // A valid change replaces the policy for new requests; an invalid one (or a deleted file) keeps the last
 // good policy in force and emits policy.rejected with every error.
 
-import { watch, type FSWatcher } from 'chokidar';
+import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { EventBus, PolicyErrorItem } from '../events.js';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy, type PolicyLoadResult } from './load.js';
@@ -61,18 +61,17 @@ export class PolicyWatcher {
     this.#accept(result.policy);
 
     const dir = dirname(this.#path);
-    const watcher = watch(dir, {
-      ignoreInitial: true,
-      depth: 0,
-      // Only the policy file matters, plus Kubernetes' `..data` symlink swap for mounted ConfigMaps.
-      ignored: (p: string) => p !== dir && p !== this.#path && !basename(p).startsWith('..'),
+    const name = basename(this.#path);
+    // One inotify watch on the directory, filtered by name: only the policy file matters, plus Kubernetes' `..data`
+    // symlink swap for mounted ConfigMaps. Nothing is rescanned when other files next to the policy change (logs,
+    // a state dir), so a busy neighbour costs nothing.
+    const watcher = watch(dir, { persistent: false }, (_event, changed) => {
+      if (changed === null || changed === name || String(changed).startsWith('..')) this.#schedule();
     });
     this.#watcher = watcher;
-    watcher.on('all', () => this.#schedule());
     watcher.on('error', (error: unknown) => {
       this.#bus.emit({ type: 'error', at: this.#now().toISOString(), message: `watching ${this.#file}: ${(error as Error).message}`, code: 'POLICY_WATCH' });
     });
-    await new Promise<void>((ready) => watcher.once('ready', () => ready()));
     return result.policy;
   }
 
@@ -90,7 +89,7 @@ export class PolicyWatcher {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#watcher?.close();
+    this.#watcher?.close();
     await this.#queue.catch(() => undefined);
   }
 

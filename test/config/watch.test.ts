@@ -1,4 +1,4 @@
-// Integration: a real chokidar watcher on a temp directory, edited the way editors save files.
+// Integration: a real directory watcher (fs.watch) on a temp directory, edited the way editors save files.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
