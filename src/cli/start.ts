@@ -7,6 +7,7 @@ import { Gateway } from '../gateway.js';
 import { resolveStateDir } from '../state.js';
 import { availableThemes } from '../tui/theme.js';
 import { VERSION } from '../version.js';
+import { createHeadlessWriter } from './headless-log.js';
 import { CliError } from './output.js';
 
 export interface ListenAddress {
@@ -101,8 +102,12 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const headless = Boolean(opts.headless) || !process.stdout.isTTY || !process.stdin.isTTY;
-  // On a TTY the dashboard owns the screen: nothing else may write to it.
-  if (headless) attachHeadlessLog(bus);
+  // On a TTY the dashboard owns the screen: nothing else may write to it. Headless, the event lines are written in
+  // batches off the request path (headless-log.ts) and flushed before exit.
+  const log = headless
+    ? createHeadlessWriter({ onClosed: () => process.stderr.write('portcullis: stdout closed; event lines are no longer written (the gateway keeps running)\n') })
+    : undefined;
+  if (log) attachHeadlessLog(bus, log);
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({
@@ -119,6 +124,7 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new CliError(`--listen ${listen.host}:${listen.port}: address already in use`);
     if (code === 'EACCES') throw new CliError(`--listen ${listen.host}:${listen.port}: permission denied`);
+    await log?.flush();
     throw new CliError((error as Error).message);
   }
   if (!headless) {
@@ -142,7 +148,10 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     stop = () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      void gateway.close().then(resolve, resolve);
+      void gateway
+        .close()
+        .then(() => log?.flush())
+        .then(resolve, resolve);
     };
     if (stopRequested) stop();
   });
