@@ -21,6 +21,12 @@ export function splitPair(pair: string): { action: string; resource: string } {
   return space === -1 ? { action: pair, resource: '*' } : { action: pair.slice(0, space), resource: pair.slice(space + 1) };
 }
 
+/** `s3:GetObject on arn:aws:s3:::bucket/key`. */
+export function describePair(pair: string): string {
+  const { action, resource } = splitPair(pair);
+  return `${action} on ${resource}`;
+}
+
 /** `name: value`, sorted by name. */
 export function headerLines(headers: Record<string, string> | undefined): string[] {
   if (!headers) return [];
