@@ -195,10 +195,15 @@ export function detailModal(sessionId: string, model: DashboardModel, theme: The
     field('Age', `${formatDuration(now - s.startMs)}, expires in ${formatDuration(s.expiresAtMs - now)}${s.revoked ? ' (revoked)' : ''}`, s.revoked ? 'deny' : undefined);
     field('Calls', `${s.calls} (${s.denied} denied)`);
   } else field('State', 'ended');
-  const bound = (text: string, role?: ThemeRole) => lines.push(styled([[`   ${text}`, role]], inner, theme));
+  // Pairs, headers and hashes are what was approved: wrapped, never cut.
+  const bound = (text: string, role?: ThemeRole) => {
+    for (const piece of wrapCells(text, inner - 5)) lines.push(styled([[`   ${piece}`, role]], inner, theme));
+  };
   for (const p of model.queue().filter((q) => q.sessionId === sessionId)) {
-    field('Held', `${p.id} ${p.action} (rule ${p.ruleId}) · body ${bodySummary(p.body)}${p.headers ? ` · headers ${Object.keys(p.headers).sort().join(', ')}` : ''}`, 'hold');
+    field('Held', `${p.id} ${p.action} (rule ${p.ruleId}), ${p.pairs.length} pair${p.pairs.length === 1 ? '' : 's'}`, 'hold');
     for (const pair of p.pairs) bound(describePair(pair));
+    bound(`body ${bodySummary(p.body)}`, 'dim');
+    for (const h of headerLines(p.headers)) bound(`header ${h}`, 'dim');
   }
   for (const g of model.grantList().filter((x) => x.sessionId === sessionId)) {
     field('Grant', `${g.id} by ${g.by}, ${formatDuration(g.untilMs - now)} left, used ${g.uses}×`, 'approved');

@@ -248,7 +248,7 @@ export function pendingView(model: DashboardModel, ui: UiState, theme: Theme, in
         id: [p.id, 'hold'],
         account: [p.serviceAccount],
         action: [p.action],
-        resource: [p.pairs.length > 1 ? `${p.resource} (+${p.pairs.length - 1} pair${p.pairs.length === 2 ? '' : 's'})` : p.resource],
+        resource: [p.pairs.length > 1 ? `${p.pairs.length} pairs: ${p.resource}` : p.resource],
         left: [p.deciding ? 'sent' : left > 0 ? `${left}s` : 'expired', left <= 10 ? 'deny' : 'hold'],
       };
       all.push({ id: p.id, text: (selected) => row(cols, values, innerWidth, theme, selected) });
