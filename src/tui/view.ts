@@ -216,11 +216,12 @@ function sessionValues(s: SessionRow, now: number): Record<SessionKey, Seg> {
   };
 }
 
-type GrantKey = 'id' | 'account' | 'pairs' | 'left' | 'uses';
+type GrantKey = 'id' | 'account' | 'by' | 'pairs' | 'left' | 'uses';
 export const GRANT_COLUMNS: ColumnSpec<GrantKey>[] = [
   { key: 'id', title: 'GRANT', width: 8, drop: 0 },
   { key: 'account', title: 'ACCOUNT', width: 16, drop: 0 },
-  { key: 'pairs', title: 'PAIRS (approved by)', width: 10, drop: 0, flex: true },
+  { key: 'by', title: 'BY', width: 10, drop: 2 },
+  { key: 'pairs', title: 'PAIRS', width: 10, drop: 0, flex: true },
   { key: 'uses', title: 'USES', width: 4, drop: 1, align: 'right' },
   { key: 'left', title: 'LEFT', width: 6, drop: 0, align: 'right' },
 ];
@@ -261,7 +262,8 @@ export function pendingView(model: DashboardModel, ui: UiState, theme: Theme, in
       const values: Record<GrantKey, Seg> = {
         id: [g.id, 'approved'],
         account: [g.serviceAccount],
-        pairs: [`${g.pairs.map(describePair).join(', ')} (${g.by})`],
+        by: [g.by],
+        pairs: [`${g.pairs.length > 1 ? `${g.pairs.length} pairs: ` : ''}${g.pairs.map(describePair).join(', ')}`],
         uses: [String(g.uses)],
         left: [formatDuration(g.untilMs - now), 'approved'],
       };

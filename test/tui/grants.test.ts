@@ -153,8 +153,8 @@ describe('grants in the dashboard', () => {
     expect(v.ids).toEqual(['c0py', 'g-7hxk']);
     const shown = text(v.lines);
     expect(shown).toMatch(/c0py +ci-bot +s3:CopyObject +3 pairs: arn:aws:s3…/);
-    expect(shown).toMatch(/GRANT +ACCOUNT +PAIRS \(approved by\)/);
-    expect(shown).toMatch(/g-7hxk +ci-bot +s3:GetObject on arn:aws:s3:::staging\/reports\/q3\.csv, s3:Put.*…? +0 +10m00s/);
+    expect(shown).toMatch(/GRANT +ACCOUNT +BY +PAIRS +USES +LEFT/);
+    expect(shown).toMatch(/g-7hxk +ci-bot +alice +2 pairs: s3:GetObject on arn… +0 10m00s/);
     const empty = pendingView(model(grantCreated), initialUi(), mono, 78, 6, 0, true);
     expect(empty.label).toBe(' Pending[0] Grants[1] ');
     expect(text(empty.lines)).toContain('no calls waiting for approval');
