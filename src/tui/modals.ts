@@ -42,13 +42,27 @@ function paramLines(params: unknown, width: number): string[] {
   return [...lines.slice(0, MAX_PARAM_LINES - 1), `… (+${lines.length - MAX_PARAM_LINES + 1} more lines)`];
 }
 
-/** Hard-wraps text (ARNs have no spaces to break at) into pieces of at most `width` cells. */
+/**
+ * Wraps text into pieces of at most `width` cells, never dropping a character: breaks after the last space, `/` or `:`
+ * in the second half of a piece when there is one (ARNs and keys read better cut at a separator), else hard.
+ */
 export function wrapCells(text: string, width: number): string[] {
-  const clean = sanitize(text);
-  if (width <= 0) return [clean];
+  let rest = sanitize(text);
+  if (width <= 0) return [rest];
   const out: string[] = [];
-  for (let i = 0; i < clean.length; i += width) out.push(clean.slice(i, i + width));
-  return out.length > 0 ? out : [''];
+  while (rest.length > width) {
+    let cut = width;
+    for (let i = width - 1; i >= Math.floor(width / 2); i -= 1) {
+      if (rest[i] === ' ' || rest[i] === '/' || rest[i] === ':') {
+        cut = i + 1;
+        break;
+      }
+    }
+    out.push(rest.slice(0, cut));
+    rest = rest.slice(cut);
+  }
+  out.push(rest);
+  return out;
 }
 
 const LABEL_CELLS = 17;

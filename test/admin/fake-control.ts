@@ -80,6 +80,7 @@ export function samplePending(): PendingApproval[] {
       serviceAccount: 'ci-bot',
       action: 'secretsmanager:GetSecretValue',
       resource: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod-db',
+      pairs: ['secretsmanager:GetSecretValue arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod-db'],
       region: 'eu-west-1',
       ruleId: 'prod-secrets',
       createdAt: T0,
