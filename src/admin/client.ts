@@ -21,7 +21,7 @@ export interface AdminClientOptions {
 export interface ApproveInput {
   by?: string;
   reason?: string;
-  /** Also let the same account + action + resource pass for this long. */
+  /** Also grant the same account's calls needing only the approved pairs for this long. */
   forMs?: number;
 }
 

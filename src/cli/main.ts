@@ -138,7 +138,7 @@ export function buildProgram(): Command {
     .action(async (opts: Opts) => (await import('./admin.js')).sessions(opts));
   program
     .command('pending')
-    .description('list calls waiting for approval')
+    .description('list calls waiting for approval, and what each would cover: every pair, body size and hash, headers, params')
     .option('--json', 'machine-readable output')
     .addOption(stateDirOption())
     .action(async (opts: Opts) => (await import('./admin.js')).pending(opts));
@@ -146,7 +146,7 @@ export function buildProgram(): Command {
     .command('approve')
     .description('approve a held call')
     .argument('<id>', 'pending approval id')
-    .option('--for <duration>', 'also let the same account + action + resource pass until then')
+    .option('--for <duration>', "also grant the same account's calls needing only these (IAM action, resource) pairs until then (see `grants`)")
     .option('--reason <text>', 'why')
     .addOption(stateDirOption())
     .action(async (id: string, opts: Opts) => (await import('./admin.js')).approve(id, opts));
