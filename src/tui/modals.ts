@@ -173,7 +173,7 @@ export const HELP_ROWS: [string, string][] = [
   ['Tab / Shift-Tab, 1 2 3', 'focus sessions, pending, log'],
   ['↑ ↓ PgUp PgDn g G', 'move in the focused panel'],
   ['Enter', 'session detail (sessions) · answer (pending)'],
-  ['k', 'revoke the selected session; in pending, end the selected grant (asks first)'],
+  ['k', 'revoke session · in Pending: end grant (asks)'],
   ['/', 'filter the log (account, action, decision; !x)'],
   ['Esc', 'clear the filter · resume following'],
   ['Space', 'pause / follow the log'],
