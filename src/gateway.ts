@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CompactSign } from 'jose';
-import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, PendingApproval, SessionSummary } from './admin/types.js';
+import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, Grant, PendingApproval, SessionSummary } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { ApprovalManager } from './approval/manager.js';
 import { loadServiceIndex } from './aws/models.js';
@@ -386,6 +386,14 @@ export class Gateway implements GatewayControl {
 
   deny(id: string, input: DecisionInput): ControlResult {
     return this.approvals.deny(id, input);
+  }
+
+  grants(): Grant[] {
+    return this.approvals.grants.list();
+  }
+
+  revokeGrant(id: string, by: string): ControlResult {
+    return this.approvals.grants.revoke(id, by);
   }
 
   async revokeSession(sessionId: string, by: string, reason?: string): Promise<ControlResult> {

@@ -9,7 +9,7 @@ import { adminSocketPath, resolveStateDir } from '../state.js';
 import type { GatewayEvent, GatewayEventType } from '../events.js';
 import { AdminError, AdminRequestError, AdminUnavailableError } from './errors.js';
 import { API_PREFIX, LineSplitter, OVERFLOW_CODE, eventsQuery } from './protocol.js';
-import type { ControlResult, GatewayStatus, PendingApproval, SessionSummary } from './types.js';
+import type { ControlResult, GatewayStatus, Grant, PendingApproval, SessionSummary } from './types.js';
 
 export interface AdminClientOptions {
   /** Per-call limit for everything but `events`. Default 10 s. */
@@ -21,7 +21,7 @@ export interface AdminClientOptions {
 export interface ApproveInput {
   by?: string;
   reason?: string;
-  /** Also let the same account + action + resource pass for this long. */
+  /** Also grant the same account's calls needing only the approved pairs for this long. */
   forMs?: number;
 }
 
@@ -97,6 +97,14 @@ export class AdminClient {
       by: input.by ?? this.#user,
       ...(input.reason === undefined ? {} : { reason: input.reason }),
     });
+  }
+
+  async grants(): Promise<Grant[]> {
+    return (await this.#getJson<{ grants: Grant[] }>(`${API_PREFIX}/grants`)).grants;
+  }
+
+  revokeGrant(id: string, by?: string): Promise<ControlResult> {
+    return this.#post(`${API_PREFIX}/grants/${encodeURIComponent(id)}/revoke`, { by: by ?? this.#user });
   }
 
   revokeSession(sessionId: string, by?: string, reason?: string): Promise<ControlResult> {

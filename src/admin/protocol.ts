@@ -58,6 +58,8 @@ export type Route =
   | { name: 'pending' }
   | { name: 'approve'; id: string }
   | { name: 'deny'; id: string }
+  | { name: 'grants' }
+  | { name: 'revokeGrant'; id: string }
   | { name: 'revokeSession'; id: string }
   | { name: 'revokeServiceAccount'; account: string }
   | { name: 'reloadPolicy' }
@@ -128,6 +130,7 @@ export function matchRoute(method: string, rawUrl: string): RouteMatch {
 
   if (path === `${API_PREFIX}/status`) return get({ name: 'status' });
   if (path === `${API_PREFIX}/pending`) return get({ name: 'pending' });
+  if (path === `${API_PREFIX}/grants`) return get({ name: 'grants' });
   if (path === `${API_PREFIX}/policy/reload`) return post({ name: 'reloadPolicy' });
   if (path === `${API_PREFIX}/sessions`) {
     const active = parseActive(url.searchParams.get('active'));
@@ -139,10 +142,10 @@ export function matchRoute(method: string, rawUrl: string): RouteMatch {
     if (!filter.ok) return { ok: false, status: 400, error: filter.error };
     return get({ name: 'events', filter: filter.value });
   }
-  const m = /^\/v1\/(approvals|sessions|service-accounts)\/([^/]+)\/(approve|deny|revoke)$/.exec(path);
+  const m = /^\/v1\/(approvals|sessions|service-accounts|grants)\/([^/]+)\/(approve|deny|revoke)$/.exec(path);
   if (m) {
     const [, collection, rawId, verb] = m as unknown as [string, string, string, string];
-    const what = collection === 'approvals' ? 'approval id' : collection === 'sessions' ? 'session id' : 'service account';
+    const what = collection === 'approvals' ? 'approval id' : collection === 'sessions' ? 'session id' : collection === 'grants' ? 'grant id' : 'service account';
     const id = parseId(rawId, what);
     if (collection === 'approvals' && (verb === 'approve' || verb === 'deny')) {
       if (!id.ok) return { ok: false, status: 400, error: id.error };
@@ -156,6 +159,10 @@ export function matchRoute(method: string, rawUrl: string): RouteMatch {
       if (!id.ok) return { ok: false, status: 400, error: id.error };
       return post({ name: 'revokeServiceAccount', account: id.value });
     }
+    if (collection === 'grants' && verb === 'revoke') {
+      if (!id.ok) return { ok: false, status: 400, error: id.error };
+      return post({ name: 'revokeGrant', id: id.value });
+    }
   }
   return { ok: false, status: 404, error: `no such admin route: ${method} ${path}` };
 }
@@ -168,9 +175,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * Validates a decision/revocation body. Unknown fields are refused so a typo (`for` instead of
  * `forMs`) is an error rather than a silently ignored wish.
  */
-export function parseDecisionBody(value: unknown, options: { allowForMs: boolean }): Parsed<DecisionInput> {
+export function parseDecisionBody(value: unknown, options: { allowForMs: boolean; allowReason?: boolean }): Parsed<DecisionInput> {
   if (!isPlainObject(value)) return { ok: false, error: 'body: expected a JSON object' };
-  const allowed = options.allowForMs ? ['by', 'reason', 'forMs'] : ['by', 'reason'];
+  const allowed = ['by', ...(options.allowReason === false ? [] : ['reason']), ...(options.allowForMs ? ['forMs'] : [])];
   const unknown = Object.keys(value).find((k) => !allowed.includes(k));
   if (unknown !== undefined) return { ok: false, error: `body: unknown field "${unknown}" (allowed: ${allowed.join(', ')})` };
   const { by, reason, forMs } = value;

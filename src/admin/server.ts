@@ -303,6 +303,9 @@ export async function startAdminServer(control: GatewayControl, options: AdminSe
       case 'pending':
         sendJson(res, 200, { pending: control.pending() });
         return;
+      case 'grants':
+        sendJson(res, 200, { grants: control.grants() });
+        return;
       case 'events': {
         if (closing) {
           sendError(res, 409, 'the gateway is shutting down');
@@ -329,7 +332,7 @@ export async function startAdminServer(control: GatewayControl, options: AdminSe
       sendResult(res, await control.reloadPolicy());
       return;
     }
-    const input = parseDecisionBody(json.value, { allowForMs: route.name === 'approve' });
+    const input = parseDecisionBody(json.value, { allowForMs: route.name === 'approve', allowReason: route.name !== 'revokeGrant' });
     if (!input.ok) {
       sendError(res, 400, input.error);
       return;
@@ -347,6 +350,9 @@ export async function startAdminServer(control: GatewayControl, options: AdminSe
         return;
       case 'revokeServiceAccount':
         sendResult(res, await control.revokeServiceAccount(route.account, by, reason));
+        return;
+      case 'revokeGrant':
+        sendResult(res, control.revokeGrant(route.id, by));
         return;
     }
   };

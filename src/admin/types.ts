@@ -3,9 +3,10 @@
 
 import type { EventBus, PolicyErrorItem } from '../events.js';
 import type { DecisionInput, PendingApproval } from '../approval/manager.js';
+import type { Grant } from '../approval/grants.js';
 import type { SessionSummary } from '../sessions/table.js';
 
-export type { DecisionInput, PendingApproval, SessionSummary };
+export type { DecisionInput, Grant, PendingApproval, SessionSummary };
 
 export interface PolicyStatus {
   file: string;
@@ -39,6 +40,10 @@ export interface GatewayControl {
   pending(): PendingApproval[];
   approve(id: string, input: DecisionInput): ControlResult;
   deny(id: string, input: DecisionInput): ControlResult;
+  /** Live duration grants (approve --for), oldest first. */
+  grants(): Grant[];
+  /** Ends a live grant before its deadline. */
+  revokeGrant(id: string, by: string): ControlResult;
   revokeSession(sessionId: string, by: string, reason?: string): Promise<ControlResult>;
   revokeServiceAccount(name: string, by: string, reason?: string): Promise<ControlResult>;
   reloadPolicy(): Promise<ControlResult>;

@@ -1,11 +1,12 @@
 // Handlers for the commands that talk to a running gateway over its admin socket:
-// sessions, pending, approve, deny, revoke, tail. Formatting helpers are pure and exported for tests.
+// sessions, pending, approve, deny, revoke, grants, tail. Formatting helpers are pure and exported for tests.
 
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { AdminClient } from '../admin/client.js';
 import { AdminError, AdminUnavailableError } from '../admin/errors.js';
-import type { ControlResult, PendingApproval, SessionSummary } from '../admin/types.js';
+import type { ControlResult, Grant, PendingApproval, SessionSummary } from '../admin/types.js';
+import { bodySummary, describePair, headerLines, pairsOf, splitPair } from '../approval/summary.js';
 import type { GatewayEvent } from '../events.js';
 import { resolveStateDir } from '../state.js';
 import { CliError, printJson, printLine, requireDurationMs } from './output.js';
@@ -93,13 +94,41 @@ export function formatSessions(sessions: SessionSummary[], nowMs: number): strin
 
 export function formatPending(pending: PendingApproval[], nowMs: number): string {
   if (pending.length === 0) return 'no pending approvals';
-  return formatTable(
+  const table = formatTable(
     ['ID', 'ACCOUNT', 'ACTION', 'RESOURCE', 'RULE', 'EXPIRES IN'],
     pending.map((p) => {
       const left = Date.parse(p.expiresAt) - nowMs;
       return [p.id, p.serviceAccount, p.action, p.resource, p.ruleId, left > 0 ? formatDuration(left) : 'expired'];
     }),
   );
+  return [table, ...pending.map(formatBound)].join('\n\n');
+}
+
+/** Everything an approval of this call is bound to: each pair, the body, the headers that change its effect, the parameters. */
+export function formatBound(p: PendingApproval): string {
+  const pairs = pairsOf(p).map(splitPair);
+  const actionWidth = Math.max(...pairs.map((pair) => pair.action.length));
+  const lines = [`approval ${p.id} (${p.serviceAccount}, session ${p.sessionId}, rule ${p.ruleId}) covers exactly:`];
+  for (const pair of pairs) lines.push(`  ${pair.action.padEnd(actionWidth)}  on ${pair.resource}`);
+  lines.push(`  body     ${bodySummary(p.body)}${p.body && p.body.bytes > 0 ? ` (sha256 ${p.body.sha256})` : ''}`);
+  const headers = headerLines(p.headers);
+  lines.push(`  headers  ${headers.length === 0 ? 'none that change the effect' : headers[0]}`);
+  for (const h of headers.slice(1)) lines.push(`           ${h}`);
+  lines.push(`  params   ${p.params === undefined ? '(none)' : typeof p.params === 'string' ? p.params : JSON.stringify(p.params)} (masked)`);
+  if (p.message) lines.push(`  note     ${p.message}`);
+  return lines.map(sanitize).join('\n');
+}
+
+export function formatGrants(grants: Grant[], nowMs: number): string {
+  if (grants.length === 0) return 'no live grants';
+  const rows: string[][] = [];
+  for (const g of grants) {
+    const left = Date.parse(g.until) - nowMs;
+    const pairs = g.pairs.map(describePair);
+    rows.push([g.id, g.by, g.serviceAccount, `${clock(g.until)} (${left > 0 ? formatDuration(left) : 'ended'})`, String(g.uses), pairs[0] ?? '-']);
+    for (const pair of pairs.slice(1)) rows.push(['', '', '', '', '', pair]);
+  }
+  return formatTable(['ID', 'BY', 'ACCOUNT', 'UNTIL', 'USES', 'PAIRS'], rows);
 }
 
 function clock(iso: string): string {
@@ -166,6 +195,12 @@ export class TailFormatter {
         return `- approval ${e.approvalId} expired (denied)`;
       case 'approval.executed':
         return `- approval ${e.approvalId} executed (request ${e.requestId})`;
+      case 'grant.created':
+        return `${e.serviceAccount} GRANT ${e.grantId} created by ${e.by} from approval ${e.approvalId} until ${clock(e.until)}: ${e.pairs.map(describePair).join(', ')}`;
+      case 'grant.used':
+        return `- grant ${e.grantId} used by request ${e.requestId} (session ${e.sessionId})`;
+      case 'grant.ended':
+        return `- grant ${e.grantId} ended (${e.reason}${e.by ? ` by ${e.by}` : ''}) after ${e.uses} use(s)`;
       case 'session.revoked':
         return `- session ${e.sessionId} revoked by ${e.by}${e.reason ? `: ${e.reason}` : ''}`;
       case 'session.ended':
@@ -264,6 +299,16 @@ export async function revoke(session: string | undefined, opts: Opts): Promise<v
   const client = clientFor(opts);
   const reason = stringOpt(opts, 'reason');
   report(await talk(() => (session !== undefined ? client.revokeSession(session, undefined, reason) : client.revokeServiceAccount(account!, undefined, reason))));
+}
+
+export async function grants(opts: Opts): Promise<void> {
+  const list = await talk(() => clientFor(opts).grants());
+  if (opts.json === true) printJson(list);
+  else printLine(formatGrants(list, Date.now()));
+}
+
+export async function revokeGrant(id: string, opts: Opts): Promise<void> {
+  report(await talk(() => clientFor(opts).revokeGrant(id)));
 }
 
 export async function tail(opts: Opts): Promise<void> {

@@ -138,7 +138,7 @@ export function buildProgram(): Command {
     .action(async (opts: Opts) => (await import('./admin.js')).sessions(opts));
   program
     .command('pending')
-    .description('list calls waiting for approval')
+    .description('list calls waiting for approval, and what each would cover: every pair, body size and hash, headers, params')
     .option('--json', 'machine-readable output')
     .addOption(stateDirOption())
     .action(async (opts: Opts) => (await import('./admin.js')).pending(opts));
@@ -146,7 +146,7 @@ export function buildProgram(): Command {
     .command('approve')
     .description('approve a held call')
     .argument('<id>', 'pending approval id')
-    .option('--for <duration>', 'also let the same account + action + resource pass until then')
+    .option('--for <duration>', "also grant the same account's calls needing only these (IAM action, resource) pairs until then (see `grants`)")
     .option('--reason <text>', 'why')
     .addOption(stateDirOption())
     .action(async (id: string, opts: Opts) => (await import('./admin.js')).approve(id, opts));
@@ -165,6 +165,20 @@ export function buildProgram(): Command {
     .option('--reason <text>', 'why (recorded with the revocation)')
     .addOption(stateDirOption())
     .action(async (session: string | undefined, opts: Opts) => (await import('./admin.js')).revoke(session, opts));
+  const grants = program
+    .command('grants')
+    .description('list live duration grants (approve --for): who approved, account, the exact pairs, until, uses')
+    .option('--json', 'machine-readable output')
+    .addOption(stateDirOption())
+    .addHelpText('after', '\nA grant lets the same account make calls needing only the approved (IAM action, resource) pairs until it ends.\nEnd one early with `portcullis grants revoke ID`.')
+    .action(async (opts: Opts) => (await import('./admin.js')).grants(opts));
+  grants.enablePositionalOptions();
+  grants
+    .command('revoke')
+    .description('end a live grant now (calls it covered are held for approval again)')
+    .argument('<id>', 'grant id, e.g. g-7hxk')
+    .addOption(stateDirOption())
+    .action(async (id: string, _opts: Opts, command: Command) => (await import('./admin.js')).revokeGrant(id, command.optsWithGlobals()));
   program
     .command('tail')
     .description('stream the masked event log from a running gateway')

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { GatewayEvent, MaskingReport } from '../events.js';
 import type { Effect } from '../config/types.js';
 
-export type LineType = 'header' | 'request' | 'decision' | 'approval' | 'response' | 'policy' | 'revocation' | 'end' | 'digest';
+export type LineType = 'header' | 'request' | 'decision' | 'approval' | 'grant' | 'response' | 'policy' | 'revocation' | 'end' | 'digest';
 export type DigestKind = 'checkpoint' | 'final';
 export type EndReason = 'expired' | 'revoked' | 'shutdown';
 
@@ -66,6 +66,12 @@ export interface ApprovalLine extends Chained {
   action?: string;
   resource?: string;
   ruleId?: string;
+  /** proposed: every `action resource` pair the approval covers (the copy source too). */
+  pairs?: string[];
+  /** proposed: the body as forwarded, size and SHA-256. */
+  body?: { bytes: number; sha256: string };
+  /** proposed: forwarded headers that change the call's effect (masked). */
+  headers?: Record<string, string>;
   params?: unknown;
   paramsTruncated?: { bytes: number };
   message?: string;
@@ -74,6 +80,29 @@ export interface ApprovalLine extends Chained {
   by?: string;
   reason?: string;
   forMs?: number;
+}
+
+/**
+ * A duration grant's life: `created` and `ended` in the approving call's session, `used` in the session of the call
+ * it let through.
+ */
+export interface GrantLine extends Chained {
+  type: 'grant';
+  at: string;
+  step: 'created' | 'used' | 'ended';
+  grantId: string;
+  approvalId: string;
+  /** used: the call the grant let through. */
+  requestId?: string;
+  /** created: the account and the `action resource` pairs covered, until when. */
+  serviceAccount?: string;
+  pairs?: string[];
+  until?: string;
+  /** created: who approved; ended: who revoked. */
+  by?: string;
+  /** ended */
+  reason?: 'expired' | 'revoked' | 'shutdown';
+  uses?: number;
 }
 
 export interface ResponseLine extends Chained {
@@ -130,7 +159,7 @@ export interface DigestLine extends Chained {
   signature: string;
 }
 
-export type RecordLine = HeaderLine | RequestLine | DecisionLine | ApprovalLine | ResponseLine | PolicyLine | RevocationLine | EndLine | DigestLine;
+export type RecordLine = HeaderLine | RequestLine | DecisionLine | ApprovalLine | GrantLine | ResponseLine | PolicyLine | RevocationLine | EndLine | DigestLine;
 export type EventLine = Exclude<RecordLine, HeaderLine | DigestLine>;
 
 /** A line before it is chained: the recorder adds seq and prev. */
@@ -257,6 +286,9 @@ export function lineFromEvent(event: GatewayEvent, maxBodyBytes: number): Unchai
         action: event.action,
         resource: event.resource,
         ruleId: event.ruleId,
+        pairs: event.pairs,
+        body: event.body,
+        headers: event.headers,
         message: event.message,
         expiresAt: event.expiresAt,
         ...boundParams(event.params, maxBodyBytes),
@@ -276,6 +308,22 @@ export function lineFromEvent(event: GatewayEvent, maxBodyBytes: number): Unchai
       return { type: 'approval', at: event.at, step: 'expired', approvalId: event.approvalId };
     case 'approval.executed':
       return { type: 'approval', at: event.at, step: 'executed', approvalId: event.approvalId, requestId: event.requestId };
+    case 'grant.created':
+      return {
+        type: 'grant',
+        at: event.at,
+        step: 'created',
+        grantId: event.grantId,
+        approvalId: event.approvalId,
+        serviceAccount: event.serviceAccount,
+        pairs: event.pairs,
+        until: event.until,
+        by: event.by,
+      };
+    case 'grant.used':
+      return { type: 'grant', at: event.at, step: 'used', grantId: event.grantId, approvalId: event.approvalId, requestId: event.requestId };
+    case 'grant.ended':
+      return compact({ type: 'grant' as const, at: event.at, step: 'ended' as const, grantId: event.grantId, approvalId: event.approvalId, reason: event.reason, by: event.by, uses: event.uses });
     case 'response':
       return compact({
         type: 'response' as const,

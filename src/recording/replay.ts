@@ -1,6 +1,7 @@
 // The replay timeline: each recorded line with its offset from the session start and one line of text.
 // Pure; the CLI does the timing and the terminal.
 
+import { bodySummary, describePair, formatSize } from '../approval/summary.js';
 import type { RecordLine } from './chain.js';
 import type { ParsedSession } from './export.js';
 
@@ -25,10 +26,6 @@ export function formatOffset(ms: number): string {
   return `+${hours > 0 ? `${hours}:` : ''}${clock}`;
 }
 
-function bytes(n: number): string {
-  return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
-
 export function describeLine(line: RecordLine): string {
   switch (line.type) {
     case 'header':
@@ -40,7 +37,7 @@ export function describeLine(line: RecordLine): string {
     case 'approval':
       switch (line.step) {
         case 'proposed':
-          return `  ⏸ approval ${line.approvalId} requested (rule ${line.ruleId ?? '?'}, until ${line.expiresAt ?? '?'})`;
+          return `  ⏸ approval ${line.approvalId} requested (rule ${line.ruleId ?? '?'}, until ${line.expiresAt ?? '?'})${line.pairs ? `; covers ${line.pairs.map(describePair).join(', ')}; body ${bodySummary(line.body)}` : ''}${line.headers && Object.keys(line.headers).length > 0 ? `; headers ${Object.keys(line.headers).sort().join(', ')}` : ''}`;
         case 'decided':
           return `  ${line.decision === 'approved' ? '✔' : '✘'} approval ${line.approvalId} ${line.decision ?? 'decided'} by ${line.by ?? '?'}${line.reason ? `: ${line.reason}` : ''}`;
         case 'expired':
@@ -49,8 +46,18 @@ export function describeLine(line: RecordLine): string {
           return `  ▶ approved call ${line.requestId ?? ''} executed (approval ${line.approvalId})`;
       }
       return '';
+    case 'grant':
+      switch (line.step) {
+        case 'created':
+          return `  ⏲ grant ${line.grantId} created by ${line.by ?? '?'} from approval ${line.approvalId}: ${line.serviceAccount ?? '?'} may ${(line.pairs ?? []).map(describePair).join(', ')} until ${line.until ?? '?'}`;
+        case 'used':
+          return `  ⏲ grant ${line.grantId} let request ${line.requestId ?? '?'} through (approval ${line.approvalId})`;
+        case 'ended':
+          return `  ⏲ grant ${line.grantId} ended (${line.reason ?? '?'}${line.by ? ` by ${line.by}` : ''}) after ${line.uses ?? '?'} use(s)`;
+      }
+      return '';
     case 'response':
-      return `← ${line.status}${line.errorCode ? ` ${line.errorCode}` : ''} ${bytes(line.bytes)} in ${line.durationMs} ms [${line.requestId}]`;
+      return `← ${line.status}${line.errorCode ? ` ${line.errorCode}` : ''} ${formatSize(line.bytes)} in ${line.durationMs} ms [${line.requestId}]`;
     case 'policy':
       return line.step === 'loaded'
         ? `policy loaded: ${line.file} sha256 ${line.sha256?.slice(0, 12) ?? '?'}… (${line.rules ?? '?'} rules)`

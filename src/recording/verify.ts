@@ -173,6 +173,7 @@ export async function verifyBytes(data: Uint8Array, publicJwk: JWK, options: Ver
       case 'request':
       case 'decision':
       case 'approval':
+      case 'grant':
       case 'response':
       case 'policy':
       case 'revocation':

@@ -16,6 +16,7 @@ export type Overlay =
   | { kind: 'filter' }
   | { kind: 'detail'; sessionId: string }
   | { kind: 'confirm-revoke'; sessionId: string; focus: 'cancel' | 'confirm' }
+  | { kind: 'confirm-revoke-grant'; grantId: string; focus: 'cancel' | 'confirm' }
   | { kind: 'confirm-quit'; focus: 'cancel' | 'confirm' };
 
 export type ApprovalStep = 'choose' | 'duration' | 'reason';
@@ -30,6 +31,8 @@ export interface ApprovalUi {
   input: string;
   button: ApprovalButton;
   error?: string;
+  /** First detail line shown when the prompt is taller than the screen (↑↓ scroll it). */
+  scroll: number;
 }
 
 export interface UiState {
@@ -47,6 +50,7 @@ export type Command =
   | { type: 'approve'; id: string; forMs?: number }
   | { type: 'deny'; id: string; reason?: string }
   | { type: 'revoke'; sessionId: string }
+  | { type: 'revokeGrant'; id: string }
   | { type: 'reload' }
   | { type: 'quit' };
 
@@ -58,13 +62,15 @@ export interface KeyContext {
   /** Sequence numbers of the filtered log, oldest first. */
   logSeqs: number[];
   logPageRows: number;
+  /** How far the open approval prompt can scroll (0 when it fits). */
+  approvalScrollMax?: number;
 }
 
 export const MAX_REASON_CHARS = 200;
 export const MAX_DURATION_CHARS = 16;
 
 export function initialUi(): UiState {
-  return { focus: 'sessions', overlay: { kind: 'none' }, filter: '', approval: { step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON } };
+  return { focus: 'sessions', overlay: { kind: 'none' }, filter: '', approval: { step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON, scroll: 0 } };
 }
 
 /** blessed's (ch, key) → one name: printable characters as themselves, others as blessed's `full` name. */
@@ -82,7 +88,7 @@ function isPrintable(key: string): boolean {
 }
 
 function resetApproval(ui: UiState, id?: string): void {
-  ui.approval = { id, step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON };
+  ui.approval = { id, step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON, scroll: 0 };
 }
 
 /** Keeps ui.approval pointing at what the modal shows; resets the modal when the item changes. */
@@ -166,6 +172,7 @@ export function handleKey(ui: UiState, key: string, ctx: KeyContext): Command[] 
       else if (key === 'k') ui.overlay = { kind: 'confirm-revoke', sessionId: overlay.sessionId, focus: 'cancel' };
       return [];
     case 'confirm-revoke':
+    case 'confirm-revoke-grant':
     case 'confirm-quit': {
       if (['tab', 'S-tab', 'left', 'right', 'h', 'l'].includes(key)) {
         overlay.focus = overlay.focus === 'cancel' ? 'confirm' : 'cancel';
@@ -177,6 +184,7 @@ export function handleKey(ui: UiState, key: string, ctx: KeyContext): Command[] 
       }
       if (key === 'enter') {
         ui.overlay = { kind: 'none' };
+        if (overlay.kind === 'confirm-revoke-grant') return [{ type: 'revokeGrant', id: overlay.grantId }];
         return overlay.kind === 'confirm-quit' ? [{ type: 'quit' }] : [{ type: 'revoke', sessionId: overlay.sessionId }];
       }
       return [];
@@ -222,6 +230,12 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
       }
       return [{ type: 'quit' }];
     case 'k': {
+      // In the pending panel a selected grant is what `k` ends; elsewhere it is the selected session.
+      const grantId = ui.focus === 'pending' ? syncSelection(ui.selectedPending, ctx.pendingIds) : undefined;
+      if (grantId !== undefined && ctx.model.grants.has(grantId)) {
+        ui.overlay = { kind: 'confirm-revoke-grant', grantId, focus: 'cancel' };
+        return [];
+      }
       const sessionId = syncSelection(ui.selectedSession, ctx.sessionIds);
       if (sessionId) ui.overlay = { kind: 'confirm-revoke', sessionId, focus: 'cancel' };
       else ctx.model.setFlash('info', 'no session to revoke');
@@ -233,7 +247,8 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
         if (sessionId) ui.overlay = { kind: 'detail', sessionId };
       } else if (ui.focus === 'pending') {
         const id = syncSelection(ui.selectedPending, ctx.pendingIds);
-        if (id) {
+        if (id && ctx.model.grants.has(id)) ui.overlay = { kind: 'confirm-revoke-grant', grantId: id, focus: 'cancel' };
+        else if (id) {
           ctx.model.deferred.delete(id);
           resetApproval(ui, id);
         }
@@ -299,6 +314,11 @@ function approvalKey(ui: UiState, key: string, ctx: KeyContext, id: string): Com
     }
   };
   const queue = ctx.model.queue().filter((p) => !p.deciding).map((p) => p.id);
+  const scrollBy: Record<string, number> = { up: -1, k: -1, down: 1, j: 1, home: -Infinity, g: -Infinity, end: Infinity, G: Infinity };
+  if (scrollBy[key] !== undefined) {
+    a.scroll = Math.max(0, Math.min(ctx.approvalScrollMax ?? 0, a.scroll + scrollBy[key]!));
+    return [];
+  }
   switch (key) {
     case 'a':
       return activate('approve');

@@ -152,10 +152,14 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
     const width = Number(screen.width);
     const height = Number(screen.height);
     const sessionIds = model.sessionList().map((s) => s.sessionId);
-    const pendingIds = model.queue().map((p) => p.id);
+    const queueLength = model.queue().length;
+    const grantCount = model.grantList().length;
+    const pendingIds = [...model.queue().map((p) => p.id), ...model.grantList().map((g) => g.id)];
     ui.selectedSession = syncSelection(ui.selectedSession, sessionIds);
     ui.selectedPending = syncSelection(ui.selectedPending, pendingIds);
-    const layout = computeLayout(width, height, { sessions: sessionIds.length, pending: pendingIds.length });
+    // Grants add their own column-header row (and a "no calls" line when nothing is held).
+    const pendingRows = queueLength + (grantCount > 0 ? grantCount + 1 + (queueLength === 0 ? 1 : 0) : 0);
+    const layout = computeLayout(width, height, { sessions: sessionIds.length, pending: pendingRows });
     tooSmallNow = layout.tooSmall;
     for (const box of [header, sessionsBox, pendingBox, logBox, footer]) box[layout.tooSmall ? 'hide' : 'show']();
     if (layout.tooSmall) {
@@ -191,10 +195,14 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
     ctx = { model, sessionIds: sv.ids, pendingIds: pv.ids, logSeqs: lv.seqs, logPageRows: Math.max(1, layout.log.height - 3) };
 
     const prompt = syncApproval(ui, model);
-    if (prompt) showModal(approvalModal(prompt.row, prompt.index, prompt.total, ui, model, theme, width, height));
+    if (prompt) {
+      const text = approvalModal(prompt.row, prompt.index, prompt.total, ui, model, theme, width, height);
+      ctx.approvalScrollMax = text.scrollMax ?? 0;
+      showModal(text);
+    }
     else if (ui.overlay.kind === 'help') showModal(helpModal(theme, width));
     else if (ui.overlay.kind === 'detail') showModal(detailModal(ui.overlay.sessionId, model, theme, width, height));
-    else if (ui.overlay.kind === 'confirm-revoke' || ui.overlay.kind === 'confirm-quit') showModal(confirmModal(ui.overlay, model, theme, width));
+    else if (ui.overlay.kind === 'confirm-revoke' || ui.overlay.kind === 'confirm-revoke-grant' || ui.overlay.kind === 'confirm-quit') showModal(confirmModal(ui.overlay, model, theme, width));
     else modal.hide();
 
     footer.setContent(footerLine(ui, prompt !== undefined, theme, width));
@@ -282,6 +290,13 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
       case 'revoke':
         note(await settle(() => source.revokeSession(command.sessionId, by, 'revoked from the dashboard'), `revoked ${command.sessionId}`), `revoked ${command.sessionId}`);
         return;
+      case 'revokeGrant':
+        if (!source.revokeGrant) {
+          model.setFlash('error', 'this gateway cannot end grants from the dashboard (portcullis grants revoke ID)');
+          return;
+        }
+        note(await settle(() => source.revokeGrant!(command.id, by), `ended grant ${command.id}`), `ended grant ${command.id}`);
+        return;
       case 'reload':
         model.setFlash('info', 'reloading the policy…');
         note(await settle(() => source.reloadPolicy(), 'policy reloaded'), 'policy reload');
@@ -342,11 +357,18 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
         const iterator = source.events({ signal: abort.signal })[Symbol.asyncIterator]();
         const first = iterator.next();
         first.catch(() => undefined);
-        const [status, sessions, pending] = await Promise.all([source.status(), source.sessions({ active: true }), source.pending()]);
+        const [status, sessions, pending, grants] = await Promise.all([
+          source.status(),
+          source.sessions({ active: true }),
+          source.pending(),
+          // A gateway older than the grants route answers 404: the dashboard still attaches, without a grants list.
+          source.grants ? source.grants().catch(() => undefined) : Promise.resolve(undefined),
+        ]);
         if (stopped) break;
         model.applyStatus(status);
         model.applySessions(sessions);
         model.applyPending(pending);
+        if (grants) model.applyGrants(grants);
         model.setConnection('connected');
         delay = retryMin;
         statusTimer = setInterval(() => {

@@ -3,8 +3,9 @@
 
 import type { ApprovalButton, Overlay, UiState } from './controller.js';
 import { APPROVAL_BUTTONS } from './controller.js';
+import { bodySummary, describePair, headerLines } from '../approval/summary.js';
 import { formatDuration, secondsLeft } from './format.js';
-import { cell, MIN_HEIGHT, MIN_WIDTH, truncate } from './layout.js';
+import { cell, MIN_HEIGHT, MIN_WIDTH, sanitize, truncate } from './layout.js';
 import type { DashboardModel } from './model.js';
 import type { PendingRow } from './rows.js';
 import type { Theme, ThemeRole } from './theme.js';
@@ -14,6 +15,8 @@ export interface ModalText {
   label: string;
   lines: string[];
   width: number;
+  /** How far the content can scroll (approval prompt taller than the screen); 0 or absent when it fits. */
+  scrollMax?: number;
 }
 
 const BUTTON_TEXT: Record<ApprovalButton, string> = {
@@ -23,7 +26,10 @@ const BUTTON_TEXT: Record<ApprovalButton, string> = {
   later: '[Esc] Later',
 };
 
-function paramLines(params: unknown, width: number, max: number): string[] {
+/** Most parameter lines a prompt lists (the full masked set is in `portcullis pending --json`). */
+const MAX_PARAM_LINES = 200;
+
+function paramLines(params: unknown, width: number): string[] {
   if (params === undefined) return ['(none)'];
   let text: string;
   try {
@@ -32,26 +38,80 @@ function paramLines(params: unknown, width: number, max: number): string[] {
     text = String(params);
   }
   const lines = text.split('\n').map((l) => truncate(l, width));
-  if (lines.length <= max) return lines;
-  return [...lines.slice(0, Math.max(0, max - 1)), `… (+${lines.length - max + 1} more lines)`];
+  if (lines.length <= MAX_PARAM_LINES) return lines;
+  return [...lines.slice(0, MAX_PARAM_LINES - 1), `… (+${lines.length - MAX_PARAM_LINES + 1} more lines)`];
+}
+
+/**
+ * Wraps text into pieces of at most `width` cells, never dropping a character: breaks after the last space, `/` or `:`
+ * in the second half of a piece when there is one (ARNs and keys read better cut at a separator), else hard.
+ */
+export function wrapCells(text: string, width: number): string[] {
+  let rest = sanitize(text);
+  if (width <= 0) return [rest];
+  const out: string[] = [];
+  while (rest.length > width) {
+    let cut = width;
+    for (let i = width - 1; i >= Math.floor(width / 2); i -= 1) {
+      if (rest[i] === ' ' || rest[i] === '/' || rest[i] === ':') {
+        cut = i + 1;
+        break;
+      }
+    }
+    out.push(rest.slice(0, cut));
+    rest = rest.slice(cut);
+  }
+  out.push(rest);
+  return out;
+}
+
+const LABEL_CELLS = 17;
+
+/**
+ * What the approver is asked about, line by line: who and what, then every pair the approval covers (wrapped, never
+ * cut: a cut resource would hide what is bound), the body's size and hash, the effect-changing headers, the masked
+ * parameters.
+ */
+export function approvalDetails(row: PendingRow, theme: Theme, inner: number): string[] {
+  const lines: string[] = [];
+  const valueWidth = Math.max(10, inner - LABEL_CELLS);
+  const field = (name: string, value: string, role?: ThemeRole, wrap = false): void => {
+    const pieces = wrap ? wrapCells(value, valueWidth) : [value];
+    pieces.forEach((piece, i) => lines.push(styled([[` ${(i === 0 ? name : '').padEnd(LABEL_CELLS - 1)}`, 'dim'], [piece, role]], inner, theme)));
+  };
+  field('Service account', row.serviceAccount, 'title');
+  field('Action', row.action, 'hold');
+  field('Resource', row.resource, undefined, true);
+  field('Rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`);
+  field('Session', `${row.sessionId}  (approval ${row.id})`);
+  row.pairs.forEach((pair, i) => field(i === 0 ? `Covers ${row.pairs.length} pair${row.pairs.length === 1 ? '' : 's'}` : '', describePair(pair), 'hold', true));
+  field('Body', bodySummary(row.body));
+  const headers = headerLines(row.headers);
+  if (headers.length === 0) field('Headers', 'none that change the effect', 'dim');
+  headers.forEach((h, i) => field(i === 0 ? 'Headers' : '', h, undefined, true));
+  lines.push(styled([[' Parameters (masked)', 'dim']], inner, theme));
+  for (const l of paramLines(row.params, inner - 3)) lines.push(styled([[`   ${l}`]], inner, theme));
+  return lines;
 }
 
 export function approvalModal(row: PendingRow, index: number, total: number, ui: UiState, model: DashboardModel, theme: Theme, screenWidth: number, screenHeight: number): ModalText {
   const width = Math.min(80, screenWidth - 4);
   const inner = width - 4;
   const left = secondsLeft(row.expiresAtMs, model.now());
-  const field = (name: string, value: string, role?: ThemeRole): string => styled([[` ${name.padEnd(16)}`, 'dim'], [value, role]], inner, theme);
-  const lines = [
-    field('Service account', row.serviceAccount, 'title'),
-    field('Action', row.action, 'hold'),
-    field('Resource', row.resource),
-    field('Rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`),
-    field('Session', `${row.sessionId}  (approval ${row.id})`),
-    styled([[' Parameters (masked)', 'dim']], inner, theme),
-  ];
-  const fixed = lines.length + 6;
-  const room = Math.max(1, Math.min(10, screenHeight - 4 - fixed));
-  for (const l of paramLines(row.params, inner - 3, room)) lines.push(styled([[`   ${l}`]], inner, theme));
+  const details = approvalDetails(row, theme, inner);
+  // The box is at most screenHeight - 2 tall (2 border rows); the answer part below the details takes 3 lines.
+  const room = Math.max(2, screenHeight - 4 - 3);
+  let lines: string[];
+  let scrollMax = 0;
+  if (details.length <= room) lines = details;
+  else {
+    const visible = room - 1;
+    scrollMax = details.length - visible;
+    const top = Math.min(ui.approval.scroll, scrollMax);
+    const below = details.length - top - visible;
+    lines = details.slice(top, top + visible);
+    lines.push(styled([[` ↑↓ scroll · ${top} line${top === 1 ? '' : 's'} above · ${below} below`, 'hold']], inner, theme));
+  }
   lines.push('');
   const a = ui.approval;
   if (a.step === 'choose') {
@@ -67,10 +127,10 @@ export function approvalModal(row: PendingRow, index: number, total: number, ui:
     lines.push(a.error ? styled([[` ${a.error}`, 'error']], inner, theme) : styled([[` Enter ${a.step === 'duration' ? 'approves' : 'denies'} · Esc goes back`, 'dim']], inner, theme));
   }
   const label = ` Approval ${index + 1} of ${total} — ${left > 0 ? `${left}s left` : 'expired'} `;
-  return { label, lines, width };
+  return { label, lines, width, scrollMax };
 }
 
-export function confirmModal(overlay: Extract<Overlay, { kind: 'confirm-revoke' | 'confirm-quit' }>, model: DashboardModel, theme: Theme, screenWidth: number): ModalText {
+export function confirmModal(overlay: Extract<Overlay, { kind: 'confirm-revoke' | 'confirm-revoke-grant' | 'confirm-quit' }>, model: DashboardModel, theme: Theme, screenWidth: number): ModalText {
   const width = Math.min(70, screenWidth - 4);
   const inner = width - 4;
   const lines: string[] = [''];
@@ -82,6 +142,14 @@ export function confirmModal(overlay: Extract<Overlay, { kind: 'confirm-revoke' 
     lines.push(styled([[` Revoke ${overlay.sessionId}${s ? ` (${s.serviceAccount})` : ''}?`, 'title']], inner, theme));
     lines.push(styled([[' Its credentials stop working at once; calls in flight are denied.']], inner, theme));
     confirmText = ' Revoke ';
+  } else if (overlay.kind === 'confirm-revoke-grant') {
+    const g = model.grants.get(overlay.grantId);
+    label = ' End grant ';
+    lines.push(styled([[` End grant ${overlay.grantId}${g ? ` (${g.serviceAccount}, approved by ${g.by})` : ''}?`, 'title']], inner, theme));
+    for (const pair of (g?.pairs ?? []).slice(0, 6)) lines.push(styled([[`   ${describePair(pair)}`]], inner, theme));
+    if (g && g.pairs.length > 6) lines.push(styled([[`   … and ${g.pairs.length - 6} more`, 'dim']], inner, theme));
+    lines.push(styled([[' Calls needing these pairs are held for approval again.']], inner, theme));
+    confirmText = ' End grant ';
   } else {
     const n = model.queue().length;
     label = ' Quit ';
@@ -105,7 +173,7 @@ export const HELP_ROWS: [string, string][] = [
   ['Tab / Shift-Tab, 1 2 3', 'focus sessions, pending, log'],
   ['↑ ↓ PgUp PgDn g G', 'move in the focused panel'],
   ['Enter', 'session detail (sessions) · answer (pending)'],
-  ['k', 'revoke the selected session (asks first)'],
+  ['k', 'revoke session · in Pending: end grant (asks)'],
   ['/', 'filter the log (account, action, decision; !x)'],
   ['Esc', 'clear the filter · resume following'],
   ['Space', 'pause / follow the log'],
@@ -118,6 +186,7 @@ export const HELP_ROWS: [string, string][] = [
   ['d', 'deny (asks a reason; Enter skips)'],
   ['Esc', 'later — never approves; no answer = denied'],
   ['n / p', 'next / previous pending call'],
+  ['↑ ↓ g G', 'scroll a prompt taller than the screen'],
 ];
 
 export function helpModal(theme: Theme, screenWidth: number): ModalText {
@@ -140,6 +209,20 @@ export function detailModal(sessionId: string, model: DashboardModel, theme: The
     field('Age', `${formatDuration(now - s.startMs)}, expires in ${formatDuration(s.expiresAtMs - now)}${s.revoked ? ' (revoked)' : ''}`, s.revoked ? 'deny' : undefined);
     field('Calls', `${s.calls} (${s.denied} denied)`);
   } else field('State', 'ended');
+  // Pairs, headers and hashes are what was approved: wrapped, never cut.
+  const bound = (text: string, role?: ThemeRole) => {
+    for (const piece of wrapCells(text, inner - 5)) lines.push(styled([[`   ${piece}`, role]], inner, theme));
+  };
+  for (const p of model.queue().filter((q) => q.sessionId === sessionId)) {
+    field('Held', `${p.id} ${p.action} (rule ${p.ruleId}), ${p.pairs.length} pair${p.pairs.length === 1 ? '' : 's'}`, 'hold');
+    for (const pair of p.pairs) bound(describePair(pair));
+    bound(`body ${bodySummary(p.body)}`, 'dim');
+    for (const h of headerLines(p.headers)) bound(`header ${h}`, 'dim');
+  }
+  for (const g of model.grantList().filter((x) => x.sessionId === sessionId)) {
+    field('Grant', `${g.id} by ${g.by}, ${formatDuration(g.untilMs - now)} left, used ${g.uses}×`, 'approved');
+    for (const pair of g.pairs) bound(describePair(pair));
+  }
   lines.push('');
   const room = Math.max(1, screenHeight - 4 - lines.length - 2);
   const events = model.sessionEvents(sessionId, room);

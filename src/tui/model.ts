@@ -1,12 +1,13 @@
 // The dashboard's view model: gateway events and admin snapshots reduced into what the panels show.
 // Pure (no terminal, no I/O, injected clock) so every rule is unit-tested without blessed.
 
-import type { GatewayStatus, PendingApproval, SessionSummary } from '../admin/types.js';
+import type { GatewayStatus, Grant, PendingApproval, SessionSummary } from '../admin/types.js';
+import { pairsOf } from '../approval/summary.js';
 import type { GatewayEvent } from '../events.js';
 import { formatDuration, formatPolicyErrors } from './format.js';
 import { compileFilter } from './log-filter.js';
 import { Ring } from './ring.js';
-import type { Banner, BannerKind, ConnectionState, LogDecision, LogEntry, PendingRow, SessionRow } from './rows.js';
+import type { Banner, BannerKind, ConnectionState, GrantRow, LogDecision, LogEntry, PendingRow, SessionRow } from './rows.js';
 
 export interface ModelOptions {
   /** Log lines kept for scrollback (DASHBOARD.md: bound it, 500–1000). */
@@ -28,6 +29,32 @@ function ms(iso: string | undefined, fallback: number): number {
   return Number.isNaN(t) ? fallback : t;
 }
 
+type HeldFields = Pick<PendingApproval, 'sessionId' | 'requestId' | 'serviceAccount' | 'action' | 'resource' | 'body' | 'headers' | 'params' | 'ruleId' | 'message'> & {
+  /** Older events may lack it: then the primary action and resource stand in. */
+  pairs?: readonly string[];
+};
+
+/** A pending row from a snapshot entry or an `approval.proposed` event (same fields, same wording). */
+function pendingRow(id: string, p: HeldFields, createdAtMs: number, expiresAtMs: number): PendingRow {
+  return {
+    id,
+    sessionId: p.sessionId,
+    requestId: p.requestId,
+    serviceAccount: p.serviceAccount,
+    action: p.action,
+    resource: p.resource,
+    pairs: pairsOf(p),
+    ...(p.body ? { body: p.body } : {}),
+    ...(p.headers ? { headers: p.headers } : {}),
+    params: p.params,
+    ruleId: p.ruleId,
+    message: p.message,
+    createdAtMs,
+    expiresAtMs,
+    deciding: false,
+  };
+}
+
 export class DashboardModel {
   readonly now: () => number;
   readonly log: Ring<LogEntry>;
@@ -36,6 +63,8 @@ export class DashboardModel {
   readonly pending = new Map<string, PendingRow>();
   /** Approvals the operator put off with Esc: not prompted again, still listed. */
   readonly deferred = new Set<string>();
+  /** Live duration grants by id. */
+  readonly grants = new Map<string, GrantRow>();
   connection: ConnectionState = 'connecting';
   connectionDetail = '';
   url = '';
@@ -129,24 +158,26 @@ export class DashboardModel {
     const previous = new Set(this.pending.keys());
     this.pending.clear();
     for (const p of [...list].sort((a, b) => ms(a.createdAt, 0) - ms(b.createdAt, 0))) {
-      this.pending.set(p.id, {
-        id: p.id,
-        sessionId: p.sessionId,
-        requestId: p.requestId,
-        serviceAccount: p.serviceAccount,
-        action: p.action,
-        resource: p.resource,
-        params: p.params,
-        ruleId: p.ruleId,
-        message: p.message,
-        createdAtMs: ms(p.createdAt, this.now()),
-        expiresAtMs: ms(p.expiresAt, this.now()),
-        deciding: false,
-      });
+      this.pending.set(p.id, pendingRow(p.id, p, ms(p.createdAt, this.now()), ms(p.expiresAt, this.now())));
       if (!previous.has(p.id)) this.#fresh.push(p.id);
     }
     for (const id of this.deferred) if (!this.pending.has(id)) this.deferred.delete(id);
     this.#touch();
+  }
+
+  /** Replaces the live grants with a snapshot. */
+  applyGrants(list: Grant[]): void {
+    this.grants.clear();
+    for (const g of list) {
+      this.grants.set(g.id, { id: g.id, approvalId: g.approvalId, sessionId: g.sessionId, serviceAccount: g.serviceAccount, pairs: [...g.pairs], by: g.by, untilMs: ms(g.until, this.now()), uses: g.uses });
+    }
+    this.#touch();
+  }
+
+  /** Live grants, soonest to end first. */
+  grantList(): GrantRow[] {
+    const now = this.now();
+    return [...this.grants.values()].filter((g) => g.untilMs > now).sort((a, b) => a.untilMs - b.untilMs || a.id.localeCompare(b.id));
   }
 
   /** Approval ids that arrived since the last call (the view rings the bell once per batch). */
@@ -227,20 +258,7 @@ export class DashboardModel {
       }
       case 'approval.proposed':
         if (!this.pending.has(event.approvalId)) {
-          this.pending.set(event.approvalId, {
-            id: event.approvalId,
-            sessionId: event.sessionId,
-            requestId: event.requestId,
-            serviceAccount: event.serviceAccount,
-            action: event.action,
-            resource: event.resource,
-            params: event.params,
-            ruleId: event.ruleId,
-            message: event.message,
-            createdAtMs: at,
-            expiresAtMs: ms(event.expiresAt, at),
-            deciding: false,
-          });
+          this.pending.set(event.approvalId, pendingRow(event.approvalId, event, at, ms(event.expiresAt, at)));
           this.#fresh.push(event.approvalId);
         }
         break;
@@ -283,6 +301,46 @@ export class DashboardModel {
       }
       case 'approval.executed':
         break;
+      case 'grant.created':
+        this.grants.set(event.grantId, {
+          id: event.grantId,
+          approvalId: event.approvalId,
+          sessionId: event.sessionId,
+          serviceAccount: event.serviceAccount,
+          pairs: [...event.pairs],
+          by: event.by,
+          untilMs: ms(event.until, at),
+          uses: 0,
+        });
+        this.#addLog({
+          atMs: at,
+          sessionId: event.sessionId,
+          account: event.serviceAccount,
+          action: `grant ${event.grantId}`,
+          resource: `${event.pairs.length} pair${event.pairs.length === 1 ? '' : 's'}`,
+          decision: 'approved',
+          note: `by ${event.by} for ${formatDuration(ms(event.until, at) - at)}`,
+        });
+        break;
+      case 'grant.used': {
+        const g = this.grants.get(event.grantId);
+        if (g) g.uses += 1;
+        break;
+      }
+      case 'grant.ended': {
+        const g = this.grants.get(event.grantId);
+        this.grants.delete(event.grantId);
+        this.#addLog({
+          atMs: at,
+          sessionId: event.sessionId,
+          account: g?.serviceAccount ?? '-',
+          action: `grant ${event.grantId}`,
+          resource: g ? `${g.pairs.length} pair${g.pairs.length === 1 ? '' : 's'}` : '-',
+          decision: 'info',
+          note: `ended: ${event.reason}${event.by ? ` by ${event.by}` : ''}, ${event.uses} use${event.uses === 1 ? '' : 's'}`,
+        });
+        break;
+      }
       case 'response': {
         const entry = this.#byRequest.get(event.requestId);
         if (entry) {

@@ -1,4 +1,4 @@
-// What the dashboard's panels show, row by row: log entries, session and pending-approval rows, banners.
+// What the dashboard's panels show, row by row: log entries, session, pending-approval and grant rows, banners.
 
 export type LogDecision = 'allow' | 'deny' | 'hold' | 'approved' | 'denied' | 'expired' | 'info' | 'error';
 
@@ -36,6 +36,12 @@ export interface PendingRow {
   serviceAccount: string;
   action: string;
   resource: string;
+  /** Every `action resource` pair an approval covers (the copy source too). */
+  pairs: string[];
+  /** The body as it will be forwarded. */
+  body?: { bytes: number; sha256: string };
+  /** Forwarded headers that change the call's effect (masked). */
+  headers?: Record<string, string>;
   params?: unknown;
   ruleId: string;
   message?: string;
@@ -43,6 +49,18 @@ export interface PendingRow {
   expiresAtMs: number;
   /** A decision was sent and its event has not arrived yet. */
   deciding: boolean;
+}
+
+/** A live duration grant (approve --for). */
+export interface GrantRow {
+  id: string;
+  approvalId: string;
+  sessionId: string;
+  serviceAccount: string;
+  pairs: string[];
+  by: string;
+  untilMs: number;
+  uses: number;
 }
 
 export type BannerKind = 'ok' | 'error' | 'info';

@@ -3,7 +3,7 @@
 // the dashboard only reads `{ ok, message | error }` when present and treats a throw as a failure.
 
 import type { GatewayEvent, GatewayEventType } from '../events.js';
-import type { DecisionInput, GatewayStatus, PendingApproval, SessionSummary } from '../admin/types.js';
+import type { DecisionInput, GatewayStatus, Grant, PendingApproval, SessionSummary } from '../admin/types.js';
 
 export interface DashboardSource {
   status(): Promise<GatewayStatus>;
@@ -14,6 +14,9 @@ export interface DashboardSource {
   revokeSession(sessionId: string, by: string, reason?: string): Promise<unknown>;
   revokeServiceAccount(name: string, by: string, reason?: string): Promise<unknown>;
   reloadPolicy(): Promise<unknown>;
+  /** Live grants; a source without them shows none (older stand-ins). */
+  grants?(): Promise<Grant[]>;
+  revokeGrant?(id: string, by: string): Promise<unknown>;
   events(options?: { session?: string; types?: GatewayEventType[]; signal?: AbortSignal }): AsyncIterable<GatewayEvent>;
 }
 

@@ -5,6 +5,7 @@
 
 import type { Overlay, Panel, UiState } from './controller.js';
 import { lastIndexAtOrBefore } from './controller.js';
+import { describePair } from '../approval/summary.js';
 import { formatDuration, secondsLeft } from './format.js';
 import { cell, fitColumns, scrollTop, type Column, type ColumnSpec } from './layout.js';
 import type { DashboardModel } from './model.js';
@@ -215,28 +216,65 @@ function sessionValues(s: SessionRow, now: number): Record<SessionKey, Seg> {
   };
 }
 
+type GrantKey = 'id' | 'account' | 'by' | 'pairs' | 'left' | 'uses';
+export const GRANT_COLUMNS: ColumnSpec<GrantKey>[] = [
+  { key: 'id', title: 'GRANT', width: 8, drop: 0 },
+  { key: 'account', title: 'ACCOUNT', width: 16, drop: 0 },
+  { key: 'by', title: 'BY', width: 10, drop: 2 },
+  { key: 'pairs', title: 'PAIRS', width: 10, drop: 0, flex: true },
+  { key: 'uses', title: 'USES', width: 4, drop: 1, align: 'right' },
+  { key: 'left', title: 'LEFT', width: 6, drop: 0, align: 'right' },
+];
+
+/**
+ * Held calls, then live grants (their own column header) in the same panel: both are what a human approved or is
+ * about to. Ids in display order cover both; grant ids start with `g-`.
+ */
 export function pendingView(model: DashboardModel, ui: UiState, theme: Theme, innerWidth: number, rows: number, previousTop: number, focused: boolean): TableView {
   const queue = model.queue();
-  const ids = queue.map((p) => p.id);
+  const grants = model.grantList();
+  const ids = [...queue.map((p) => p.id), ...grants.map((g) => g.id)];
   const now = model.now();
-  if (queue.length === 0) return { label: ' Pending[0] ', lines: [styled([[' no calls waiting for approval', 'dim']], innerWidth, theme)], ids, top: 0 };
-  const cols = fitColumns(PENDING_COLUMNS, innerWidth);
-  const visible = Math.max(0, rows - 1);
-  const selectedIndex = ui.selectedPending ? ids.indexOf(ui.selectedPending) : -1;
-  const top = scrollTop(previousTop, Math.max(0, selectedIndex), visible, queue.length);
-  const lines = [headerRow(cols, innerWidth, theme)];
-  for (const p of queue.slice(top, top + visible)) {
-    const left = secondsLeft(p.expiresAtMs, now);
-    const values: Record<PendingKey, Seg> = {
-      id: [p.id, 'hold'],
-      account: [p.serviceAccount],
-      action: [p.action],
-      resource: [p.resource],
-      left: [p.deciding ? 'sent' : left > 0 ? `${left}s` : 'expired', left <= 10 ? 'deny' : 'hold'],
-    };
-    lines.push(row(cols, values, innerWidth, theme, p.id === ui.selectedPending));
+  const label = ` Pending[${queue.length}]${grants.length > 0 ? ` Grants[${grants.length}]` : ''} `;
+  if (ids.length === 0) return { label, lines: [styled([[' no calls waiting for approval', 'dim']], innerWidth, theme)], ids, top: 0 };
+  // One table of rows; a grant section adds its own header row.
+  type Line = { id?: string; text: (selected: boolean) => string };
+  const all: Line[] = [];
+  if (queue.length > 0) {
+    const cols = fitColumns(PENDING_COLUMNS, innerWidth);
+    all.push({ text: () => headerRow(cols, innerWidth, theme) });
+    for (const p of queue) {
+      const left = secondsLeft(p.expiresAtMs, now);
+      const values: Record<PendingKey, Seg> = {
+        id: [p.id, 'hold'],
+        account: [p.serviceAccount],
+        action: [p.action],
+        resource: [p.pairs.length > 1 ? `${p.pairs.length} pairs: ${p.resource}` : p.resource],
+        left: [p.deciding ? 'sent' : left > 0 ? `${left}s` : 'expired', left <= 10 ? 'deny' : 'hold'],
+      };
+      all.push({ id: p.id, text: (selected) => row(cols, values, innerWidth, theme, selected) });
+    }
+  } else all.push({ text: () => styled([[' no calls waiting for approval', 'dim']], innerWidth, theme) });
+  if (grants.length > 0) {
+    const cols = fitColumns(GRANT_COLUMNS, innerWidth);
+    all.push({ text: () => headerRow(cols, innerWidth, theme) });
+    for (const g of grants) {
+      const values: Record<GrantKey, Seg> = {
+        id: [g.id, 'approved'],
+        account: [g.serviceAccount],
+        by: [g.by],
+        pairs: [`${g.pairs.length > 1 ? `${g.pairs.length} pairs: ` : ''}${g.pairs.map(describePair).join(', ')}`],
+        uses: [String(g.uses)],
+        left: [formatDuration(g.untilMs - now), 'approved'],
+      };
+      all.push({ id: g.id, text: (selected) => row(cols, values, innerWidth, theme, selected) });
+    }
   }
-  return { label: ` Pending[${queue.length}] `, lines, ids, top };
+  const visible = Math.max(1, rows);
+  const selectedLine = Math.max(0, all.findIndex((l) => l.id !== undefined && l.id === ui.selectedPending));
+  const top = scrollTop(previousTop, selectedLine, visible, all.length);
+  const lines = all.slice(top, top + visible).map((l) => l.text(l.id !== undefined && l.id === ui.selectedPending));
+  return { label, lines, ids, top };
 }
 
 export interface LogView extends PanelText {
@@ -277,7 +315,7 @@ export function logValues(e: LogEntry): Record<LogKey, Seg> {
 
 const FOOTER_KEYS: Record<Panel, [string, string][]> = {
   sessions: [['↑↓', 'select'], ['Enter', 'detail'], ['k', 'revoke'], ['Tab', 'focus'], ['/', 'filter log'], ['r', 'reload policy'], ['?', 'help'], ['q', 'quit']],
-  pending: [['↑↓', 'select'], ['Enter', 'answer'], ['Tab', 'focus'], ['/', 'filter log'], ['r', 'reload policy'], ['?', 'help'], ['q', 'quit']],
+  pending: [['↑↓', 'select'], ['Enter', 'answer'], ['k', 'end grant'], ['Tab', 'focus'], ['/', 'filter log'], ['r', 'reload policy'], ['?', 'help'], ['q', 'quit']],
   log: [['↑↓ PgUp PgDn', 'scroll'], ['Space', 'pause'], ['G', 'follow'], ['/', 'filter'], ['Esc', 'clear filter'], ['Tab', 'focus'], ['?', 'help'], ['q', 'quit']],
 };
 
@@ -287,7 +325,7 @@ export function footerLine(ui: UiState, approvalOpen: boolean, theme: Theme, wid
   if (approvalOpen) {
     keys =
       ui.approval.step === 'choose'
-        ? [['a', 'approve once'], ['A', 'approve for…'], ['d', 'deny'], ['Esc', 'later'], ['Tab ←→', 'move'], ['Enter', 'choose'], ['n/p', 'next/prev']]
+        ? [['a', 'approve once'], ['A', 'approve for…'], ['d', 'deny'], ['Esc', 'later'], ['Tab ←→', 'move'], ['Enter', 'choose'], ['↑↓', 'scroll'], ['n/p', 'next/prev']]
         : [['Enter', ui.approval.step === 'reason' ? 'deny' : 'approve'], ['Esc', 'back'], ['Backspace', 'erase']];
   } else {
     const overlay: Overlay = ui.overlay;
@@ -304,6 +342,7 @@ export function footerLine(ui: UiState, approvalOpen: boolean, theme: Theme, wid
         break;
       case 'confirm-quit':
       case 'confirm-revoke':
+      case 'confirm-revoke-grant':
         keys = [['Tab ←→', 'move'], ['Enter', 'choose'], ['Esc', 'cancel']];
         break;
       case 'none':

@@ -3,7 +3,7 @@
 // tests can see exactly what crossed the socket, and its bus counts subscribers.
 
 import { EventBus, type EventListener, type GatewayEvent } from '../../src/events.js';
-import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, PendingApproval, SessionSummary } from '../../src/admin/types.js';
+import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, Grant, PendingApproval, SessionSummary } from '../../src/admin/types.js';
 
 /** An EventBus that knows how many listeners it has and lets tests wait for a count. */
 export class CountingBus extends EventBus {
@@ -80,11 +80,49 @@ export function samplePending(): PendingApproval[] {
       serviceAccount: 'ci-bot',
       action: 'secretsmanager:GetSecretValue',
       resource: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod-db',
+      pairs: ['secretsmanager:GetSecretValue arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod-db'],
       region: 'eu-west-1',
       ruleId: 'prod-secrets',
       createdAt: T0,
       expiresAt: '2099-01-01T12:05:00.000Z',
       held: true,
+    },
+  ];
+}
+
+/** A held S3 copy: two pairs (the copy source too), a body, one effect-changing header. */
+export function sampleCopyPending(): PendingApproval {
+  return {
+    id: 'c0py',
+    sessionId: 's-active1',
+    requestId: 'r-2',
+    serviceAccount: 'ci-bot',
+    action: 's3:CopyObject',
+    resource: 'arn:aws:s3:::prod-bucket/reports/q3.csv',
+    pairs: ['s3:PutObject arn:aws:s3:::prod-bucket/reports/q3.csv', 's3:GetObject arn:aws:s3:::staging/reports/q3.csv'],
+    region: 'eu-west-1',
+    params: { Bucket: 'prod-bucket', Key: 'reports/q3.csv', CopySource: 'staging/reports/q3.csv' },
+    body: { bytes: 12_595, sha256: 'ab12cd34ef56'.padEnd(64, '0') },
+    headers: { 'x-amz-acl': 'public-read', 'x-amz-server-side-encryption-customer-key': '[MASKED]' },
+    ruleId: 'prod-writes',
+    createdAt: T0,
+    expiresAt: '2099-01-01T12:05:00.000Z',
+    held: true,
+  };
+}
+
+export function sampleGrants(): Grant[] {
+  return [
+    {
+      id: 'g-7hxk',
+      approvalId: 'c0py',
+      sessionId: 's-active1',
+      serviceAccount: 'ci-bot',
+      pairs: ['s3:PutObject arn:aws:s3:::prod-bucket/reports/q3.csv', 's3:GetObject arn:aws:s3:::staging/reports/q3.csv'],
+      by: 'alice',
+      createdAt: T0,
+      until: '2025-01-01T12:10:00.000Z',
+      uses: 3,
     },
   ];
 }
@@ -96,6 +134,7 @@ export class FakeControl implements GatewayControl {
   readonly calls: Call[] = [];
   sessionList = sampleSessions();
   pendingList = samplePending();
+  grantList = sampleGrants();
   reloadResult: ControlResult = { ok: true, message: 'policy reloaded (3 rules)' };
   /** When set, status() throws it (to exercise the 500 path). */
   statusError?: Error;
@@ -139,6 +178,19 @@ export class FakeControl implements GatewayControl {
 
   deny(id: string, input: DecisionInput): ControlResult {
     return this.#decide('deny', id, input);
+  }
+
+  grants(): Grant[] {
+    this.calls.push({ method: 'grants', args: [] });
+    return this.grantList;
+  }
+
+  revokeGrant(id: string, by: string): ControlResult {
+    this.calls.push({ method: 'revokeGrant', args: [id, by] });
+    const grant = this.grantList.find((g) => g.id === id);
+    if (!grant) return { ok: false, status: 404, error: `no live grant ${id}` };
+    this.grantList = this.grantList.filter((g) => g.id !== id);
+    return { ok: true, message: `ended grant ${id} (${grant.serviceAccount}, ${grant.pairs.length} pair(s), used ${grant.uses} time(s))` };
   }
 
   async revokeSession(sessionId: string, by: string, reason?: string): Promise<ControlResult> {

@@ -24,6 +24,8 @@ describe('matchRoute', () => {
     ['POST', '/v1/sessions/s-1/revoke', { name: 'revokeSession', id: 's-1' }],
     ['POST', '/v1/service-accounts/ci%20bot/revoke', { name: 'revokeServiceAccount', account: 'ci bot' }],
     ['POST', '/v1/policy/reload', { name: 'reloadPolicy' }],
+    ['GET', '/v1/grants', { name: 'grants' }],
+    ['POST', '/v1/grants/g-7hxk/revoke', { name: 'revokeGrant', id: 'g-7hxk' }],
     ['GET', '/v1/events', { name: 'events', filter: {} }],
     ['GET', '/v1/events?session=s-1&types=request,response', { name: 'events', filter: { session: 's-1', types: ['request', 'response'] } }],
   ])('%s %s', (method, url, route) => {
@@ -35,6 +37,10 @@ describe('matchRoute', () => {
     ['GET', '/v2/status', 404, 'no such admin route: GET /v2/status'],
     ['POST', '/v1/approvals/k3f9/revoke', 404, 'no such admin route'],
     ['POST', '/v1/sessions/s-1/approve', 404, 'no such admin route'],
+    ['POST', '/v1/grants/g-7hxk/approve', 404, 'no such admin route'],
+    ['POST', '/v1/grants', 405, 'POST /v1/grants: use GET'],
+    ['GET', '/v1/grants/g-7hxk/revoke', 405, 'use POST'],
+    ['POST', '/v1/grants/g%0A1/revoke', 400, 'grant id contains control characters'],
     ['POST', '/v1/status', 405, 'POST /v1/status: use GET'],
     ['GET', '/v1/approvals/k3f9/approve', 405, 'use POST'],
     ['DELETE', '/v1/policy/reload', 405, 'use POST'],
@@ -61,6 +67,12 @@ describe('parseDecisionBody', () => {
     [{ by: 'alice', forMs: 600000 }, true, { by: 'alice', forMs: 600000 }],
   ])('accepts %j', (body, allowForMs, expected) => {
     expect(parseDecisionBody(body, { allowForMs })).toEqual({ ok: true, value: expected });
+  });
+
+  it('a grant revocation takes only `by`', () => {
+    expect(parseDecisionBody({ by: 'alice' }, { allowForMs: false, allowReason: false })).toEqual({ ok: true, value: { by: 'alice' } });
+    const parsed = parseDecisionBody({ by: 'alice', reason: 'x' }, { allowForMs: false, allowReason: false });
+    expect(parsed).toEqual({ ok: false, error: 'body: unknown field "reason" (allowed: by)' });
   });
 
   it.each([

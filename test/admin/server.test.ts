@@ -199,7 +199,33 @@ describe('admin routes', () => {
     ]);
   });
 
+  it('lists live grants and revokes one; an unknown id is a 404 value', async () => {
+    const server = await start();
+    const client = new AdminClient(server.path, { user: 'gina' });
+    expect(await client.grants()).toEqual(control.grantList);
+    expect(JSON.parse((await raw(server.path, 'GET', '/v1/grants')).body)).toEqual({ grants: control.grantList });
+    expect(await client.revokeGrant('g-none')).toEqual({ ok: false, status: 404, error: 'no live grant g-none' });
+    expect(await client.revokeGrant('g-7hxk')).toEqual({ ok: true, message: 'ended grant g-7hxk (ci-bot, 2 pair(s), used 3 time(s))' });
+    expect(await client.grants()).toEqual([]);
+    expect(control.calls.filter((c) => c.method === 'revokeGrant').map((c) => c.args)).toEqual([
+      ['g-none', 'gina'],
+      ['g-7hxk', 'gina'],
+    ]);
+  });
+
+  it('GET /v1/pending carries every pair, the body size and hash, headers and params', async () => {
+    const { sampleCopyPending } = await import('./fake-control.js');
+    control.pendingList = [sampleCopyPending()];
+    const server = await start();
+    const [held] = await new AdminClient(server.path).pending();
+    expect(held!.pairs).toEqual(['s3:PutObject arn:aws:s3:::prod-bucket/reports/q3.csv', 's3:GetObject arn:aws:s3:::staging/reports/q3.csv']);
+    expect(held!.body).toEqual({ bytes: 12_595, sha256: expect.stringMatching(/^ab12cd34/) });
+    expect(held!.headers).toEqual({ 'x-amz-acl': 'public-read', 'x-amz-server-side-encryption-customer-key': '[MASKED]' });
+    expect(held!.params).toEqual({ Bucket: 'prod-bucket', Key: 'reports/q3.csv', CopySource: 'staging/reports/q3.csv' });
+  });
+
   it.each([
+    ['POST', '/v1/grants/g-7hxk/revoke', '{"by":"a","reason":"x"}', 400, 'body: unknown field "reason"'],
     ['POST', '/v1/approvals/k3f9/approve', '{"by":', 400, 'body: not valid JSON'],
     ['POST', '/v1/approvals/k3f9/approve', '{}', 400, 'body.by: required'],
     ['POST', '/v1/approvals/k3f9/approve', '{"by":"a","for":"10m"}', 400, 'body: unknown field "for"'],

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer } from '../../src/admin/server.js';
 import type { GatewayEvent } from '../../src/events.js';
-import { TailFormatter, formatDuration, formatPending, formatSessions, formatTable, sanitize } from '../../src/cli/admin.js';
-import { FakeControl, T0, decisionEvent, responseEvent, sampleSessions, samplePending } from '../admin/fake-control.js';
+import { TailFormatter, formatBound, formatDuration, formatGrants, formatPending, formatSessions, formatTable, sanitize } from '../../src/cli/admin.js';
+import { FakeControl, T0, decisionEvent, responseEvent, sampleCopyPending, sampleGrants, sampleSessions, samplePending } from '../admin/fake-control.js';
 
 const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
 
@@ -216,6 +216,54 @@ describe('portcullis approve / deny / revoke', () => {
   });
 });
 
+describe('portcullis grants', () => {
+  it('lists live grants with every pair; --json is the API list', async () => {
+    await startGateway();
+    const table = await run('grants', '--state-dir', stateDir);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+BY\s+ACCOUNT\s+UNTIL\s+USES\s+PAIRS$/);
+    expect(lines[1]).toMatch(/^g-7hxk\s+alice\s+ci-bot\s+12:10:00 \(ended\)\s+3\s+s3:PutObject on arn:aws:s3:::prod-bucket\/reports\/q3.csv$/);
+    expect(lines[2]).toMatch(/^\s+s3:GetObject on arn:aws:s3:::staging\/reports\/q3.csv$/);
+    const json = await run('grants', '--json', '--state-dir', stateDir);
+    expect(JSON.parse(json.stdout)).toEqual(sampleGrants());
+    control.grantList = [];
+    expect((await run('grants', '--state-dir', stateDir)).stdout).toBe('no live grants\n');
+  });
+
+  it('grants revoke ID ends it (exit 0); an unknown id is one line, exit 1; no id is exit 2', async () => {
+    await startGateway();
+    const ok = await run('grants', 'revoke', 'g-7hxk', '--state-dir', stateDir);
+    expect(ok).toEqual({ code: 0, stdout: 'ended grant g-7hxk (ci-bot, 2 pair(s), used 3 time(s))\n', stderr: '' });
+    expect(control.calls.at(-1)).toEqual({ method: 'revokeGrant', args: ['g-7hxk', userInfo().username] });
+    expectOneLineError(await run('grants', 'revoke', 'g-7hxk', '--state-dir', stateDir), 1, 'no live grant g-7hxk');
+    const usage = await run('grants', 'revoke', '--state-dir', stateDir);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr.trim().split('\n')).toHaveLength(1);
+    // --state-dir given before the subcommand works too.
+    control.grantList = sampleGrants();
+    expect((await run('grants', '--state-dir', stateDir, 'revoke', 'g-7hxk')).code).toBe(0);
+  });
+
+  it('without a gateway: one line, exit 1', async () => {
+    const expected = `no gateway is running with state dir ${stateDir} (admin socket ${join(stateDir, 'admin.sock')} not found)`;
+    expectOneLineError(await run('grants', '--state-dir', stateDir), 1, expected);
+    expectOneLineError(await run('grants', 'revoke', 'g-1', '--state-dir', stateDir), 1, expected);
+  });
+
+  it('pending shows what an approval covers: every pair, body size and hash, headers, params', async () => {
+    control.pendingList = [sampleCopyPending()];
+    await startGateway();
+    const out = (await run('pending', '--state-dir', stateDir)).stdout;
+    expect(out).toContain('approval c0py (ci-bot, session s-active1, rule prod-writes) covers exactly:');
+    expect(out).toContain('  s3:PutObject  on arn:aws:s3:::prod-bucket/reports/q3.csv\n  s3:GetObject  on arn:aws:s3:::staging/reports/q3.csv');
+    expect(out).toMatch(/ body {5}12\.3 KiB sha256:ab12cd34… \(sha256 ab12cd34ef560+\)/);
+    expect(out).toContain('  headers  x-amz-acl: public-read\n           x-amz-server-side-encryption-customer-key: [MASKED]');
+    expect(out).toContain('  params   {"Bucket":"prod-bucket","Key":"reports/q3.csv","CopySource":"staging/reports/q3.csv"} (masked)');
+    expect(JSON.parse((await run('pending', '--json', '--state-dir', stateDir)).stdout)).toEqual([sampleCopyPending()]);
+  });
+});
+
 describe('portcullis tail', () => {
   async function waitFor(read: () => string, predicate: (text: string) => boolean): Promise<string> {
     while (!predicate(read())) await new Promise((r) => setTimeout(r, 10));
@@ -336,6 +384,43 @@ describe('formatters', () => {
       `${hms} - approval k3f9 approved by alice for 10m`,
     );
     expect(f.line(responseEvent('s', 'r3', { resource: 'arn:aws:s3:::b/\u001b[31mred' }))).toContain('arn:aws:s3:::b/\\x1b[31mred');
+  });
+
+  it('formatBound falls back to action + resource and says when there is no body or header', () => {
+    const text = formatBound(samplePending()[0]!);
+    expect(text.split('\n')).toEqual([
+      'approval k3f9 (ci-bot, session s-active1, rule prod-secrets) covers exactly:',
+      '  secretsmanager:GetSecretValue  on arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod-db',
+      '  body     no body',
+      '  headers  none that change the effect',
+      '  params   (none) (masked)',
+    ]);
+    expect(formatBound({ ...sampleCopyPending(), headers: { 'x-amz-acl': 'a\u001b[2J' } })).toContain('x-amz-acl: a\\x1b[2J');
+  });
+
+  it('formatGrants shows time left and one row per extra pair', () => {
+    const t = new Date('2025-01-01T12:10:00.000Z');
+    const hms = [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+    const lines = formatGrants(sampleGrants(), Date.parse(T0)).split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toMatch(new RegExp(`^g-7hxk\\s+alice\\s+ci-bot\\s+${hms} \\(10m\\)\\s+3\\s+s3:PutObject on `));
+    expect(formatGrants([], 0)).toBe('no live grants');
+  });
+
+  it('TailFormatter prints grant events', () => {
+    const f = new TailFormatter();
+    const at = (iso: string) => {
+      const t = new Date(iso);
+      return [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+    };
+    const [g] = sampleGrants();
+    expect(f.line({ type: 'grant.created', at: T0, grantId: g!.id, approvalId: 'c0py', sessionId: 's-active1', serviceAccount: 'ci-bot', pairs: g!.pairs, by: 'alice', until: g!.until })).toBe(
+      `${at(T0)} ci-bot GRANT g-7hxk created by alice from approval c0py until ${at(g!.until)}: s3:PutObject on arn:aws:s3:::prod-bucket/reports/q3.csv, s3:GetObject on arn:aws:s3:::staging/reports/q3.csv`,
+    );
+    expect(f.line({ type: 'grant.used', at: T0, grantId: 'g-7hxk', approvalId: 'c0py', sessionId: 's-2', requestId: 'r-9' })).toBe(`${at(T0)} - grant g-7hxk used by request r-9 (session s-2)`);
+    expect(f.line({ type: 'grant.ended', at: T0, grantId: 'g-7hxk', approvalId: 'c0py', sessionId: 's-active1', reason: 'revoked', by: 'bob', uses: 4 })).toBe(
+      `${at(T0)} - grant g-7hxk ended (revoked by bob) after 4 use(s)`,
+    );
   });
 
   it('TailFormatter forgets decisions beyond its bound', () => {

@@ -121,6 +121,18 @@ describe('held calls', () => {
     const results = await jsInBackground([{ op: 'getSecret', name: 'prod/window' }, { op: 'getSecret', name: 'prod/window' }]);
     expect(results.every((r) => r.ok)).toBe(true);
     expect((await admin.pending()).filter((p) => p.resource.endsWith('prod/window'))).toEqual([]);
+    // The grant is listed with the exact pairs and its uses, and `grants revoke` ends it: the next call is held again.
+    const [grant] = (await admin.grants()).filter((g) => g.approvalId === pending.id);
+    expect(grant).toMatchObject({ serviceAccount: pending.serviceAccount, pairs: pending.pairs, uses: 2 });
+    const listed = await run('node', ['bin/portcullis.js', 'grants', '--state-dir', stack.stateDir]);
+    expect(listed.stdout).toContain(grant!.id);
+    const ended = await run('node', ['bin/portcullis.js', 'grants', 'revoke', grant!.id, '--state-dir', stack.stateDir]);
+    expect(ended.stdout).toContain(`ended grant ${grant!.id}`);
+    expect((await admin.grants()).filter((g) => g.id === grant!.id)).toEqual([]);
+    const held = jsInBackground([{ op: 'getSecret', name: 'prod/window' }]);
+    const again = await pendingFor('secret:prod/window');
+    await admin.deny(again.id, { reason: 'grant ended' });
+    expect((await held)[0]).toMatchObject({ ok: false });
   });
 
   test('20 concurrent pending approvals are resolved independently, in any order', async () => {

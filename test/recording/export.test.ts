@@ -21,12 +21,18 @@ beforeAll(async () => {
   const events: GatewayEvent[] = [
     { type: 'request', at: iso(3000), ...base, requestId: 'r3', service: 's3', region: 'eu-west-1' },
     { type: 'decision', at: iso(3000), ...base, requestId: 'r3', effect: 'approve', ruleId: 'hold-deletes' },
-    { type: 'approval.proposed', at: iso(3001), ...base, requestId: 'r3', approvalId: 'ap1', ruleId: 'hold-deletes', expiresAt: iso(300_000) },
+    {
+      type: 'approval.proposed', at: iso(3001), ...base, requestId: 'r3', approvalId: 'ap1', ruleId: 'hold-deletes', expiresAt: iso(300_000),
+      pairs: ['s3:DeleteObject arn:aws:s3:::bucket/old'], body: { bytes: 12_595, sha256: 'ab12cd34'.padEnd(64, '0') }, headers: { 'x-amz-mfa': '[MASKED]' },
+    },
     { type: 'response', at: iso(3002), ...base, requestId: 'r3', status: 429, errorCode: 'ThrottlingException', bytes: 80, durationMs: 2, bodyExcerpt: '{"__type":"ThrottlingException"}' },
-    { type: 'approval.decided', at: iso(9000), approvalId: 'ap1', decision: 'approved', by: 'alice' },
+    { type: 'approval.decided', at: iso(9000), approvalId: 'ap1', decision: 'approved', by: 'alice', forMs: 600_000 },
+    { type: 'grant.created', at: iso(9000), grantId: 'g-abcd', approvalId: 'ap1', sessionId: 's1', serviceAccount: 'billing-job', pairs: ['s3:DeleteObject arn:aws:s3:::bucket/old'], by: 'alice', until: iso(609_000) },
     { type: 'request', at: iso(9500), ...base, requestId: 'r4', service: 's3', region: 'eu-west-1' },
     { type: 'decision', at: iso(9500), ...base, requestId: 'r4', effect: 'allow', ruleId: 'hold-deletes', via: 'grant' },
     { type: 'approval.executed', at: iso(9501), approvalId: 'ap1', requestId: 'r4' },
+    { type: 'grant.used', at: iso(9501), grantId: 'g-abcd', approvalId: 'ap1', sessionId: 's1', requestId: 'r4' },
+    { type: 'grant.ended', at: iso(9600), grantId: 'g-abcd', approvalId: 'ap1', sessionId: 's1', reason: 'revoked', by: 'bob', uses: 1 },
     { type: 'response', at: iso(9540), ...base, requestId: 'r4', status: 204, bytes: 0, durationMs: 40 },
     // A call still in flight when the recording was read.
     { type: 'request', at: iso(10_000), sessionId: 's1', serviceAccount: 'billing-job', requestId: 'r5', service: 'dynamodb', action: 'dynamodb:PutItem', resource: 'arn:aws:dynamodb:eu-west-1:123456789012:table/jobs', region: 'eu-west-1', params: { TableName: 'jobs' } },
@@ -172,6 +178,10 @@ describe('reading recordings back', () => {
     const texts = steps.map((s) => s.text);
     expect(texts).toContain('  DENY by rule default-deny');
     expect(texts).toContain('  ✔ approval ap1 approved by alice');
+    expect(texts).toContain(`  ⏸ approval ap1 requested (rule hold-deletes, until ${iso(300_000)}); covers s3:DeleteObject on arn:aws:s3:::bucket/old; body 12.3 KiB sha256:ab12cd34…; headers x-amz-mfa`);
+    expect(texts).toContain(`  ⏲ grant g-abcd created by alice from approval ap1: billing-job may s3:DeleteObject on arn:aws:s3:::bucket/old until ${iso(609_000)}`);
+    expect(texts).toContain('  ⏲ grant g-abcd let request r4 through (approval ap1)');
+    expect(texts).toContain('  ⏲ grant g-abcd ended (revoked by bob) after 1 use(s)');
     expect(texts).toContain('← 403 AccessDenied 42 B in 25 ms [s1-r2]');
     expect(texts.at(-2)).toBe('session ended (expired)');
     expect(texts.at(-1)).toMatch(/^# final digest over \d+ lines, signed by key gw-1$/);

@@ -238,6 +238,38 @@ describe('Recorder', () => {
     ]);
   });
 
+  it('files grant.created and grant.ended under the approving session, grant.used under the using one; verify passes', async () => {
+    const dir = await tempDir();
+    const rec = await recorder(dir);
+    rec.record(started('s1'));
+    rec.record(started('s2'));
+    const pairs = ['s3:PutObject arn:aws:s3:::dst/k', 's3:GetObject arn:aws:s3:::src/k'];
+    const base = { sessionId: 's1', requestId: 'r1', serviceAccount: 'billing-job', action: 's3:CopyObject', resource: 'arn:aws:s3:::dst/k' };
+    rec.record({
+      type: 'approval.proposed', at: iso(200), approvalId: 'ap1', ...base, pairs, body: { bytes: 0, sha256: 'e3b0'.padEnd(64, '0') },
+      headers: { 'x-amz-acl': 'private' }, ruleId: 'hold-copies', expiresAt: iso(60_000),
+    });
+    rec.record({ type: 'approval.decided', at: iso(300), approvalId: 'ap1', sessionId: 's1', decision: 'approved', by: 'alice', forMs: 600_000 });
+    rec.record({ type: 'grant.created', at: iso(300), grantId: 'g-abcd', approvalId: 'ap1', sessionId: 's1', serviceAccount: 'billing-job', pairs, by: 'alice', until: iso(600_300) });
+    rec.record({ type: 'grant.used', at: iso(500), grantId: 'g-abcd', approvalId: 'ap1', sessionId: 's2', requestId: 'r9' });
+    rec.record({ type: 'grant.ended', at: iso(700), grantId: 'g-abcd', approvalId: 'ap1', sessionId: 's1', reason: 'revoked', by: 'bob', uses: 1 });
+    await rec.closeSession('s1', 'revoked');
+    await rec.close();
+    const s1 = await linesOf(fileOf(dir, 's1'));
+    expect(s1.map((l) => `${String(l.type)}:${String(l.step ?? '')}`)).toEqual([
+      'header:', 'approval:proposed', 'approval:decided', 'grant:created', 'grant:ended', 'end:', 'digest:',
+    ]);
+    expect(s1[1]).toMatchObject({ pairs, body: { bytes: 0 }, headers: { 'x-amz-acl': 'private' } });
+    expect(s1[3]).toMatchObject({ grantId: 'g-abcd', approvalId: 'ap1', serviceAccount: 'billing-job', pairs, by: 'alice', until: iso(600_300) });
+    expect(s1[4]).toMatchObject({ grantId: 'g-abcd', reason: 'revoked', by: 'bob', uses: 1 });
+    const s2 = await linesOf(fileOf(dir, 's2'));
+    expect(s2.map((l) => `${String(l.type)}:${String(l.step ?? '')}`)).toEqual(['header:', 'grant:used', 'digest:']);
+    expect(s2[1]).toMatchObject({ grantId: 'g-abcd', approvalId: 'ap1', requestId: 'r9' });
+    const { publicJwk } = await getKeys();
+    expect(await verifyFile(fileOf(dir, 's1'), publicJwk, { expectClosed: true })).toMatchObject({ ok: true, closed: true });
+    expect(await verifyFile(fileOf(dir, 's2'), publicJwk)).toMatchObject({ ok: true, closed: false });
+  });
+
   it('closes a session on session.ended (a revocation): end line and final digest, later calls not written', async () => {
     const dir = await tempDir();
     const rec = await recorder(dir);

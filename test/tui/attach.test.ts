@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer, type AdminServer } from '../../src/admin/server.js';
-import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, PendingApproval } from '../../src/admin/types.js';
+import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, Grant, PendingApproval } from '../../src/admin/types.js';
 import { EventBus, type GatewayEvent } from '../../src/events.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -47,6 +47,12 @@ class FakeControl implements GatewayControl {
   deny(id: string, input: DecisionInput): ControlResult {
     this.decisions.push({ kind: 'deny', id, input });
     return { ok: true, message: `denied ${id}` };
+  }
+  grants(): Grant[] {
+    return [];
+  }
+  revokeGrant(id: string): ControlResult {
+    return { ok: false, status: 404, error: `no live grant ${id}` };
   }
   async revokeSession(): Promise<ControlResult> {
     return { ok: true, message: 'revoked' };
@@ -98,6 +104,7 @@ describe.skipIf(!hasTmux)('portcullis dash over the admin socket', () => {
     const held: PendingApproval = {
       id: 'k3f9', sessionId: 's-attach-1', requestId: 'req-1', serviceAccount: 'attach-bot', action: 'secretsmanager:GetSecretValue',
       resource: 'arn:aws:secretsmanager:eu-west-1:1:secret:prod-db', region: 'eu-west-1', ruleId: 'approve-secrets',
+      pairs: ['secretsmanager:GetSecretValue arn:aws:secretsmanager:eu-west-1:1:secret:prod-db'],
       createdAt: T(), expiresAt: new Date(Date.now() + 120_000).toISOString(), held: true,
     };
     control.pendingList.push(held);

@@ -5,7 +5,8 @@
 // line, followed by {"method":"quit"} when runDashboard resolves.
 // Env: HARNESS_PENDING=N approvals proposed after start (default 1); HARNESS_RELOAD=rejected makes
 // `r` answer with a rejected policy; HARNESS_DOWN=1 simulates a gateway that is not running;
-// HARNESS_RATE=N background calls per second (default 4).
+// HARNESS_RATE=N background calls per second (default 4); HARNESS_COPY=1 proposes S3 copies (two pairs, a body,
+// effect-changing headers); HARNESS_GRANTS=1 starts with a live grant (grants, revokeGrant).
 
 import { appendFileSync } from 'node:fs';
 import { runDashboard } from '../../dist/tui/dashboard.js';
@@ -37,6 +38,10 @@ const emit = (event) => {
 };
 let pending = [];
 let seq = 0;
+let grants =
+  env.HARNESS_GRANTS === '1'
+    ? [{ id: 'g-7hxk', approvalId: 'old1', sessionId: 's-etl-91bc', serviceAccount: 'etl-nightly', pairs: ['s3:GetObject arn:aws:s3:::reports/2024/q1.csv'], by: 'alice', createdAt: iso(), until: iso(Date.now() + 600_000), uses: 2 }]
+    : [];
 
 function call(i) {
   const [account, sessionId] = accounts[i % accounts.length];
@@ -60,6 +65,15 @@ function propose(n) {
     action: 's3:DeleteObject',
     resource: `arn:aws:s3:::prod-data/customers-${n}.parquet`,
     params: { Bucket: 'prod-data', Key: `customers-${n}.parquet`, VersionId: '****' },
+    ...(env.HARNESS_COPY === '1'
+      ? {
+          action: 's3:CopyObject',
+          pairs: [`s3:PutObject arn:aws:s3:::prod-data/customers-${n}.parquet`, `s3:GetObject arn:aws:s3:::staging-data/exports/2024/customers-${n}.parquet`],
+          body: { bytes: 12_595, sha256: 'ab12cd34ef56'.padEnd(64, '0') },
+          headers: { 'x-amz-acl': 'bucket-owner-full-control', 'x-amz-metadata-directive': 'REPLACE' },
+          params: { Bucket: 'prod-data', Key: `customers-${n}.parquet`, CopySource: `staging-data/exports/2024/customers-${n}.parquet`, MetadataDirective: 'REPLACE', Metadata: { owner: 'etl', stage: 'prod', ticket: 'OPS-1234', checksum: '****' } },
+        }
+      : {}),
     ruleId: 'approve-deletes',
     message: 'deleting production data needs a human',
     expiresAt: iso(Date.now() + 300_000),
@@ -128,6 +142,18 @@ const source = {
   async revokeServiceAccount(name, by) {
     record({ method: 'revokeServiceAccount', name, by });
     return { ok: true, message: 'ok' };
+  },
+  async grants() {
+    if (down) throw unavailable();
+    return grants;
+  },
+  async revokeGrant(id, by) {
+    record({ method: 'revokeGrant', id, by });
+    const found = grants.find((g) => g.id === id);
+    if (!found) return { ok: false, status: 404, error: `no live grant ${id}` };
+    grants = grants.filter((g) => g.id !== id);
+    setTimeout(() => emit({ type: 'grant.ended', at: iso(), grantId: id, approvalId: found.approvalId, sessionId: found.sessionId, reason: 'revoked', by, uses: found.uses }), 20);
+    return { ok: true, message: `ended grant ${id}` };
   },
   async reloadPolicy() {
     record({ method: 'reloadPolicy' });

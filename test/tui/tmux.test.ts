@@ -170,6 +170,37 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     expect(screen).not.toContain('Terminal too small');
   });
 
+  it('at 80×24 the prompt shows every pair and the body hash, scrolls to the rest; a grant ends only after its confirm', async () => {
+    const t = start({ width: 80, height: 24, env: { HARNESS_COPY: '1', HARNESS_GRANTS: '1' } });
+    const screen = await shows(t, 'Approval 1 of 1');
+    expect(screen.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    // Pairs are wrapped at a separator, never cut.
+    expect(screen).toMatch(/Covers 2 pairs +s3:PutObject on arn:aws:s3:::prod-data\/ +│.*\n.*│ {17}customers-0\.parquet /);
+    expect(screen).toMatch(/s3:GetObject on arn:aws:s3:::staging-data\/exports\/2024\/ +│.*\n.*│ {17}customers-0\.parquet /);
+    expect(screen).toMatch(/↑↓ scroll · 0 lines above · \d+ below/);
+    expect(screen).toContain('[d] Deny');
+    keys(t, 'G');
+    const end = await shows(t, /· 0 below/);
+    expect(end).toMatch(/Body +12\.3 KiB sha256:ab12cd34…/);
+    expect(end).toContain('x-amz-metadata-directive: REPLACE');
+    expect(end).toContain('"checksum": "****"');
+    expect(calls(t).filter((c) => c.method === 'approve' || c.method === 'deny')).toEqual([]);
+    keys(t, 'Escape');
+    await waitFor(t, (s) => !s.includes('Approval 1 of') && s.includes('Grants[1]'), 'the prompt put off and the grants listed');
+    keys(t, '2', 'Down', 'k');
+    const confirm = await shows(t, 'End grant g-7hxk (etl-nightly, approved by alice)?');
+    expect(confirm).toContain('s3:GetObject on arn:aws:s3:::reports/2024/q1.csv');
+    keys(t, 'Enter');
+    await waitFor(t, (s) => !s.includes('End grant g-7hxk'), 'Cancel to close the confirm');
+    expect(calls(t).filter((c) => c.method === 'revokeGrant')).toEqual([]);
+    keys(t, 'k');
+    await shows(t, 'End grant g-7hxk');
+    keys(t, 'Tab', 'Enter');
+    const [revoke] = await waitForCall(t, 'revokeGrant');
+    expect(revoke).toMatchObject({ id: 'g-7hxk' });
+    await waitFor(t, (s) => !s.includes('Grants[1]'), 'the grant to leave the panel');
+  });
+
   it('`?` opens help and Esc closes it; `/` filters the log by decision', async () => {
     const t = start({ env: { HARNESS_PENDING: '0' } });
     await shows(t, 'DENY');
