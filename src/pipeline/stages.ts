@@ -72,6 +72,13 @@ export function compilePipeline(context: StageContext, specs: readonly StageSpec
         outcomeOf(error, flow);
         flow.res.destroy();
       } finally {
+        for (const done of flow.onDone?.splice(0) ?? []) {
+          try {
+            done();
+          } catch (error) {
+            outcomeOf(error, flow);
+          }
+        }
         await flow.spool?.remove().catch(() => undefined);
       }
     },
