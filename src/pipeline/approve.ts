@@ -85,7 +85,7 @@ export const approve: StageFactory = (ctx) => async (flow) => {
       kind: 'pending',
       error: new GatewayError(
         'APPROVAL_PENDING',
-        `portcullis: ${call.action} on ${call.resource} is waiting for approval ${outcome.approvalId} (rule ${decision.ruleId}); retry after a human approves it (expires ${outcome.expiresAt.toISOString()})`,
+        `portcullis: ${call.action} on ${call.resource} is waiting for approval ${outcome.approvalId} (rule ${decision.ruleId}${decision.message ? `: ${decision.message}` : ''}); retry after a human approves it (expires ${outcome.expiresAt.toISOString()})`,
         { awsCode: 'ThrottlingException' },
       ),
     };

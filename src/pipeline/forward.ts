@@ -9,6 +9,7 @@ import { filterForwardHeaders } from '../aws/headers.js';
 import { signOutgoingRequest } from '../aws/sigv4.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { StageFactory } from './context.js';
+import { guardUpload } from './limit.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -51,7 +52,7 @@ export const forward: StageFactory = (ctx) => async (flow) => {
   let body: Buffer | Readable | undefined = flow.body ?? flow.spool?.buffer;
   if (body === undefined && flow.method !== 'GET' && flow.method !== 'HEAD') {
     // A spooled body (held for approval) is forwarded from the spool: the bytes the approver's grant is bound to.
-    const source = flow.spool?.stream() ?? req;
+    const source = flow.spool?.stream() ?? guardUpload(ctx, flow, req);
     body = payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')
       ? source.pipe(
           createChunkResigner({

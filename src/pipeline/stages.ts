@@ -12,6 +12,7 @@ import type { Stage, StageContext, StageFactory } from './context.js';
 import { decide } from './decide.js';
 import { forward } from './forward.js';
 import { identify } from './identify.js';
+import { escalate, limit } from './limit.js';
 import { mask } from './mask.js';
 import { record } from './record.js';
 import { respond } from './respond.js';
@@ -29,7 +30,9 @@ export const STAGES: readonly StageSpec[] = [
   { name: 'authenticate', factory: authenticate, doc: 'after: session, signature (parsed, verified, payloadHash), body when it had to be read; or outcome `refused`' },
   { name: 'identify', factory: identify, doc: 'after: call (service, operation, protocol, region, params, resources), maskedParams' },
   { name: 'record', factory: record, doc: 'after: the request record written (durable first in strict mode); or outcome `failed` when it cannot be' },
+  { name: 'limit', factory: limit, doc: 'after: a concurrency slot of the service account (released by flow.onDone) and its calls/bytes counted; or outcome `refused` THROTTLED (limit.hit)' },
   { name: 'decide', factory: decide, doc: 'after: decision (the strictest over every resource); a decision event unless approval is needed; outcome `denied` on deny' },
+  { name: 'escalate', factory: escalate, doc: 'after: the deciding rule\'s limits applied (or outcome `refused` THROTTLED); past its `escalate.after`, decision `approve` with why, or outcome `denied` (limit.escalated)' },
   { name: 'approve', factory: approve, doc: 'only for decision `approve`. after: approval (id, via) and a decision event; or outcome `pending` / `denied`' },
   { name: 'forward', factory: forward, doc: 'after: upstream (status, headers without hop-by-hop, unread body) from the re-signed call; or outcome `failed`' },
   { name: 'mask', factory: mask, doc: 'after: response (masked body with fixed lengths and checksums, or a stream when too large) and its masking report' },
