@@ -54,7 +54,7 @@ describe('limits and escalate in the policy', () => {
     ['', '    escalate: {after: 5, within: soon, then: deny}\n', 'rules[0].escalate.within: "soon" is not a duration'],
     ['', '    escalate: {after: 5, then: deny}\n', 'rules[0].escalate.within'],
     ['', '    escalate: {after: 5, within: 1m, then: deny, afterr: 3}\n', 'unknown key `afterr` (did you mean `after`?)'],
-    ['', '    escalate: {after: 5, within: 1m, then: deny}\n    approval: {hold: 5s}\n', 'rules[0].approval: only allowed on rules with effect: approve or escalate.then: approve'],
+    ['', '    escalate: {after: 5, within: 1m, then: deny}\n    approval: {hold: 5s}\n', 'rules[0].approval: only allowed on rules with effect: approve, or with escalate.then: approve (this rule is allow)'],
   ])('refuses %s%s', (account, rule, expected) => {
     const found = errors(policy(account, rule));
     expect(found.join('\n')).toContain(expected);

@@ -64,7 +64,7 @@ export function rules(w: Walker, entry: Entry | undefined): RuleConfig[] {
     const approvalEntry = f.get('approval');
     if (approvalEntry) {
       if (effectOk && effect !== 'approve' && escalate?.then !== 'approve') {
-        w.error(approvalEntry.key, `${path}.approval`, `only allowed on rules with effect: approve or escalate.then: approve (this rule is ${effect})`);
+        w.error(approvalEntry.key, `${path}.approval`, `only allowed on rules with effect: approve${effect === 'allow' ? ', or with escalate.then: approve' : ''} (this rule is ${effect})`);
       } else {
         approval = approvalSettings(w, approvalEntry, `${path}.approval`);
       }
