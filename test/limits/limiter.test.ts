@@ -153,3 +153,17 @@ describe('Limiter', () => {
     expect(limiter.countEscalation('alpha', 'deletes', 600_000)).toBe(1);
   });
 });
+
+describe('describeLimits (policy explain)', () => {
+  it('names the account default, the rule limits and the escalation', async () => {
+    const { describeLimits } = await import('../../src/limits/describe.js');
+    expect(
+      describeLimits({ name: 'agent' }, { id: 'deletes', limits: { calls: 100, perMs: 60_000 }, escalate: { after: 20, withinMs: 600_000, then: 'approve' } }),
+    ).toEqual([
+      'limits of agent: 32 in flight (default)',
+      'limits of rule deletes (per service account): 100 calls per 1m',
+      'escalate: after 20 calls by deletes within 10m per service account, further ones need approval',
+    ]);
+    expect(describeLimits({ name: 'a', limits: { concurrent: 4, bytes: 1024 ** 3, perMs: 3_600_000 } })).toEqual(['limits of a: 4 in flight, 1 GiB per 1h']);
+  });
+});
