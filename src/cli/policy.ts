@@ -63,7 +63,10 @@ export async function policyExplain(opts: Opts): Promise<void> {
   const matched = decision.matched.map((id) => ({ id, effect: byId.get(id)!.effect }));
   const approval = decision.effect === 'approve' && decision.rule ? decision.rule.approval : undefined;
   const account = policy.config.serviceAccounts.find((s) => s.name === principal)!;
-  const limitLines = describeLimits(account, decision.effect === 'deny' ? undefined : decision.rule);
+  // Limits matter only to a call that can pass, and only when the policy sets some (the default concurrency alone is not news).
+  const limitRule = decision.effect === 'deny' ? undefined : decision.rule;
+  const limited = decision.effect !== 'deny' && (account.limits !== undefined || limitRule?.limits !== undefined || limitRule?.escalate !== undefined);
+  const limitLines = limited ? describeLimits(account, limitRule) : [];
 
   if (json) {
     printJson({
@@ -76,12 +79,16 @@ export async function policyExplain(opts: Opts): Promise<void> {
       ...(decision.message !== undefined ? { message: decision.message } : {}),
       ...(approval ? { approval: { holdMs: approval.holdMs, timeoutMs: approval.timeoutMs } } : {}),
       matched,
-      limits: {
-        ...(account.limits ? { account: account.limits } : {}),
-        ...(decision.effect !== 'deny' && decision.rule?.limits ? { rule: decision.rule.limits } : {}),
-        ...(decision.effect !== 'deny' && decision.rule?.escalate ? { escalate: decision.rule.escalate } : {}),
-        explained: limitLines,
-      },
+      ...(limited
+        ? {
+            limits: {
+              ...(account.limits ? { account: account.limits } : {}),
+              ...(limitRule?.limits ? { rule: limitRule.limits } : {}),
+              ...(limitRule?.escalate ? { escalate: limitRule.escalate } : {}),
+              explained: limitLines,
+            },
+          }
+        : {}),
       pairs: decided.map((p) => ({ action: p.action, resource: p.resource, effect: p.decision.effect, ruleId: p.decision.ruleId })),
       policySha256: policy.sha256,
     });
