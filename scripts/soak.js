@@ -14,8 +14,13 @@
 // X-Amz-Date for long soaks, a unique key per held call so each is its own approval) and every answer is
 // counted exactly, which the recordings are then compared with.
 //
+// Beside them a greedy service account runs SOAK_GREEDY (64) connections flat out, twice its concurrency limit (the
+// default 32): it must be throttled (SlowDown) while the well-behaved calls keep their statuses and latency. Its
+// calls, throttled share and p99 are reported next to the others'.
+//
 // Environment: SOAK_SECONDS (60), SOAK_CONCURRENCY (16), SOAK_WARMUP_SECONDS (5), SOAK_SESSION_CALLS (400:
-// calls per session before a worker opens a new one), SOAK_JSON=1 (print the summary as JSON too).
+// calls per session before a worker opens a new one), SOAK_GREEDY (64; 0 turns it off), SOAK_JSON=1 (print the
+// summary as JSON too).
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -54,6 +59,7 @@ const seconds = envNumber('SOAK_SECONDS', 60);
 const concurrency = Math.round(envNumber('SOAK_CONCURRENCY', 16));
 const warmupSeconds = Math.min(envNumber('SOAK_WARMUP_SECONDS', 5), seconds / 4);
 const sessionCalls = Math.round(envNumber('SOAK_SESSION_CALLS', 400));
+const greedyConnections = process.env.SOAK_GREEDY === '0' ? 0 : Math.round(envNumber('SOAK_GREEDY', 64));
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/soak';
 /** Values the bench upstream plants in its JSON object; none may reach the client. */
 const PLANTED = ['db-password-123456', 'AKIAIOSFODNN7EXAMPLA'];
@@ -103,6 +109,10 @@ upstream:
   region: us-east-1
 service_accounts:
   - name: soak
+    issuer: local
+    roles: ["${ROLE_ARN}"]
+    session_ttl: 1h
+  - name: greedy
     issuer: local
     roles: ["${ROLE_ARN}"]
     session_ttl: 1h
@@ -167,6 +177,7 @@ const expected = { allowed: 200, masked: 200, denied: 403, held: 200 };
 const stats = Object.fromEntries(kinds.map((k) => [k, { sent: 0, answered: 0, latenciesMs: [], statuses: {}, unexpected: 0, leaked: 0 }]));
 let transportErrors = 0;
 let sessionsOpened = 0;
+const greedy = { answered: 0, throttled: 0, other: 0, latenciesMs: [], transportErrors: 0 };
 
 try {
   upstream = await startChild(join(root, 'scripts/bench/lib/child.mjs'), ['upstream', '{}']);
@@ -180,9 +191,11 @@ try {
   const ca = await readFile(info.caFile, 'utf8');
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency * 2, ca });
 
-  function send(method, path, headers, body) {
+  const greedyAgent = new Agent({ keepAlive: true, maxSockets: Math.max(1, greedyConnections) * 2, ca });
+
+  function send(method, path, headers, body, via = agent) {
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(`${gatewayUrl}${path}`, { method, headers, agent, timeout: 60_000 }, (res) => {
+      const req = httpsRequest(`${gatewayUrl}${path}`, { method, headers, agent: via, timeout: 60_000 }, (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
@@ -194,8 +207,8 @@ try {
     });
   }
 
-  async function openSession() {
-    const token = mintLocalToken(keys, { serviceAccount: 'soak', ttlMs: 3_600_000, now: new Date() });
+  async function openSession(serviceAccount = 'soak') {
+    const token = mintLocalToken(keys, { serviceAccount, ttlMs: 3_600_000, now: new Date() });
     const form = new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: ROLE_ARN, RoleSessionName: 'soak', WebIdentityToken: token }).toString();
     const res = await send('POST', '/', { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'content-length': Buffer.byteLength(form) }, form);
     const text = res.body.toString();
@@ -258,9 +271,28 @@ try {
     }
   };
 
-  console.log(`soak: ${seconds} s, ${concurrency} connections, gateway pid ${gateway.pid} at ${gatewayUrl}`);
+  // The greedy account: plain reads flat out on its own connections; throttling is the expected answer past 32.
+  const greedyWorker = async () => {
+    const credentials = await openSession('greedy');
+    while (!stopping) {
+      const path = `/soak/greedy/${(sequence += 1)}.bin`;
+      const signed = signOutgoingRequest({ method: 'GET', url: new URL(path, gatewayUrl), rawPath: path, headers: {}, region: 'us-east-1', service: 's3', credentials, payloadHash: 'UNSIGNED-PAYLOAD', now: new Date() });
+      const t = performance.now();
+      try {
+        const res = await send('GET', path, signed.headers, undefined, greedyAgent);
+        greedy.answered += 1;
+        if (measuring) greedy.latenciesMs.push(performance.now() - t);
+        if (res.status === 503 && res.body.includes('SlowDown')) greedy.throttled += 1;
+        else if (res.status !== 200) greedy.other += 1;
+      } catch {
+        greedy.transportErrors += 1;
+      }
+    }
+  };
+
+  console.log(`soak: ${seconds} s, ${concurrency} connections, ${greedyConnections} greedy, gateway pid ${gateway.pid} at ${gatewayUrl}`);
   const t0 = Date.now();
-  const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
+  const workers = [...Array.from({ length: concurrency }, (_, w) => worker(w)), ...Array.from({ length: greedyConnections }, () => greedyWorker())];
   await new Promise((r) => setTimeout(r, warmupSeconds * 1000));
   snapshotStart = procStatus(gateway.pid);
   measuring = true;
@@ -297,6 +329,12 @@ try {
 
   const summary = summarize({ kinds, stats, recorded, elapsedS, snapshotStart, snapshotEnd, samples, transportErrors, approvals, sessionsOpened, files, recordedResponses, percentile });
   for (const line of summary.lines) console.log(line);
+  if (greedyConnections > 0) {
+    console.log(
+      `greedy account      ${greedy.answered} answered over ${greedyConnections} connections: ${greedy.throttled} throttled (SlowDown), ${greedy.other} other non-200, ` +
+        `${greedy.transportErrors} transport errors; p99 ${percentile(greedy.latenciesMs, 99).toFixed(1)} ms`,
+    );
+  }
   if (process.env.SOAK_JSON === '1') console.log(JSON.stringify(summary.figures));
   await cleanup();
   process.exitCode = summary.ok ? 0 : 1;

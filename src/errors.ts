@@ -14,6 +14,8 @@ export type GatewayErrorCode =
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED'
   | 'APPROVAL_PENDING'
+  | 'THROTTLED'
+  | 'UPLOAD_TOO_SLOW'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UNMASKABLE_RESPONSE'
   | 'RECORDING_FAILED'
@@ -41,6 +43,10 @@ const CODES: Record<GatewayErrorCode, CodeInfo> = {
   UNSUPPORTED: { status: 400, awsCode: 'NotImplemented', fault: 'Sender' },
   // A throttling-class code: every stock SDK retries it with backoff.
   APPROVAL_PENDING: { status: 429, awsCode: 'ThrottlingException', fault: 'Sender' },
+  // Over a limit (concurrency, rate, the buffer budget): retryable. Shaped per protocol by toAwsErrorResponse.
+  THROTTLED: { status: 429, awsCode: 'ThrottlingException', fault: 'Sender' },
+  // A streamed upload below the minimum rate: cut, as S3 cuts an idle upload.
+  UPLOAD_TOO_SLOW: { status: 400, awsCode: 'RequestTimeout', fault: 'Sender' },
   UPSTREAM_UNAVAILABLE: { status: 503, awsCode: 'ServiceUnavailable', fault: 'Receiver' },
   // The upstream's answer could not be read for masking (an unknown or corrupt Content-Encoding): fail closed.
   UNMASKABLE_RESPONSE: { status: 502, awsCode: 'BadGateway', fault: 'Receiver' },
@@ -90,9 +96,18 @@ function xmlEscape(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** The throttling error each protocol's SDKs retry with backoff: S3's SlowDown, query's Throttling, JSON's ThrottlingException. */
+const THROTTLE_SHAPES: Record<ErrorProtocol, { status: number; awsCode: string }> = {
+  json: { status: 429, awsCode: 'ThrottlingException' },
+  'rest-json': { status: 429, awsCode: 'ThrottlingException' },
+  'rest-xml': { status: 503, awsCode: 'SlowDown' },
+  query: { status: 429, awsCode: 'Throttling' },
+};
+
 /** The one mapping from a GatewayError to the AWS-format response the client's SDK understands. */
-export function toAwsErrorResponse(error: GatewayError, protocol: ErrorProtocol, requestId: string): ErrorResponse {
-  const common = { ...error.headers, 'x-amzn-requestid': requestId, 'x-amz-request-id': requestId };
+export function toAwsErrorResponse(thrown: GatewayError, protocol: ErrorProtocol, requestId: string): ErrorResponse {
+  const error = thrown.code === 'THROTTLED' ? { ...THROTTLE_SHAPES[protocol], message: thrown.message, fault: thrown.fault } : thrown;
+  const common = { ...thrown.headers, 'x-amzn-requestid': requestId, 'x-amz-request-id': requestId };
   if (protocol === 'json' || protocol === 'rest-json') {
     const type = JSON_CODE_ALIASES[error.awsCode] ?? error.awsCode;
     return {

@@ -3,6 +3,7 @@
 // Every value in an event is already masked by the time it is emitted.
 
 import type { Effect } from './config/types.js';
+import type { LimitName } from './limits/types.js';
 
 export interface PolicyErrorItem {
   file: string;
@@ -155,6 +156,33 @@ export type GatewayEvent =
       durationMs: number;
       masking?: MaskingReport;
       bodyExcerpt?: string;
+    })
+  | (Base & {
+      /** A call refused (throttled, or an upload cut) by a limit. `ruleId` for a rule's limits. */
+      type: 'limit.hit';
+      sessionId?: string;
+      requestId: string;
+      serviceAccount: string;
+      action?: string;
+      resource?: string;
+      limit: LimitName;
+      ruleId?: string;
+      message: string;
+    })
+  | (Base & {
+      /** A rule's `escalate:` fired: the call needs approval (`then: approve`) or is denied. */
+      type: 'limit.escalated';
+      sessionId: string;
+      requestId: string;
+      serviceAccount: string;
+      action: string;
+      resource: string;
+      ruleId: string;
+      /** Matching calls within the window, this one included. */
+      count: number;
+      after: number;
+      withinMs: number;
+      then: 'approve' | 'deny';
     })
   | (Base & { type: 'session.revoked'; sessionId: string; by: string; reason?: string })
   /** A session closed by the gateway before its credentials expired (expiry itself is noticed by the recorder). */

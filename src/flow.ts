@@ -83,6 +83,8 @@ export interface Flow {
   outcome?: Outcome;
   /** respond: bytes of body sent to the client. */
   responseBytes?: number;
+  /** Run once when the call has ended in any way (answered, refused, aborted, failed): releases limit slots and budgets. */
+  onDone?: (() => void)[];
 }
 
 /** The five fields every per-call event starts with. */

@@ -22,6 +22,8 @@ import { TokenVerifier } from './identity/jwt.js';
 import { loadOrCreateGatewayKeys, type GatewayKeys } from './identity/keys.js';
 import { VerifiedSessions } from './identity/session-cache.js';
 import { systemClock, type Clock } from './lib/clock.js';
+import { Limiter } from './limits/limiter.js';
+import { DEFAULT_UPLOAD_RATE, DEFAULT_UPSTREAM_SOCKETS } from './limits/types.js';
 import { compileMasker } from './masking/masker.js';
 import type { GatewayServices, PolicyRuntime } from './pipeline/context.js';
 import { membersOf, membershipRefusal } from './pipeline/authenticate.js';
@@ -61,6 +63,20 @@ export interface GatewayOptions {
   bodyTimeoutMs?: number;
   /** A connection with no activity at all is closed after this. Default 120 s. */
   idleTimeoutMs?: number;
+  /** Calls one service account may have in flight unless its `limits.concurrent` says otherwise. Default 32. */
+  accountConcurrency?: number;
+  /** Longest wait for a concurrency slot before THROTTLED. Default 2 s. */
+  queueWaitMs?: number;
+  /** All buffered request bodies together. Default 256 MiB. */
+  bufferBudgetBytes?: number;
+  /** Upstream sockets per origin; one account holds at most a quarter. Default 256. */
+  upstreamSocketsPerOrigin?: number;
+  /** Streamed uploads averaging less than this over `uploadRateWindowMs` (after `uploadGraceMs`) are cut; 0 turns it off. Default 1 KiB/s. */
+  uploadMinBytesPerSec?: number;
+  /** Default 10 s. */
+  uploadRateWindowMs?: number;
+  /** Default 10 s. */
+  uploadGraceMs?: number;
 }
 
 const DEFAULTS = {
@@ -83,10 +99,12 @@ function newRequestId(): string {
 /** Options that would make the gateway misbehave rather than fail: refused before anything starts. */
 function validateOptions(options: GatewayOptions): void {
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) throw new Error(`port ${options.port} is not a TCP port (0-65535)`);
-  for (const name of ['maxBufferedBodyBytes', 'drainMs', 'upstreamTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'idleTimeoutMs'] as const) {
+  for (const name of ['maxBufferedBodyBytes', 'drainMs', 'upstreamTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'idleTimeoutMs', 'accountConcurrency', 'queueWaitMs', 'bufferBudgetBytes', 'upstreamSocketsPerOrigin', 'uploadRateWindowMs', 'uploadGraceMs'] as const) {
     const value = options[name];
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new Error(`${name} must be a positive number (got ${value})`);
   }
+  const minRate = options.uploadMinBytesPerSec;
+  if (minRate !== undefined && !(Number.isFinite(minRate) && minRate >= 0)) throw new Error(`uploadMinBytesPerSec must be 0 or more (got ${minRate})`);
 }
 
 export class Gateway implements GatewayControl {
@@ -156,7 +174,19 @@ export class Gateway implements GatewayControl {
       approvals: this.approvals,
       revocations: this.#revocations,
       verifiedSessions: new VerifiedSessions({ keys, now: this.#now }),
-      upstreamClient: new UpstreamClient(),
+      upstreamClient: new UpstreamClient({ socketsPerOrigin: options.upstreamSocketsPerOrigin ?? DEFAULT_UPSTREAM_SOCKETS }),
+      limiter: new Limiter({
+        now: this.#now,
+        queueWaitMs: options.queueWaitMs,
+        defaultConcurrency: options.accountConcurrency,
+        upstreamSockets: options.upstreamSocketsPerOrigin,
+        bufferBudgetBytes: options.bufferBudgetBytes,
+      }),
+      uploadRate: {
+        minBytesPerSec: options.uploadMinBytesPerSec ?? DEFAULT_UPLOAD_RATE.minBytesPerSec,
+        windowMs: options.uploadRateWindowMs ?? DEFAULT_UPLOAD_RATE.windowMs,
+        graceMs: options.uploadGraceMs ?? DEFAULT_UPLOAD_RATE.graceMs,
+      },
       newSessionId: () => `ses-${randomBytes(9).toString('base64url')}`,
     };
     this.#runtime = this.#buildRuntime(policy.current());
@@ -368,7 +398,9 @@ export class Gateway implements GatewayControl {
         requests: counts.requests,
         pending: this.approvals.pending().length,
         activeSessions: this.sessions({ active: true }).length,
+        limited: counts.limited,
       },
+      limits: this.#services.limiter.stats(),
     };
   }
 

@@ -41,6 +41,8 @@ const EVENT_TYPES_RECORD = {
   'grant.used': true,
   'grant.ended': true,
   'session.ended': true,
+  'limit.hit': true,
+  'limit.escalated': true,
   error: true,
 } satisfies Record<GatewayEventType, true>;
 

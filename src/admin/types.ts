@@ -4,6 +4,7 @@
 import type { EventBus, PolicyErrorItem } from '../events.js';
 import type { DecisionInput, PendingApproval } from '../approval/manager.js';
 import type { Grant } from '../approval/grants.js';
+import type { LimitStats } from '../limits/limiter.js';
 import type { SessionSummary } from '../sessions/table.js';
 
 export type { DecisionInput, Grant, PendingApproval, SessionSummary };
@@ -27,7 +28,9 @@ export interface GatewayStatus {
   startedAt: string;
   stateDir: string;
   policy: PolicyStatus;
-  counts: { allowed: number; denied: number; pending: number; activeSessions: number; requests: number };
+  counts: { allowed: number; denied: number; pending: number; activeSessions: number; requests: number; limited?: number };
+  /** Per-account concurrency, limit hits and the buffer budget in use. */
+  limits?: LimitStats;
 }
 
 

@@ -130,6 +130,12 @@ export function buildProgram(): Command {
     .action(async (opts: Opts) => (await import('./policy.js')).policyExplain(opts));
 
   program
+    .command('status')
+    .description('the running gateway: policy, counts, per-account concurrency, limit hits, buffer budget')
+    .option('--json', 'machine-readable output')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./status.js')).status(opts));
+  program
     .command('sessions')
     .description('list recorded sessions')
     .option('--active', 'only sessions whose credentials are still valid')

@@ -8,6 +8,7 @@ import { TokenVerifier, type TokenExplanation } from '../identity/jwt.js';
 import { iamActionsForOperation } from '../aws/authorize.js';
 import { iamActionInfo, isKnownIamService, suggestIamActions } from '../aws/iam.js';
 import { OPERATION_ACTIONS } from '../aws/operation-actions.js';
+import { describeLimits } from '../limits/describe.js';
 import { decideCall } from '../policy/evaluate.js';
 import { CliError, printJson, printLine } from './output.js';
 
@@ -61,6 +62,11 @@ export async function policyExplain(opts: Opts): Promise<void> {
   const byId = new Map(policy.config.rules.map((r) => [r.id, r]));
   const matched = decision.matched.map((id) => ({ id, effect: byId.get(id)!.effect }));
   const approval = decision.effect === 'approve' && decision.rule ? decision.rule.approval : undefined;
+  const account = policy.config.serviceAccounts.find((s) => s.name === principal)!;
+  // Limits matter only to a call that can pass, and only when the policy sets some (the default concurrency alone is not news).
+  const limitRule = decision.effect === 'deny' ? undefined : decision.rule;
+  const limited = decision.effect !== 'deny' && (account.limits !== undefined || limitRule?.limits !== undefined || limitRule?.escalate !== undefined);
+  const limitLines = limited ? describeLimits(account, limitRule) : [];
 
   if (json) {
     printJson({
@@ -73,6 +79,16 @@ export async function policyExplain(opts: Opts): Promise<void> {
       ...(decision.message !== undefined ? { message: decision.message } : {}),
       ...(approval ? { approval: { holdMs: approval.holdMs, timeoutMs: approval.timeoutMs } } : {}),
       matched,
+      ...(limited
+        ? {
+            limits: {
+              ...(account.limits ? { account: account.limits } : {}),
+              ...(limitRule?.limits ? { rule: limitRule.limits } : {}),
+              ...(limitRule?.escalate ? { escalate: limitRule.escalate } : {}),
+              explained: limitLines,
+            },
+          }
+        : {}),
       pairs: decided.map((p) => ({ action: p.action, resource: p.resource, effect: p.decision.effect, ruleId: p.decision.ruleId })),
       policySha256: policy.sha256,
     });
@@ -88,6 +104,7 @@ export async function policyExplain(opts: Opts): Promise<void> {
     printLine(`deciding rule: ${decision.ruleId}: no rule matched`);
   }
   if (approval) printLine(`approval: holds the call ${formatDurationMs(approval.holdMs)}, denied after ${formatDurationMs(approval.timeoutMs)} without an answer`);
+  for (const line of limitLines) printLine(line);
   printLine(`also matched: ${matched.length ? matched.map((m) => `${m.id} (${m.effect})`).join(', ') : 'none'}`);
 }
 

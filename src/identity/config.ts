@@ -2,6 +2,8 @@
 // preset and rules that shaped them) and service accounts with their claim conditions. Identity owns these types;
 // config/validate.ts builds them.
 
+import type { LimitsConfig } from '../limits/types.js';
+
 export type IssuerPresetName = 'okta' | 'entra-id' | 'google' | 'github-actions' | 'kubernetes' | 'spiffe';
 
 /** The preset an issuer was built from, with the parameters that shaped it (refusal hints use them). */
@@ -93,4 +95,6 @@ export interface ServiceAccountConfig {
   match?: ClaimCondition[];
   roles: string[];
   sessionTtlMs: number;
+  /** `limits:` — concurrency (default 32), calls and bytes per window for everything the account does. */
+  limits?: LimitsConfig;
 }

@@ -54,7 +54,11 @@ async function bodyDigest(ctx: StageContext, flow: Flow): Promise<{ sha256: stri
 
 export const approve: StageFactory = (ctx) => async (flow) => {
   const decision = flow.decision!;
-  if (decision.effect !== 'approve') return;
+  if (decision.effect !== 'approve') {
+    // The final decision (after escalation) of a call that needs no human.
+    emitDecision(ctx, flow, decision, 'policy');
+    return;
+  }
   const call = flow.call!;
   const session = flow.session!;
   const rule = decision.rule;
@@ -85,7 +89,7 @@ export const approve: StageFactory = (ctx) => async (flow) => {
       kind: 'pending',
       error: new GatewayError(
         'APPROVAL_PENDING',
-        `portcullis: ${call.action} on ${call.resource} is waiting for approval ${outcome.approvalId} (rule ${decision.ruleId}); retry after a human approves it (expires ${outcome.expiresAt.toISOString()})`,
+        `portcullis: ${call.action} on ${call.resource} is waiting for approval ${outcome.approvalId} (rule ${decision.ruleId}${decision.message ? `: ${decision.message}` : ''}); retry after a human approves it (expires ${outcome.expiresAt.toISOString()})`,
         { awsCode: 'ThrottlingException' },
       ),
     };

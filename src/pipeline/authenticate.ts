@@ -9,6 +9,7 @@ import { GatewayError, type ErrorProtocol } from '../errors.js';
 import type { LoadedPolicy } from '../config/load.js';
 import { readBodyLimited } from '../proxy/body.js';
 import type { StageFactory } from './context.js';
+import { bodyReservation } from './limit.js';
 
 /** The membership list of a policy: service account → the roles it may use. */
 export function membersOf(policy: LoadedPolicy): Map<string, Set<string>> {
@@ -40,7 +41,7 @@ export const authenticate: StageFactory = (ctx) => async (flow) => {
   let payloadHash: string;
   const payload = payloadHashFor(parsed);
   if (payload.kind === 'compute' || bodyNeededForIdentify(parsed.service, flow.req.headers, undefined, { method: flow.method, rawPath: flow.rawPath })) {
-    const body = await readBodyLimited(flow.req, ctx.limits.maxBufferedBodyBytes, 'the request body', ctx.limits.bodyTimeoutMs);
+    const body = await readBodyLimited(flow.req, ctx.limits.maxBufferedBodyBytes, 'the request body', ctx.limits.bodyTimeoutMs, bodyReservation(ctx, flow));
     flow.body = body;
     const computed = createHash('sha256').update(body).digest('hex');
     // A declared hash must be the body's: the call is decided on (and forwarded with) these bytes.

@@ -11,6 +11,8 @@ import type { TokenVerifier } from '../identity/jwt.js';
 import type { GatewayKeys } from '../identity/keys.js';
 import type { VerifiedSessions } from '../identity/session-cache.js';
 import type { Clock } from '../lib/clock.js';
+import type { Limiter } from '../limits/limiter.js';
+import type { UploadRateSettings } from '../limits/types.js';
 import type { Masker } from '../masking/masker.js';
 import type { UpstreamClient } from '../proxy/forward.js';
 import type { Recorder } from '../recording/recorder.js';
@@ -47,6 +49,10 @@ export interface GatewayServices {
   revocations: Revocations;
   verifiedSessions: VerifiedSessions;
   upstreamClient: UpstreamClient;
+  /** Concurrency slots, rate windows, escalation counts and the buffer budget; kept across policy reloads. */
+  limiter: Limiter;
+  /** Streamed uploads slower than this are cut. */
+  uploadRate: UploadRateSettings;
   newSessionId(): string;
 }
 

@@ -1,7 +1,7 @@
 // decide — expands the call into every (IAM action, resource) pair AWS would authorize (DeleteObjects is
 // s3:DeleteObject on each key, CopyObject reads its source, a call passing a role needs iam:PassRole…) and decides
 // each against the compiled rules: any pair denied → deny, else any needing approval → approve, else allow. Deny
-// ends the call; approve is left to the approve stage; allow goes on.
+// ends the call (with its decision event); allow and approve go on to escalate and approve.
 
 import { authorizationPairs } from '../aws/authorize.js';
 import { GatewayError } from '../errors.js';
@@ -36,9 +36,9 @@ export const decide: StageFactory = (ctx) => (flow) => {
   flow.pairDecisions = decided.pairs;
   const decision = decided.combined;
   flow.decision = decision;
-  if (decision.effect === 'approve') return;
-  emitDecision(ctx, flow, decision, 'policy');
+  // Allow and approve may still change (escalation): their decision event is emitted by the approve stage.
   if (decision.effect === 'deny') {
+    emitDecision(ctx, flow, decision, 'policy');
     const pair = decidingPair(decided.pairs, decision);
     const which = pair && (pair.action !== call.action || pair.resource !== call.resource) ? ` (${pair.action} on ${pair.resource})` : '';
     const reason = decision.ruleId === 'default-deny' ? `no rule allows it (default deny)${which}` : `denied by rule ${decision.ruleId}${which}${decision.message ? `: ${decision.message}` : ''}`;

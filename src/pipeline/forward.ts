@@ -14,6 +14,7 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import type { Flow } from '../flow.js';
 import { prepareMaskedRequest, type ForwardRequest } from '../masking/request.js';
 import type { StageContext, StageFactory } from './context.js';
+import { guardUpload } from './limit.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const PRESIGN_QUERY = /^x-amz-(algorithm|credential|date|expires|signedheaders|signature|security-token)$/i;
@@ -42,11 +43,11 @@ function decodeURIComponentSafe(text: string): string {
 }
 
 /** The request body to send: the buffered or spooled bytes, or the client's stream; aws-chunked bodies re-signed. */
-function requestBody(flow: Flow, signing: ReturnType<typeof signOutgoingRequest>['signing']): Buffer | Readable | undefined {
+function requestBody(ctx: StageContext, flow: Flow, signing: ReturnType<typeof signOutgoingRequest>['signing']): Buffer | Readable | undefined {
   const { payloadHash, verified } = flow.signature!;
   const buffered = flow.body ?? flow.spool?.buffer;
   if (payloadHash.startsWith('STREAMING-AWS4-HMAC-SHA256-PAYLOAD')) {
-    const source = flow.spool?.stream() ?? (buffered ? Readable.from([buffered]) : flow.req);
+    const source = flow.spool?.stream() ?? (buffered ? Readable.from([buffered]) : guardUpload(ctx, flow, flow.req));
     return source.pipe(
       createChunkResigner({
         incoming: verified,
@@ -57,7 +58,7 @@ function requestBody(flow: Flow, signing: ReturnType<typeof signOutgoingRequest>
     );
   }
   if (buffered !== undefined) return buffered.length === 0 ? undefined : buffered;
-  return flow.spool?.stream() ?? flow.req;
+  return flow.spool?.stream() ?? guardUpload(ctx, flow, flow.req);
 }
 
 /** Signs `request` for the upstream and sends it; fills flow.upstream. */
@@ -80,7 +81,7 @@ export async function sendUpstream(ctx: StageContext, flow: Flow, request: Forwa
   });
   signed.headers.host = target.host;
   signed.headers['user-agent'] = `${userAgent ? `${userAgent} ` : ''}portcullis/${ctx.version}`;
-  const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : requestBody(flow, signed.signing);
+  const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : requestBody(ctx, flow, signed.signing);
   let upstream;
   try {
     upstream = await ctx.upstreamClient.send({

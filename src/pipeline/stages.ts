@@ -12,6 +12,7 @@ import type { Stage, StageContext, StageFactory } from './context.js';
 import { decide } from './decide.js';
 import { forward } from './forward.js';
 import { identify } from './identify.js';
+import { escalate, limit } from './limit.js';
 import { mask } from './mask.js';
 import { record } from './record.js';
 import { respond } from './respond.js';
@@ -31,8 +32,10 @@ export const STAGES: readonly StageSpec[] = [
   { name: 'identify', factory: identify, doc: 'after: call (service, operation, protocol, region, params, resources, copy source), errorProtocol of the call, maskedParams' },
   { name: 'record', factory: record, doc: 'after: the request record written (durable first in strict mode); or outcome `failed` when it cannot be' },
   { name: 'vet', factory: vet, doc: 'after: outcome `refused` for a request with two readings (dispatch, path, bucket, copy source) or unsigned headers the upstream interprets; else unchanged' },
-  { name: 'decide', factory: decide, doc: 'after: pairs (every IAM action × resource), pairDecisions, decision (any deny → deny, any approve → approve, else allow); a decision event unless approval is needed; outcome `denied` on deny' },
-  { name: 'approve', factory: approve, doc: 'only for decision `approve`. after: approval (id, via) and a decision event; or outcome `pending` / `denied`' },
+  { name: 'limit', factory: limit, doc: 'after: a concurrency slot of the service account (released by flow.onDone) and its calls/bytes counted; or outcome `refused` THROTTLED (limit.hit)' },
+  { name: 'decide', factory: decide, doc: 'after: pairs (every IAM action × resource), pairDecisions, decision (any deny → deny, any approve → approve, else allow); on deny a decision event and outcome `denied`' },
+  { name: 'escalate', factory: escalate, doc: 'after: the deciding rule\'s limits applied (or outcome `refused` THROTTLED); past its `escalate.after`, decision `approve` with why, or outcome `denied` (limit.escalated)' },
+  { name: 'approve', factory: approve, doc: 'after: the decision event of an allowed call; for decision `approve`: approval (id, via, grant) and a decision event, or outcome `pending` / `denied`' },
   { name: 'forward', factory: forward, doc: 'after: upstream (status, headers without hop-by-hop, unread body) from the re-signed call; or outcome `failed`' },
   { name: 'mask', factory: mask, doc: 'after: response (masked body with fixed lengths and checksums, or a stream when too large) and its masking report' },
 ];
@@ -74,6 +77,13 @@ export function compilePipeline(context: StageContext, specs: readonly StageSpec
         outcomeOf(error, flow);
         flow.res.destroy();
       } finally {
+        for (const done of flow.onDone?.splice(0) ?? []) {
+          try {
+            done();
+          } catch (error) {
+            outcomeOf(error, flow);
+          }
+        }
         await flow.spool?.remove().catch(() => undefined);
       }
     },

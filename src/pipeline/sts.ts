@@ -6,12 +6,13 @@ import { GatewayError, toAwsErrorResponse } from '../errors.js';
 import { handleStsRequest, isStsWebIdentityRequest } from '../identity/sts.js';
 import { readBodyLimited } from '../proxy/body.js';
 import type { StageFactory } from './context.js';
+import { bodyReservation } from './limit.js';
 
 const MAX_STS_BODY_BYTES = 64 * 1024;
 
 export const sts: StageFactory = (ctx) => async (flow) => {
   if (!isStsWebIdentityRequest(flow.method, flow.req.headers, flow.rawPath)) return;
-  const body = await readBodyLimited(flow.req, MAX_STS_BODY_BYTES, 'the AssumeRoleWithWebIdentity form', ctx.limits.bodyTimeoutMs);
+  const body = await readBodyLimited(flow.req, MAX_STS_BODY_BYTES, 'the AssumeRoleWithWebIdentity form', ctx.limits.bodyTimeoutMs, bodyReservation(ctx, flow));
   const outcome = await handleStsRequest(new URLSearchParams(body.toString('utf8')), {
     verifier: ctx.verifier,
     keys: ctx.keys,

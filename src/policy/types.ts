@@ -1,5 +1,6 @@
 // The rule types policy evaluation reads. The policy domain owns them; config builds them from YAML.
 import type { AccessLevel } from '../aws/iam.js';
+import type { EscalateConfig, LimitsConfig } from '../limits/types.js';
 
 export type { AccessLevel };
 
@@ -22,6 +23,10 @@ export interface RuleConfig {
   access?: AccessLevel[];
   resources: string[];
   message?: string;
-  /** Only meaningful for effect `approve`; defaults filled in. */
+  /** Only meaningful for effect `approve` (or an `escalate` with `then: approve`); defaults filled in. */
   approval: ApprovalSettings;
+  /** `limits:` — calls, bytes and concurrency of the calls this rule decides, per service account. */
+  limits?: LimitsConfig;
+  /** `escalate:` — after N calls this rule allowed within a window (per service account), the next need a human or are denied. */
+  escalate?: EscalateConfig;
 }

@@ -27,11 +27,17 @@ export interface UpstreamRequest {
 
 export class UpstreamClient {
   readonly #agents = new Map<string, HttpAgent>();
+  readonly #socketsPerOrigin: number;
+
+  /** `socketsPerOrigin`: the pool per upstream origin (the limit stage keeps any one account to a share of it). */
+  constructor(options: { socketsPerOrigin?: number } = {}) {
+    this.#socketsPerOrigin = options.socketsPerOrigin ?? 128;
+  }
 
   #agent(origin: URL): HttpAgent {
     let agent = this.#agents.get(origin.origin);
     if (!agent) {
-      const options = { keepAlive: true, maxSockets: 128, maxFreeSockets: 32, scheduling: 'lifo' as const };
+      const options = { keepAlive: true, maxSockets: this.#socketsPerOrigin, maxFreeSockets: 32, scheduling: 'lifo' as const };
       agent = origin.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
       this.#agents.set(origin.origin, agent);
     }

@@ -12,6 +12,8 @@ export interface SessionSummary {
   expiresAt: string;
   calls: number;
   denied: number;
+  /** Calls refused by a limit (concurrency, rate, buffer budget, upload rate). */
+  limited?: number;
   lastAction?: string;
   lastAt?: string;
   revoked: boolean;
@@ -22,11 +24,13 @@ export interface SessionCounters {
   allowed: number;
   denied: number;
   requests: number;
+  /** Limit hits, all sessions. */
+  limited: number;
 }
 
 export class SessionTable {
   readonly #sessions = new Map<string, SessionSummary>();
-  readonly counts: SessionCounters = { allowed: 0, denied: 0, requests: 0 };
+  readonly counts: SessionCounters = { allowed: 0, denied: 0, requests: 0, limited: 0 };
 
   /** A session known from the index (before this process started). */
   restore(summary: SessionSummary): void {
@@ -67,6 +71,12 @@ export class SessionTable {
       case 'request':
         this.counts.requests += 1;
         break;
+      case 'limit.hit': {
+        this.counts.limited += 1;
+        const session = event.sessionId === undefined ? undefined : this.#sessions.get(event.sessionId);
+        if (session) session.limited = (session.limited ?? 0) + 1;
+        break;
+      }
       case 'session.revoked': {
         const session = this.#sessions.get(event.sessionId);
         if (session) session.revoked = true;

@@ -74,6 +74,10 @@ export class DashboardModel {
   policyRules = 0;
   startedAtMs?: number;
   counts = { allowed: 0, denied: 0 };
+  /** Calls refused by a limit (status + limit.hit events). */
+  limited = 0;
+  /** The gateway's buffer budget, from the last status. */
+  buffer?: { inUseBytes: number; budgetBytes: number };
   banner?: Banner;
   flash?: Banner;
   /** Bumped on every change; the view renders when it moved. */
@@ -130,6 +134,8 @@ export class DashboardModel {
     this.policyState = status.policy.state;
     this.policyRules = status.policy.rules;
     this.counts = { allowed: status.counts.allowed, denied: status.counts.denied };
+    this.limited = status.counts.limited ?? this.limited;
+    if (status.limits) this.buffer = { inUseBytes: status.limits.buffer.inUseBytes, budgetBytes: status.limits.buffer.budgetBytes };
     this.#touch();
   }
 
@@ -145,6 +151,7 @@ export class DashboardModel {
         expiresAtMs: ms(s.expiresAt, this.now()),
         calls: s.calls,
         denied: s.denied,
+        limited: s.limited,
         lastAction: s.lastAction,
         lastAtMs: s.lastAt ? ms(s.lastAt, this.now()) : undefined,
         revoked: s.revoked,
@@ -256,6 +263,16 @@ export class DashboardModel {
         });
         break;
       }
+      case 'limit.hit': {
+        this.limited += 1;
+        const s = event.sessionId === undefined ? undefined : this.sessions.get(event.sessionId);
+        if (s) s.limited = (s.limited ?? 0) + 1;
+        this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action ?? 'limit.hit', resource: event.resource ?? '-', decision: 'deny', note: `limit ${event.limit}${event.ruleId ? ` (rule ${event.ruleId})` : ''}: ${event.message}` });
+        break;
+      }
+      case 'limit.escalated':
+        this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action, resource: event.resource, decision: event.then === 'deny' ? 'deny' : 'hold', note: `escalated by rule ${event.ruleId}: ${event.count} within the window (after ${event.after})` });
+        break;
       case 'approval.proposed':
         if (!this.pending.has(event.approvalId)) {
           this.pending.set(event.approvalId, pendingRow(event.approvalId, event, at, ms(event.expiresAt, at)));

@@ -24,6 +24,8 @@ export interface SessionRow {
   expiresAtMs: number;
   calls: number;
   denied: number;
+  /** Calls refused by a limit. */
+  limited?: number;
   lastAction?: string;
   lastAtMs?: number;
   revoked: boolean;

@@ -106,8 +106,11 @@ export function headerLines(model: DashboardModel, theme: Theme, width: number):
     [String(model.counts.denied), 'deny'],
     ['  pending '],
     [String(pending), pending > 0 ? 'hold' : undefined],
+    ['  limited '],
+    [String(model.limited), model.limited > 0 ? 'hold' : undefined],
     ['  sessions '],
     [String(model.sessions.size)],
+    ...(model.buffer ? ([[`  buf ${Math.round(model.buffer.inUseBytes / 1048576)}/${Math.round(model.buffer.budgetBytes / 1048576)}M`]] as Seg[]) : []),
     [`  ${model.requestsPerSecond().toFixed(1)} req/s`],
   ];
   const statsWidth = stats.reduce((n, [t]) => n + t.length, 0);
@@ -130,13 +133,14 @@ function bannerRole(kind: 'ok' | 'error' | 'info'): ThemeRole {
 
 // ---------------------------------------------------------------- tables
 
-type SessionKey = 'account' | 'session' | 'age' | 'calls' | 'denied' | 'expires' | 'last';
+type SessionKey = 'account' | 'session' | 'age' | 'calls' | 'denied' | 'limited' | 'expires' | 'last';
 export const SESSION_COLUMNS: ColumnSpec<SessionKey>[] = [
   { key: 'account', title: 'ACCOUNT', width: 18, drop: 0 },
   { key: 'session', title: 'SESSION', width: 14, drop: 2 },
   { key: 'age', title: 'AGE', width: 7, drop: 1, align: 'right' },
   { key: 'calls', title: 'CALLS', width: 6, drop: 0, align: 'right' },
   { key: 'denied', title: 'DENIED', width: 6, drop: 0, align: 'right' },
+  { key: 'limited', title: 'LIMITED', width: 7, drop: 2, align: 'right' },
   { key: 'expires', title: 'EXPIRES', width: 8, drop: 3, align: 'right' },
   { key: 'last', title: 'LAST ACTION', width: 14, drop: 0, flex: true, prefer: 20 },
 ];
@@ -211,6 +215,7 @@ function sessionValues(s: SessionRow, now: number): Record<SessionKey, Seg> {
     age: [formatDuration(now - s.startMs)],
     calls: [String(s.calls)],
     denied: [String(s.denied), s.denied > 0 ? 'deny' : undefined],
+    limited: [String(s.limited ?? 0), (s.limited ?? 0) > 0 ? 'hold' : undefined],
     expires: [s.revoked ? 'revoked' : formatDuration(s.expiresAtMs - now), s.revoked ? 'deny' : undefined],
     last: [s.lastAction ?? '-'],
   };

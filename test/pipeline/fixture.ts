@@ -2,6 +2,8 @@
 // S3/STS-like node:http server that records what reaches it). Nothing is mocked: each test drives a stage with real
 // requests signed by the gateway's own signer and looks at the Flow it left behind and at what the upstream saw.
 
+import { Limiter } from '../../src/limits/limiter.js';
+import { DEFAULT_UPLOAD_RATE } from '../../src/limits/types.js';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -144,6 +146,8 @@ masking:
     revocations: new Revocations(),
     verifiedSessions: new VerifiedSessions({ keys, now }),
     upstreamClient,
+    limiter: new Limiter({ now }),
+    uploadRate: DEFAULT_UPLOAD_RATE,
     newSessionId: () => 'ses-fixture',
     policy,
     members: membersOf(policy),

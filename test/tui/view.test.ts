@@ -205,7 +205,7 @@ describe('view text', () => {
     expect(l1).toContain('https://127.0.0.1:8443');
     expect(l1).toContain('up 1h02m │ policy ✓ policy.yaml (12 rules)');
     expect(l1).toContain('up 1h02m');
-    expect(l2).toMatch(/allowed 10 {2}denied 2 {2}pending 0 {2}sessions 0 {2}0\.0 req\/s +● connected$/);
+    expect(l2).toMatch(/allowed 10 {2}denied 2 {2}pending 0 {2}limited 0 {2}sessions 0 {2}0\.0 req\/s +● connected$/);
     expect(l3).toBe('');
     m.setConnection('disconnected', 'no gateway');
     [, l2, l3] = headerLines(m, mono, 120).map(plain);
@@ -224,7 +224,7 @@ describe('view text', () => {
     const v = sessionsView(m, ui, mono, 100, 5, 0, true);
     expect(v.label).toBe(' Sessions[2] ');
     expect(v.ids).toEqual(['s1', 's2']);
-    expect(plain(v.lines[0]!)).toMatch(/^ACCOUNT +SESSION +AGE +CALLS +DENIED +EXPIRES +LAST ACTION/);
+    expect(plain(v.lines[0]!)).toMatch(/^ACCOUNT +SESSION +AGE +CALLS +DENIED +LIMITED +EXPIRES +LAST ACTION/);
     const selected = v.lines.find((l) => plain(l).startsWith('etl'))!;
     expect(selected.startsWith(sgr(mono.styles.selected))).toBe(true);
     expect(plain(selected)).toHaveLength(100);

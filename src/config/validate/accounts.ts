@@ -3,6 +3,7 @@
 import { isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
 import { DEFAULT_SESSION_TTL_MS, type ClaimCondition, type ServiceAccountConfig } from '../types.js';
 import { LOCAL_ISSUER, MAX_SESSION_TTL_MS } from './constants.js';
+import { limitsBlock } from './limits.js';
 import { Walker, type Entry } from './walker.js';
 import { suggest } from '../../lib/suggest.js';
 import { accountConditions, operatorValueKind, parseClaimPath, parseOperator } from '../../identity/claims.js';
@@ -14,7 +15,7 @@ export function serviceAccounts(w: Walker, entry: Entry | undefined): ServiceAcc
   const seenNames = new Map<string, Node | null>();
   const seenIdentities = new Map<string, string>();
   w.list(entry.value ?? entry.key, 'service_accounts', (node, path) => {
-    const f = w.fields(node, path, ['name', 'issuer', 'subject', 'claims', 'match', 'roles', 'session_ttl'], ['name', 'issuer', 'roles']);
+    const f = w.fields(node, path, ['name', 'issuer', 'subject', 'claims', 'match', 'roles', 'session_ttl', 'limits'], ['name', 'issuer', 'roles']);
     if (!f) return;
     const name = w.optString(f, 'name', `${path}.name`);
     const nameNode = f.get('name')?.value ?? node;
@@ -62,10 +63,12 @@ export function serviceAccounts(w: Walker, entry: Entry | undefined): ServiceAcc
       }, { nonEmpty: true });
     }
     const sessionTtlMs = w.duration(f.get('session_ttl'), `${path}.session_ttl`, { min: 1, max: MAX_SESSION_TTL_MS }) ?? DEFAULT_SESSION_TTL_MS;
-    if (name === undefined || issuer === undefined || subject === undefined || !issuerOk) return;
+    const limits = limitsBlock(w, f.get('limits'), `${path}.limits`);
+    if (name === undefined || issuer === undefined || subject === undefined || !issuerOk || limits === null) return;
     if (matchEntry && match === undefined) return;
     const account: ServiceAccountConfig = { name, issuer, subject, claims, roles, sessionTtlMs };
     if (match !== undefined) account.match = match;
+    if (limits !== undefined) account.limits = limits;
     const conditions = accountConditions(account);
     if (issuer !== LOCAL_ISSUER && conditions.every((c) => c.ifExists || c.test.includes('Not') || (c.test === 'Null' && c.values[0] === true))) {
       w.error(matchEntry?.key ?? node, path, 'no condition identifies the tokens: this account would take any token of its issuer; pin `subject` or add a positive `match` condition');

@@ -9,6 +9,7 @@ import { hasGlob } from '../../policy/glob.js';
 import { formatDurationMs } from '../../lib/duration.js';
 import { DEFAULT_APPROVAL, type ApprovalSettings, type Effect, type RuleConfig } from '../types.js';
 import { EFFECTS, RESERVED_RULE_ID } from './constants.js';
+import { escalateBlock, limitsBlock } from './limits.js';
 import { ruleWarnings } from './rule-warnings.js';
 import { type Entry, type Walker } from './walker.js';
 
@@ -19,7 +20,7 @@ export function rules(w: Walker, entry: Entry | undefined): RuleConfig[] {
   const seenIds = new Map<string, Node | null>();
   const nodes: (Node | null)[] = [];
   w.list(entry.value ?? entry.key, 'rules', (node, path) => {
-    const f = w.fields(node, path, ['id', 'effect', 'principals', 'actions', 'access', 'resources', 'message', 'approval'], ['id', 'effect']);
+    const f = w.fields(node, path, ['id', 'effect', 'principals', 'actions', 'access', 'resources', 'message', 'approval', 'limits', 'escalate'], ['id', 'effect']);
     if (!f) return;
     if (!f.has('actions') && !f.has('access')) w.error(node, `${path}.actions`, 'a rule needs `actions` (IAM actions, e.g. s3:GetObject) or `access` (IAM access levels, e.g. [Read, List]), or both');
     const id = w.optString(f, 'id', `${path}.id`);
@@ -53,19 +54,27 @@ export function rules(w: Walker, entry: Entry | undefined): RuleConfig[] {
         message = undefined;
       }
     }
+    const limits = limitsBlock(w, f.get('limits'), `${path}.limits`);
+    const escalateEntry = f.get('escalate');
+    const escalate = escalateBlock(w, escalateEntry, `${path}.escalate`);
+    if (escalateEntry && effectOk && effect !== 'allow') {
+      w.error(escalateEntry.key, `${path}.escalate`, `only allowed on rules with effect: allow (this rule is ${effect}); it turns calls the rule allows into approvals or denials past a volume`);
+    }
     let approval: ApprovalSettings = DEFAULT_APPROVAL;
     const approvalEntry = f.get('approval');
     if (approvalEntry) {
-      if (effectOk && effect !== 'approve') {
-        w.error(approvalEntry.key, `${path}.approval`, `only allowed on rules with effect: approve (this rule is ${effect})`);
+      if (effectOk && effect !== 'approve' && escalate?.then !== 'approve') {
+        w.error(approvalEntry.key, `${path}.approval`, `only allowed on rules with effect: approve${effect === 'allow' ? ', or with escalate.then: approve' : ''} (this rule is ${effect})`);
       } else {
         approval = approvalSettings(w, approvalEntry, `${path}.approval`);
       }
     }
-    if (id === undefined || !effectOk || !principals || !actions || !resources || access === null) return;
+    if (id === undefined || !effectOk || !principals || !actions || !resources || access === null || limits === null || escalate === null) return;
     const rule: RuleConfig = { id, effect: effect as Effect, principals, actions, resources, approval };
     if (access !== undefined) rule.access = access;
     if (message !== undefined) rule.message = message;
+    if (limits !== undefined) rule.limits = limits;
+    if (escalate !== undefined) rule.escalate = escalate;
     out.push(rule);
     nodes.push(node);
   });
