@@ -39,6 +39,9 @@ export function buildProgram(): Command {
     .option('--upstream-endpoint <url>', 'send every AWS call here instead of AWS (moto, LocalStack, MinIO)')
     .option('--public-host <name>', 'extra host name for the server certificate (repeatable)', collect, [])
     .option('--theme <name>', 'dashboard theme: dark, light, high-contrast, mono, or a theme file (or $PORTCULLIS_THEME)')
+    .option('--account-concurrency <n>', 'calls one service account may have in flight unless its limits say otherwise (default 32)')
+    .option('--buffer-budget <size>', 'memory for all buffered request bodies together, e.g. 256MiB (default 256MiB)')
+    .option('--min-upload-rate <size>', 'streamed uploads slower than this per second (averaged over 10 s, after 10 s) are cut; 0 turns it off (default 1KiB)')
     .action(async (opts: Opts) => (await import('./start.js')).start(opts));
 
   program

@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import { EventBus, type GatewayEvent } from '../events.js';
 import { Gateway } from '../gateway.js';
 import { resolveStateDir } from '../state.js';
+import { parseByteSize } from '../lib/bytes.js';
 import { availableThemes } from '../tui/theme.js';
 import { VERSION } from '../version.js';
 import { createHeadlessWriter } from './headless-log.js';
@@ -76,6 +77,27 @@ export function checkStartOptions(opts: Record<string, unknown>): void {
   }
 }
 
+/** The fairness settings of `start`, checked: one line and exit 2 for a bad value. */
+export function limitOptions(opts: Record<string, unknown>): { accountConcurrency?: number; bufferBudgetBytes?: number; uploadMinBytesPerSec?: number } {
+  const out: { accountConcurrency?: number; bufferBudgetBytes?: number; uploadMinBytesPerSec?: number } = {};
+  if (opts.accountConcurrency !== undefined) {
+    const n = Number(opts.accountConcurrency);
+    if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--account-concurrency: "${String(opts.accountConcurrency)}" is not a whole number of calls of at least 1`, 2);
+    out.accountConcurrency = n;
+  }
+  if (opts.bufferBudget !== undefined) {
+    const bytes = parseByteSize(String(opts.bufferBudget));
+    if (bytes === undefined || bytes < 1024 * 1024) throw new CliError(`--buffer-budget: "${String(opts.bufferBudget)}" is not a size of at least 1MiB (e.g. 256MiB)`, 2);
+    out.bufferBudgetBytes = bytes;
+  }
+  if (opts.minUploadRate !== undefined) {
+    const bytes = parseByteSize(String(opts.minUploadRate).replace(/\/s$/, ''));
+    if (bytes === undefined) throw new CliError(`--min-upload-rate: "${String(opts.minUploadRate)}" is not a size per second (e.g. 1KiB, or 0 to turn it off)`, 2);
+    out.uploadMinBytesPerSec = bytes;
+  }
+  return out;
+}
+
 /** The state dir must be a directory (or not exist yet). */
 function checkStateDir(stateDir: string): void {
   let info;
@@ -90,6 +112,7 @@ function checkStateDir(stateDir: string): void {
 export async function start(opts: Record<string, unknown>): Promise<void> {
   const listen = parseListen(String(opts.listen ?? '127.0.0.1:8443'));
   checkStartOptions(opts);
+  const limits = limitOptions(opts);
   const stateDir = resolveStateDir(opts.stateDir as string | undefined);
   checkStateDir(stateDir);
   const bus = new EventBus();
@@ -119,6 +142,7 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
       publicHosts: (opts.publicHost as string[] | undefined) ?? [],
       bus,
       version: VERSION,
+      ...limits,
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

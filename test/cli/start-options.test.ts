@@ -41,3 +41,16 @@ describe('start refuses bad options with one line and exit 2', () => {
     expect(result.stderr).not.toMatch(/EEXIST|at .*\.js/);
   });
 });
+
+describe('fairness options', () => {
+  it.each([
+    [['--account-concurrency', '0'], /--account-concurrency: "0" is not a whole number of calls of at least 1/],
+    [['--buffer-budget', 'lots'], /--buffer-budget: "lots" is not a size of at least 1MiB/],
+    [['--min-upload-rate', 'fast'], /--min-upload-rate: "fast" is not a size per second/],
+  ])('%j is refused with one line, exit 2', (args, message) => {
+    const result = start([...args, '--state-dir', join(dir, 'state')]);
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+  });
+});
