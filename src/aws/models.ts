@@ -1,12 +1,17 @@
-// Loader and types for operations.generated.json (written by scripts/gen-operations.mjs from AWS's service models).
+// Loader and types for operations.generated.json (written by scripts/gen-operations.mjs from botocore's models).
 // The table is read once, lazily, with fs rather than a JSON import so the type checker never infers a type for
 // a megabyte of literal data.
 import { readFileSync } from 'node:fs';
 
-export type ModelProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json';
+/** The wire protocols AWS services speak; `rpc-v2-cbor` is Smithy RPC v2 CBOR. */
+export type ModelProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json' | 'rpc-v2-cbor';
 
-/** [method, requestUri, requiredMembers, locations]; method/uri are 0 for non-REST protocols. */
+/**
+ * REST: [method, requestUri, requiredMembers, locations?]. RPC protocols: `0`, or [0, 0, requiredArnMembers] when
+ * the operation has required inputs named *Arn (the only required members resources.ts reads for those).
+ */
 export type RawOperation =
+  | 0
   | [0, 0, string[]]
   | [string, string, string[]]
   | [string, string, string[], Record<string, string>];
@@ -15,7 +20,8 @@ export interface RawService {
   endpointPrefix: string;
   signingName: string;
   iamPrefix: string;
-  protocol: ModelProtocol;
+  /** Every protocol the model lists, preferred first. A client may send any of them. */
+  protocols: ModelProtocol[];
   jsonVersion?: string;
   targetPrefix?: string;
   globalEndpoint?: string;
@@ -53,7 +59,10 @@ export interface ServiceModel {
   endpointPrefix: string;
   signingName: string;
   iamPrefix: string;
+  /** The model's preferred protocol (the first of `protocols`): the error shape when nothing else tells. */
   protocol: ModelProtocol;
+  /** Every protocol the service accepts: the model's list, plus `query` for query-compatible JSON services. */
+  protocols: ModelProtocol[];
   jsonVersion?: string;
   targetPrefix?: string;
   globalEndpoint?: string;
@@ -64,6 +73,7 @@ export interface ServiceModel {
 const LOCATION_BY_TAG: Record<string, MemberLocation> = { u: 'uri', q: 'querystring', h: 'header' };
 
 function toOperation(name: string, raw: RawOperation): OperationModel {
+  if (raw === 0) return { name, required: [], members: [] };
   const [method, requestUri, required] = raw;
   const locations = raw.length > 3 ? (raw as [string, string, string[], Record<string, string>])[3] : {};
   const members: RestMember[] = [];
@@ -98,7 +108,8 @@ export function buildServiceIndex(table: OperationTable): ServiceIndex {
       endpointPrefix: raw.endpointPrefix,
       signingName: raw.signingName,
       iamPrefix: raw.iamPrefix,
-      protocol: raw.protocol,
+      protocol: raw.protocols[0] ?? 'json',
+      protocols: raw.queryCompatible === true && !raw.protocols.includes('query') ? [...raw.protocols, 'query'] : raw.protocols,
       queryCompatible: raw.queryCompatible === true,
       operations,
     };
@@ -117,6 +128,11 @@ export function buildServiceIndex(table: OperationTable): ServiceIndex {
     list.sort((a, b) => Number(b.endpointPrefix === b.signingName) - Number(a.endpointPrefix === a.signingName));
   }
   return { source: table.source, services, bySigningName, byId };
+}
+
+/** Whether the service accepts any of these protocols. */
+export function speaks(svc: ServiceModel, ...protocols: ModelProtocol[]): boolean {
+  return protocols.some((p) => svc.protocols.includes(p));
 }
 
 let cached: ServiceIndex | undefined;
