@@ -13,7 +13,7 @@
 import { parseCborObject } from './cbor.js';
 import { loadServiceIndex, speaks, type ModelProtocol, type ServiceIndex, type ServiceModel } from './models.js';
 import { deriveResources, partitionFor } from './resources.js';
-import { hostWithoutPort, matchRest, virtualHostBucket } from './rest-match.js';
+import { hostServes, hostWithoutPort, matchRest, virtualHostBucket } from './rest-match.js';
 import { parseCopySource, readsCopySource } from './s3-wire.js';
 import { RPC_V2_PATH, header, isForm, parseQuery, type HeaderInput, type ParsedQuery } from './wire.js';
 
@@ -147,7 +147,9 @@ function identifyWith(index: ServiceIndex, input: IdentifyInput): Identified {
     const prefix = dot === -1 ? '' : target.slice(0, dot);
     const opName = dot === -1 ? target : target.slice(dot + 1);
     const withPrefix = candidates.filter((s) => s.targetPrefix === prefix);
-    const svc = withPrefix.find((s) => s.operations.has(opName));
+    // Timestream's query and write APIs share a signing name and a target prefix: the host tells them apart.
+    const host = hostWithoutPort(input.host);
+    const svc = withPrefix.find((s) => s.operations.has(opName) && hostServes(s, host)) ?? withPrefix.find((s) => s.operations.has(opName));
     const params = parseJsonObject(input.body);
     const base = { protocol: 'json' as const, ...(params ? { params } : {}) };
     if (svc) return { svc, operation: opName, ...base };

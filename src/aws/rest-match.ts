@@ -164,7 +164,8 @@ function compareScores(a: number[], b: number[]): number {
   return 0;
 }
 
-function hostServes(svc: ServiceModel, host: string): boolean {
+/** Whether the host name (no port) is one of the service's own (`<endpointPrefix>.…` or `….<endpointPrefix>.…`). */
+export function hostServes(svc: ServiceModel, host: string): boolean {
   const prefix = svc.endpointPrefix.toLowerCase();
   return host.startsWith(`${prefix}.`) || host.includes(`.${prefix}.`);
 }
