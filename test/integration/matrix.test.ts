@@ -202,6 +202,9 @@ describe('client matrix, endpoint mode: through the gateway = straight to moto, 
     CELLS.forEach((cell, i) => expect(reading(cell, through[i]!), cell.name).toEqual(expectedThrough(cell, direct[i]!)));
     CELLS.forEach((cell, i) => cell.directUnreliable === undefined && expect(direct[i]!.ok, cell.name).toBe(true));
     expect(recordedActions(from)).toEqual(CELLS.map((c) => c.action));
+    // botocore 1.43 speaks Smithy RPC v2 CBOR to CloudWatch: the recorded params come from the decoded CBOR body.
+    const metrics = stack.events.slice(from).find((e) => e.type === 'request' && e.action === 'cloudwatch:ListMetrics');
+    expect(metrics).toMatchObject({ params: { Namespace: 'mx' } });
   }, 60_000);
 
   test('aws CLI v1', async () => {
