@@ -59,6 +59,7 @@ describe('HTTP/2', () => {
       { op: 'createTable', table: 'h2-table' },
       { op: 'putItem', table: 'h2-table', item: { pk: { S: 'k' } } },
       { op: 'getItem', table: 'h2-table', key: { pk: { S: 'k' } } },
+      { op: 'multipart', bucket: 'h2-bucket', key: 'big.bin' },
     ]);
     const by = (op: string) => results.find((r) => r.op === op);
     if (process.env.E2E_DEBUG) console.log(JSON.stringify(results, null, 1), JSON.stringify(stack.events.slice(-20), null, 1));
@@ -68,6 +69,8 @@ describe('HTTP/2', () => {
     expect(by('deleteObject')).toMatchObject({ ok: false, name: 'AccessDenied', status: 403 });
     expect(by('deleteObject').message).toContain('no-destroy');
     expect(by('getItem')).toMatchObject({ ok: true, data: { pk: { S: 'k' } } });
+    // 5 MiB parts streamed over h2 streams (no Content-Length framing of HTTP/1.1 chunking), read back whole.
+    expect(by('multipart')).toMatchObject({ ok: true, data: { length: 5 * 1024 * 1024 + 4, tail: 'tail' } });
     const recorded = stack.events.filter((e) => e.type === 'request').map((e) => (e as { action?: string }).action);
     expect(recorded).toEqual(expect.arrayContaining(['s3:PutObject', 's3:GetObject', 'dynamodb:GetItem', 's3:DeleteObject']));
   });
@@ -101,6 +104,21 @@ describe('HTTP/2', () => {
       // The session survives the error: a second stream on it is answered too.
       const again = await h2Request(session, { ':method': 'GET', ':path': '/other-bucket' });
       expect(Number(again.headers[':status'])).toBeGreaterThanOrEqual(400);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('host and :authority that disagree are refused before the pipeline (the signature covers one of them)', async () => {
+    const ca = await readFile(stack.gateway.ca.caFile);
+    const session = http2Connect(stack.gateway.url, { ca });
+    try {
+      const before = stack.events.length;
+      const authority = new URL(stack.gateway.url).host;
+      const answer = await h2Request(session, { ':method': 'GET', ':path': '/bkt', ':authority': authority, host: 'bkt.s3.amazonaws.com' });
+      expect(Number(answer.headers[':status'])).toBe(400);
+      expect(answer.body).toContain(`host "bkt.s3.amazonaws.com" and :authority "${authority}" disagree`);
+      expect(stack.events.slice(before).filter((e) => e.type === 'request')).toEqual([]);
     } finally {
       session.close();
     }
