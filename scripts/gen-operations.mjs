@@ -16,10 +16,10 @@
 //   - entry for RPC protocols (json, query, ec2, rpc-v2-cbor): `0`, or `[0, 0, required]` when the operation has
 //     required inputs named *Arn/*ARN (the only required members resource derivation reads, see resources.ts
 //     genericArns).
-//   - entry for REST protocols: `[method, requestUri, required, locations?]`, required being the required inputs
-//     that live in the URI, query or headers (REST bodies are not parsed for identification); locations
-//     `{ member: "u:label" | "q:name" | "h:name" }` for uri labels and REQUIRED querystring and header members
-//     (optional ones never decide the operation; params are read from the raw query anyway).
+//   - entry for REST protocols: `[method, requestUri, locations?]`, locations `{ member: "u:label" | "q:name" |
+//     "h:name" }` for uri labels and REQUIRED querystring and header members (optional ones never decide the
+//     operation; params are read from the raw query anyway). The operation's required inputs that matter (REST
+//     bodies are not parsed for identification) are exactly these members: uri labels are always required.
 // Operations with exactly the same REST match key within one service (deprecated aliases such as
 // GetBucketLifecycle vs GetBucketLifecycleConfiguration) are reduced to one: non-deprecated first, then one not
 // marked for the S3 Express control endpoint, then alphabetical. Dropped names are reported on stderr.
@@ -162,9 +162,11 @@ for (const id of readdirSync(dataDir).sort()) {
       delete ops[previous.name];
     }
     byKey.set(key, { name, rank });
-    const entry = [method, uri, required.filter((r) => members[r].location)];
-    if (Object.keys(locations).length > 0) entry.push(locations);
-    ops[name] = entry;
+    const located = required.filter((r) => members[r].location).sort();
+    if (JSON.stringify(located) !== JSON.stringify(Object.keys(locations).sort())) {
+      throw new Error(`${id}.${name}: a uri label is not required; the table format assumes it is`);
+    }
+    ops[name] = Object.keys(locations).length > 0 ? [method, uri, locations] : [method, uri];
   }
   svc.ops = ops;
   opCount += Object.keys(ops).length;

@@ -7,14 +7,11 @@ import { readFileSync } from 'node:fs';
 export type ModelProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json' | 'rpc-v2-cbor';
 
 /**
- * REST: [method, requestUri, requiredMembers, locations?]. RPC protocols: `0`, or [0, 0, requiredArnMembers] when
- * the operation has required inputs named *Arn (the only required members resources.ts reads for those).
+ * REST: [method, requestUri, locations?] — the members in `locations` (uri labels, required query and header
+ * inputs) are the operation's required inputs. RPC protocols: `0`, or [0, 0, requiredArnMembers] when the operation
+ * has required inputs named *Arn (the only required members resources.ts reads for those).
  */
-export type RawOperation =
-  | 0
-  | [0, 0, string[]]
-  | [string, string, string[]]
-  | [string, string, string[], Record<string, string>];
+export type RawOperation = 0 | [0, 0, string[]] | [string, string] | [string, string, Record<string, string>];
 
 export interface RawService {
   endpointPrefix: string;
@@ -74,8 +71,8 @@ const LOCATION_BY_TAG: Record<string, MemberLocation> = { u: 'uri', q: 'querystr
 
 function toOperation(name: string, raw: RawOperation): OperationModel {
   if (raw === 0) return { name, required: [], members: [] };
-  const [method, requestUri, required] = raw;
-  const locations = raw.length > 3 ? (raw as [string, string, string[], Record<string, string>])[3] : {};
+  if (raw[0] === 0) return { name, required: raw[2] as string[], members: [] };
+  const [method, requestUri, locations = {}] = raw as [string, string, Record<string, string>?];
   const members: RestMember[] = [];
   for (const [member, spec] of Object.entries(locations)) {
     const location = LOCATION_BY_TAG[spec.slice(0, 1)];
@@ -83,9 +80,7 @@ function toOperation(name: string, raw: RawOperation): OperationModel {
     const locName = spec.slice(2);
     members.push({ member, location, name: location === 'header' ? locName.toLowerCase() : locName });
   }
-  return method === 0
-    ? { name, required, members }
-    : { name, method: method as string, requestUri: requestUri as string, required, members };
+  return { name, method, requestUri, required: Object.keys(locations), members };
 }
 
 export interface ServiceIndex {
