@@ -11,6 +11,10 @@ import { queryCall } from '../fixtures/moto.js';
 import { aws, cleanEnv, run, startStack, type Stack } from './harness.js';
 
 const POLICY = `rules:
+  - id: keep-alarms
+    effect: deny
+    actions: ["cloudwatch:DeleteAlarms"]
+    message: alarms stay
   - id: matrix
     effect: allow
     principals: [reports-mcp]
@@ -205,6 +209,10 @@ describe('client matrix, endpoint mode: through the gateway = straight to moto, 
     // botocore 1.43 speaks Smithy RPC v2 CBOR to CloudWatch: the recorded params come from the decoded CBOR body.
     const metrics = stack.events.slice(from).find((e) => e.type === 'request' && e.action === 'cloudwatch:ListMetrics');
     expect(metrics).toMatchObject({ params: { Namespace: 'mx' } });
+    // A denial reaches a CBOR client as an error it reads (the gateway answers it in JSON; botocore accepts that).
+    const [denied] = await boto3(gatewayEnv, [{ service: 'cloudwatch', method: 'delete_alarms', params: { AlarmNames: ['x'] } }]);
+    expect(denied).toMatchObject({ ok: false, code: 'AccessDeniedException' });
+    expect((denied as { message: string }).message).toContain('denied by rule keep-alarms: alarms stay');
   }, 60_000);
 
   test('aws CLI v1', async () => {
