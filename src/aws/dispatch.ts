@@ -4,7 +4,7 @@
 // the upstream could read differently — is refused before anything is recorded, decided or forwarded.
 import { GatewayError } from '../errors.js';
 import { identifyRequest, type CallInfo, type IdentifyInput } from './identify.js';
-import { loadServiceIndex, type ServiceIndex } from './models.js';
+import { loadServiceIndex, speaks, type ServiceIndex } from './models.js';
 import { isS3BucketName, parseCopySource, pathAmbiguity, readsCopySource } from './s3-wire.js';
 import { RPC_V2_PATH, headerValues, isForm, parseQuery, splitRawPath, type ParsedQuery } from './wire.js';
 
@@ -134,12 +134,12 @@ export function dispatchConflict(input: IdentifyInput, index: ServiceIndex = loa
 
   const candidates = index.bySigningName.get(input.signingService) ?? [];
   if (candidates.length === 0) return undefined;
-  if (action !== undefined && !candidates.some((s) => s.protocol === 'query' || s.protocol === 'ec2' || s.queryCompatible)) {
+  if (action !== undefined && !candidates.some((s) => speaks(s, 'query', 'ec2'))) {
     return `the ${where} names Action=${action}, but ${input.signingService} has no query protocol`;
   }
   if (target !== undefined || action !== undefined) {
     // What the request would be without its target/Action: if that is a REST operation, it has two readings. (A lone
-    // target on a service the table knows only as query, e.g. CloudWatch's newer JSON 1.0, is one reading: Unknown.)
+    // target on a service without a JSON protocol is one reading: Unknown.)
     const rest = restReading(input, q, index);
     if (rest !== undefined) {
       return `${target !== undefined ? `X-Amz-Target names ${target}` : `the ${where} names Action=${action}`} but ${method} ${path} reads as ${rest}`;

@@ -1,21 +1,24 @@
-// Loader and types for operations.generated.json (written by scripts/gen-operations.mjs from AWS's service models).
+// Loader and types for operations.generated.json (written by scripts/gen-operations.mjs from botocore's models).
 // The table is read once, lazily, with fs rather than a JSON import so the type checker never infers a type for
 // a megabyte of literal data.
 import { readFileSync } from 'node:fs';
 
-export type ModelProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json';
+/** The wire protocols AWS services speak; `rpc-v2-cbor` is Smithy RPC v2 CBOR. */
+export type ModelProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json' | 'rpc-v2-cbor';
 
-/** [method, requestUri, requiredMembers, locations]; method/uri are 0 for non-REST protocols. */
-export type RawOperation =
-  | [0, 0, string[]]
-  | [string, string, string[]]
-  | [string, string, string[], Record<string, string>];
+/**
+ * REST: [method, requestUri, locations?] — the members in `locations` (uri labels, required query and header
+ * inputs) are the operation's required inputs. RPC protocols: `0`, or [0, 0, requiredArnMembers] when the operation
+ * has required inputs named *Arn (the only required members resources.ts reads for those).
+ */
+export type RawOperation = 0 | [0, 0, string[]] | [string, string] | [string, string, Record<string, string>];
 
 export interface RawService {
   endpointPrefix: string;
   signingName: string;
   iamPrefix: string;
-  protocol: ModelProtocol;
+  /** Every protocol the model lists, preferred first. A client may send any of them. */
+  protocols: ModelProtocol[];
   jsonVersion?: string;
   targetPrefix?: string;
   globalEndpoint?: string;
@@ -53,7 +56,10 @@ export interface ServiceModel {
   endpointPrefix: string;
   signingName: string;
   iamPrefix: string;
+  /** The model's preferred protocol (the first of `protocols`): the error shape when nothing else tells. */
   protocol: ModelProtocol;
+  /** Every protocol the service accepts: the model's list, plus `query` for query-compatible JSON services. */
+  protocols: ModelProtocol[];
   jsonVersion?: string;
   targetPrefix?: string;
   globalEndpoint?: string;
@@ -64,8 +70,9 @@ export interface ServiceModel {
 const LOCATION_BY_TAG: Record<string, MemberLocation> = { u: 'uri', q: 'querystring', h: 'header' };
 
 function toOperation(name: string, raw: RawOperation): OperationModel {
-  const [method, requestUri, required] = raw;
-  const locations = raw.length > 3 ? (raw as [string, string, string[], Record<string, string>])[3] : {};
+  if (raw === 0) return { name, required: [], members: [] };
+  if (raw[0] === 0) return { name, required: raw[2] as string[], members: [] };
+  const [method, requestUri, locations = {}] = raw as [string, string, Record<string, string>?];
   const members: RestMember[] = [];
   for (const [member, spec] of Object.entries(locations)) {
     const location = LOCATION_BY_TAG[spec.slice(0, 1)];
@@ -73,9 +80,7 @@ function toOperation(name: string, raw: RawOperation): OperationModel {
     const locName = spec.slice(2);
     members.push({ member, location, name: location === 'header' ? locName.toLowerCase() : locName });
   }
-  return method === 0
-    ? { name, required, members }
-    : { name, method: method as string, requestUri: requestUri as string, required, members };
+  return { name, method, requestUri, required: Object.keys(locations), members };
 }
 
 export interface ServiceIndex {
@@ -98,7 +103,8 @@ export function buildServiceIndex(table: OperationTable): ServiceIndex {
       endpointPrefix: raw.endpointPrefix,
       signingName: raw.signingName,
       iamPrefix: raw.iamPrefix,
-      protocol: raw.protocol,
+      protocol: raw.protocols[0] ?? 'json',
+      protocols: raw.queryCompatible === true && !raw.protocols.includes('query') ? [...raw.protocols, 'query'] : raw.protocols,
       queryCompatible: raw.queryCompatible === true,
       operations,
     };
@@ -117,6 +123,11 @@ export function buildServiceIndex(table: OperationTable): ServiceIndex {
     list.sort((a, b) => Number(b.endpointPrefix === b.signingName) - Number(a.endpointPrefix === a.signingName));
   }
   return { source: table.source, services, bySigningName, byId };
+}
+
+/** Whether the service accepts any of these protocols. */
+export function speaks(svc: ServiceModel, ...protocols: ModelProtocol[]): boolean {
+  return protocols.some((p) => svc.protocols.includes(p));
 }
 
 let cached: ServiceIndex | undefined;

@@ -114,7 +114,8 @@ function parseSignedHeaders(where: string, text: string): string[] {
   const names = text.split(';');
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
-    if (!HEADER_NAME.test(name)) throw malformed(`${where}: SignedHeaders has an invalid header name ${quote(name)} (lowercase expected)`);
+    // `:authority`: the JS SDK signs it instead of `host` when it speaks HTTP/2 (as AWS accepts).
+    if (!HEADER_NAME.test(name) && name !== ':authority') throw malformed(`${where}: SignedHeaders has an invalid header name ${quote(name)} (lowercase expected)`);
     if (i > 0 && !(names[i - 1]! < name)) throw malformed(`${where}: SignedHeaders must be sorted and without duplicates`);
   }
   return names;
@@ -282,7 +283,10 @@ export function parseSigV4(req: SigV4Request): ParsedSignature {
   }
 
   const where = parsed.presigned ? 'presigned URL' : 'Authorization';
-  if (!parsed.signedHeaders.includes('host')) throw malformed(`${where}: host must be among the signed headers`);
+  // Over HTTP/2 the JS SDK signs `:authority` in place of `host` (the listener refuses the two disagreeing).
+  if (!parsed.signedHeaders.includes('host') && !parsed.signedHeaders.includes(':authority')) {
+    throw malformed(`${where}: host must be among the signed headers`);
+  }
   for (const name of parsed.signedHeaders) {
     if (headerValues(req.headers, name) === undefined) {
       throw malformed(`${where}: signed header '${name}' is not present on the request`);

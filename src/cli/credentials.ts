@@ -1,6 +1,8 @@
 // Handlers for `portcullis credentials`, `portcullis token` and `portcullis token fetch`.
 //  - credentials: credential_process JSON from the gateway's STS (AssumeRoleWithWebIdentity), with the
-//    identity token from a file or fetched with the client-credentials grant.
+//    identity token from a file or fetched with the client-credentials grant. Runs on client hosts: with a token
+//    file it needs only the gateway's URL and CA, the service account, the token and (optionally) the role — never
+//    the policy file (the gateway picks the account's role when it has just one).
 //  - token: a gateway-signed identity token for a service account with `issuer: local`.
 //  - token fetch: an IdP token written atomically, optionally kept fresh until SIGINT/SIGTERM.
 
@@ -9,7 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { resolve } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
+import type { LoadedPolicy } from '../config/load.js';
 import type { IssuerConfig, ServiceAccountConfig } from '../identity/config.js';
 import { mintLocalToken } from '../identity/local-token.js';
 import { KeyFileError, loadOrCreateGatewayKeys } from '../identity/keys.js';
@@ -22,7 +24,8 @@ import {
 } from '../identity/token-fetch.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import { caFilePath } from '../proxy/tls.js';
-import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
+import { resolveStateDir } from '../state.js';
+import { loadCliPolicy, readRunningGateway } from './gateway-info.js';
 import { CliError, requireDurationMs } from './output.js';
 
 type Opts = Record<string, unknown>;
@@ -40,16 +43,6 @@ export interface CredentialProcessOutput {
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
-}
-
-async function loadPolicy(file: string): Promise<LoadedPolicy> {
-  const loaded = await loadPolicyFile(file);
-  if (!loaded.ok) {
-    const first = loaded.errors[0]!;
-    const more = loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more; run portcullis policy check)` : '';
-    throw new CliError(`${formatPolicyError(first)}${more}`);
-  }
-  return loaded.policy;
 }
 
 function findAccount(policy: LoadedPolicy, name: string | undefined): ServiceAccountConfig {
@@ -100,19 +93,15 @@ interface GatewayTarget {
   ca?: string;
 }
 
+/** The gateway to ask: --url (else the running gateway's), trusting --ca (else the state dir's CA, else the system's). */
 async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarget> {
   let url = str(opts.url);
-  let caFile: string | undefined;
+  let caFile = str(opts.ca);
   if (url === undefined) {
-    let info: GatewayInfo;
-    try {
-      info = JSON.parse(await readFile(gatewayInfoPath(stateDir), 'utf8')) as GatewayInfo;
-    } catch {
-      throw new CliError(`no running gateway found in ${stateDir} (start one, or pass --url)`);
-    }
+    const info = await readRunningGateway(stateDir);
     url = info.url;
-    caFile = info.caFile;
-  } else {
+    caFile ??= info.caFile;
+  } else if (caFile === undefined) {
     // With --url, trust the CA of this state dir when there is one, else the system's roots.
     const candidate = caFilePath(stateDir);
     caFile = await stat(candidate).then(
@@ -127,8 +116,8 @@ async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarge
     throw new CliError(`--url: "${url}" is not a URL`, 2);
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new CliError(`--url: "${url}" must be https://`, 2);
-  const ca = caFile === undefined ? undefined : await readFile(caFile, 'utf8').catch(() => {
-    throw new CliError(`cannot read the gateway CA ${caFile}`);
+  const ca = caFile === undefined ? undefined : await readFile(caFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new CliError(`${str(opts.ca) === undefined ? '' : '--ca: '}cannot read the gateway CA ${caFile}: ${error.code ?? error.message}`);
   });
   return { url: parsed, ca };
 }
@@ -171,7 +160,8 @@ export function parseStsAnswer(status: number, body: string): CredentialProcessO
   const error = doc?.ErrorResponse?.Error ?? doc?.Error;
   if (status !== 200 || error) {
     const code = str(error?.Code) ?? `HTTP ${status}`;
-    throw new CliError(`the gateway refused the token: ${code}: ${str(error?.Message) ?? 'no message'}`);
+    const hint = code === 'MissingParameter' && /RoleArn/.test(str(error?.Message) ?? '') ? ' (pass --role ARN)' : '';
+    throw new CliError(`the gateway refused the token: ${code}: ${str(error?.Message) ?? 'no message'}${hint}`);
   }
   const c = doc?.AssumeRoleWithWebIdentityResponse?.AssumeRoleWithWebIdentityResult?.Credentials;
   const fields = ['AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration'] as const;
@@ -181,12 +171,15 @@ export function parseStsAnswer(status: number, body: string): CredentialProcessO
   return { Version: 1, AccessKeyId: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration };
 }
 
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/;
+
 export async function credentials(opts: Opts): Promise<void> {
   const stateDir = resolveStateDir(str(opts.stateDir));
-  const policy = await loadPolicy(String(opts.policy ?? 'policy.yaml'));
-  const account = findAccount(policy, str(opts.serviceAccount));
-  const role = account.roles[0];
-  if (role === undefined) throw new CliError(`service account "${account.name}" has no roles in ${policy.file}`);
+  const name = str(opts.serviceAccount);
+  if (name === undefined) throw new CliError('--service-account NAME is required', 2);
+  // Without --role the form names none and the gateway answers with the account's only role (or says to choose).
+  const role = str(opts.role);
+  if (role !== undefined && !ROLE_ARN.test(role)) throw new CliError(`--role: "${role}" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)`, 2);
   const tokenFile = str(opts.tokenFile);
   const clientId = str(opts.clientId);
   const secretFile = str(opts.clientSecretFile);
@@ -197,6 +190,9 @@ export async function credentials(opts: Opts): Promise<void> {
   if (tokenFile !== undefined) {
     token = await readSecretFile(tokenFile, '--token-file');
   } else if (clientId !== undefined && secretFile !== undefined) {
+    // The IdP to ask is in the policy: this path needs it (--policy, or the running gateway's on its host).
+    const policy = await loadCliPolicy(opts);
+    const account = findAccount(policy, name);
     if (account.issuer === 'local') {
       throw new CliError(`service account "${account.name}" uses issuer local: there is no IdP to ask; use --token-file with a token from portcullis token`, 2);
     }
@@ -208,8 +204,8 @@ export async function credentials(opts: Opts): Promise<void> {
   const form = new URLSearchParams({
     Action: 'AssumeRoleWithWebIdentity',
     Version: '2011-06-15',
-    RoleArn: role,
-    RoleSessionName: `portcullis-${account.name}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
+    ...(role === undefined ? {} : { RoleArn: role }),
+    RoleSessionName: `portcullis-${name}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
     WebIdentityToken: token,
   });
   let answer: { status: number; body: string };
@@ -225,7 +221,7 @@ export async function credentials(opts: Opts): Promise<void> {
 // token
 
 export async function token(opts: Opts): Promise<void> {
-  const policy = await loadPolicy(String(opts.policy ?? 'policy.yaml'));
+  const policy = await loadCliPolicy(opts);
   const account = findAccount(policy, str(opts.serviceAccount));
   if (account.issuer !== 'local') {
     throw new CliError(
@@ -249,7 +245,7 @@ export async function token(opts: Opts): Promise<void> {
 // token fetch
 
 export async function tokenFetch(opts: Opts): Promise<void> {
-  const policy = await loadPolicy(String(opts.policy ?? 'policy.yaml'));
+  const policy = await loadCliPolicy(opts);
   const issuerName = str(opts.issuer);
   if (issuerName === undefined) throw new CliError('--issuer NAME is required', 2);
   if (issuerName === 'local') throw new CliError('--issuer: local tokens are minted by the gateway: use portcullis token --service-account NAME', 2);

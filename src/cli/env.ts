@@ -11,16 +11,17 @@ import { readFile, stat } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
 import type { ServiceAccountConfig } from '../identity/config.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import { caFilePath } from '../proxy/tls.js';
-import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
+import { gatewayInfoPath, resolveStateDir } from '../state.js';
+import { loadCliPolicy, readRunningGateway } from './gateway-info.js';
 import { CliError, printLine } from './output.js';
+
+export { readRunningGateway };
 
 export type EnvFormat = 'shell' | 'json' | 'mcp' | 'aws-config';
 const FORMATS: readonly EnvFormat[] = ['shell', 'json', 'mcp', 'aws-config'];
-const DEFAULT_POLICY_FILE = 'policy.yaml';
 
 /** AWS's RoleSessionName pattern; service account names are validated against it when the policy loads. */
 const ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
@@ -52,40 +53,6 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive, owned by someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The running gateway's gateway.json, or a one-line reason why there is none. */
-export async function readRunningGateway(stateDir: string): Promise<GatewayInfo> {
-  const file = gatewayInfoPath(stateDir);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new CliError(`no running gateway found in ${stateDir} (start one with portcullis start, or pass --url)`);
-  }
-  let info: GatewayInfo;
-  try {
-    info = JSON.parse(text) as GatewayInfo;
-  } catch {
-    throw new CliError(`${file} is not JSON (a gateway writes it when it starts; pass --url to name the gateway yourself)`);
-  }
-  if (typeof info?.url !== 'string' || typeof info.caFile !== 'string') {
-    throw new CliError(`${file} has no url or caFile (pass --url to name the gateway yourself)`);
-  }
-  if (typeof info.pid === 'number' && !processAlive(info.pid)) {
-    throw new CliError(`the gateway recorded in ${file} (pid ${info.pid}) is not running (start one, or pass --url)`);
-  }
-  return info;
 }
 
 /** Next to the gateway CA: that CA plus the public roots, for the variables that REPLACE a trust store. */
@@ -120,23 +87,6 @@ function tokenSource(account: ServiceAccountConfig, tokenFile: string, policyArg
   return `a client-credentials token from issuer "${account.issuer}", kept fresh by: portcullis token fetch --issuer ${account.issuer} --client-id ID --client-secret-file FILE --out ${tokenFile} --refresh${policyArgs}`;
 }
 
-async function loadPolicy(opts: Opts): Promise<LoadedPolicy> {
-  let file = str(opts.policy) ?? DEFAULT_POLICY_FILE;
-  // With the default name missing here, the running gateway's own policy is the one that decides.
-  if (file === DEFAULT_POLICY_FILE && !(await exists(file))) {
-    const info = await readFile(gatewayInfoPath(resolveStateDir(str(opts.stateDir))), 'utf8')
-      .then((text) => JSON.parse(text) as Partial<GatewayInfo>)
-      .catch(() => undefined);
-    if (typeof info?.policyFile === 'string') file = info.policyFile;
-  }
-  const loaded = await loadPolicyFile(file);
-  if (!loaded.ok) {
-    const more = loaded.errors.length > 1 ? ` (and ${loaded.errors.length - 1} more; run portcullis policy check ${file})` : '';
-    throw new CliError(`--policy: ${formatPolicyError(loaded.errors[0]!)}${more}`);
-  }
-  return loaded.policy;
-}
-
 function parseGatewayUrl(url: string, flag: string): string {
   let parsed: URL;
   try {
@@ -156,7 +106,7 @@ export async function clientEnvironment(opts: Opts): Promise<ClientEnvironment> 
   const stateDir = resolveStateDir(str(opts.stateDir));
   const name = str(opts.serviceAccount);
   if (name === undefined) throw new CliError('--service-account NAME is required', 2);
-  const policy = await loadPolicy(opts);
+  const policy = await loadCliPolicy(opts);
   const account = policy.config.serviceAccounts.find((sa) => sa.name === name);
   if (!account) {
     const known = policy.config.serviceAccounts.map((sa) => sa.name).join(', ') || 'none';
@@ -257,8 +207,13 @@ export function portcullisBin(): string {
   return fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
 }
 
-/** `credential_process` command: absolute paths everywhere, since the SDK runs it from any directory. */
+/**
+ * `credential_process` command: absolute paths everywhere, since the SDK runs it from any directory. It names the
+ * gateway, its CA and the role itself, so it needs neither the policy file nor the state dir: the same line works
+ * on a client host that has the token and CA files at those paths.
+ */
 export function credentialProcessCommand(env: ClientEnvironment, node = process.execPath, bin = portcullisBin()): string {
+  const ca = env.vars.AWS_CA_BUNDLE;
   const args = [
     node,
     bin,
@@ -267,11 +222,11 @@ export function credentialProcessCommand(env: ClientEnvironment, node = process.
     env.account.name,
     '--token-file',
     env.tokenFile,
-    '--policy',
-    env.policyFile,
-    '--state-dir',
-    env.stateDir,
-    ...(env.explicitUrl === undefined ? [] : ['--url', env.explicitUrl]),
+    '--url',
+    env.vars.AWS_ENDPOINT_URL as string,
+    ...(ca === undefined ? [] : ['--ca', ca]),
+    '--role',
+    env.role,
   ];
   return args.map(shellQuote).join(' ');
 }

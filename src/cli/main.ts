@@ -72,7 +72,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['shell', 'json', 'mcp', 'aws-config']).default('shell'))
     .option('-o, --output <file>', 'write to a file (aws-config)')
     .option('--url <url>', 'gateway URL (default: read from the running gateway in the state dir)')
-    .option('--policy <file>', 'policy file (for the role and region)', 'policy.yaml')
+    .option('--policy <file>', "policy file, for the role and region (default: the running gateway's, found through the state dir; else ./policy.yaml)")
     .option('--token-file <file>', 'where the client reads its identity token')
     .option('--credential-process', 'with --format aws-config: credential_process = portcullis credentials … instead of web_identity_token_file')
     .option('--role <arn>', "which of the service account's roles (default: the first)")
@@ -81,13 +81,17 @@ export function buildProgram(): Command {
 
   program
     .command('credentials')
-    .description('print credential_process JSON obtained from the gateway')
+    .description(
+      'print credential_process JSON obtained from the gateway (runs on client hosts: with --token-file it needs only --url, --ca, the service account and the token, never the policy file)',
+    )
     .requiredOption('--service-account <name>', 'service account name')
     .option('--token-file <file>', 'identity token file')
-    .option('--client-id <id>', 'client id for the client-credentials grant')
+    .option('--role <arn>', "role to assume (default: the service account's only role, chosen by the gateway)")
+    .option('--url <url>', "gateway URL (default: the running gateway's, from the state dir)")
+    .option('--ca <file>', "the gateway's CA certificate (default: the state dir's, else the system's roots)")
+    .option('--client-id <id>', 'client id for the client-credentials grant (needs the policy, for the IdP)')
     .option('--client-secret-file <file>', 'file holding the client secret')
-    .option('--url <url>', 'gateway URL')
-    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .option('--policy <file>', "policy file, only with --client-id (default: the running gateway's; else ./policy.yaml)")
     .addOption(stateDirOption())
     .action(async (opts: Opts) => (await import('./credentials.js')).credentials(opts));
 
@@ -96,7 +100,7 @@ export function buildProgram(): Command {
     .description('mint a gateway-signed identity token (service accounts with issuer: local)')
     .option('--service-account <name>', 'service account name')
     .option('--ttl <duration>', 'lifetime', '1h')
-    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .option('--policy <file>', "policy file (default: the running gateway's, found through the state dir; else ./policy.yaml)")
     .addOption(stateDirOption())
     .action(async (opts: Opts) => (await import('./credentials.js')).token(opts));
   token.enablePositionalOptions();
@@ -108,7 +112,7 @@ export function buildProgram(): Command {
     .requiredOption('--client-secret-file <file>', 'file holding the client secret')
     .requiredOption('--out <file>', 'token file to write (mode 0600, atomically)')
     .option('--refresh', 'keep running and rewrite the file before each expiry')
-    .option('--policy <file>', 'policy file', 'policy.yaml')
+    .option('--policy <file>', "policy file (default: the running gateway's; else ./policy.yaml)")
     .action(async (opts: Opts) => (await import('./credentials.js')).tokenFetch(opts));
 
   const policy = program.command('policy').description('check a policy file or explain a decision');

@@ -124,11 +124,19 @@ function selectClaims(claims: JWTPayload, extra: string[]): OpenedSession['claim
   return selected;
 }
 
-interface StsParams {
+interface RoleParts {
   roleArn: string;
   partition: string;
   accountId: string;
   roleName: string;
+}
+
+interface StsParams {
+  /**
+   * Absent when the form names no RoleArn: the gateway's own extension for `portcullis credentials` on hosts that
+   * have no policy file. The service account must then have exactly one role (stock SDKs always send RoleArn).
+   */
+  role?: RoleParts;
   roleSessionName: string;
   token: string;
   durationSeconds?: number;
@@ -157,9 +165,8 @@ function parseParams(form: URLSearchParams): StsParams {
   if (version !== STS_VERSION) throw invalidValue('Version', `Member must be ${STS_VERSION}`);
 
   const roleArn = form.get('RoleArn');
-  if (roleArn === null || roleArn === '') throw missing('RoleArn');
-  const arnMatch = roleArn.length <= 2048 ? ROLE_ARN.exec(roleArn) : null;
-  if (arnMatch === null) throw invalidValue('RoleArn', 'Member must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)');
+  const role = roleArn === null ? undefined : roleParts(roleArn);
+  if (roleArn !== null && role === undefined) throw invalidValue('RoleArn', 'Member must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)');
 
   const roleSessionName = form.get('RoleSessionName');
   if (roleSessionName === null || roleSessionName === '') throw missing('RoleSessionName');
@@ -180,14 +187,17 @@ function parseParams(form: URLSearchParams): StsParams {
     }
   }
   return {
-    roleArn,
-    partition: arnMatch[1] as string,
-    accountId: arnMatch[2] as string,
-    roleName: arnMatch[4] as string,
+    ...(role === undefined ? {} : { role }),
     roleSessionName,
     token,
     ...(durationSeconds === undefined ? {} : { durationSeconds }),
   };
+}
+
+function roleParts(roleArn: string): RoleParts | undefined {
+  const m = roleArn.length <= 2048 ? ROLE_ARN.exec(roleArn) : null;
+  if (m === null) return undefined;
+  return { roleArn, partition: m[1] as string, accountId: m[2] as string, roleName: m[4] as string };
 }
 
 function refusal(error: GatewayError, requestId: string): StsOutcome {
@@ -203,10 +213,25 @@ export async function handleStsRequest(form: URLSearchParams, ctx: StsContext): 
     throw error;
   }
 
-  const identity = await ctx.verifier.verify(params.token, params.roleArn);
+  const identity = await ctx.verifier.verify(params.token, params.role?.roleArn);
   if (!identity.ok) return refusal(new GatewayError(identity.code, identity.reason), ctx.requestId);
 
   const { account, claims } = identity;
+  let role = params.role;
+  if (role === undefined) {
+    // No RoleArn: the account's only role (a validated policy holds valid role ARNs). Several: the caller must choose.
+    const only = account.roles.length === 1 ? roleParts(account.roles[0] as string) : undefined;
+    if (only === undefined) {
+      const choices = account.roles.length === 0 ? 'none' : account.roles.join(', ');
+      return refusal(
+        new GatewayError('MALFORMED_REQUEST', `1 validation error detected: RoleArn is required: service account ${account.name} has ${account.roles.length} roles (${choices})`, {
+          awsCode: 'MissingParameter',
+        }),
+        ctx.requestId,
+      );
+    }
+    role = only;
+  }
   // SPIFFE JWT-SVIDs may carry no `iss`: record the configured issuer then.
   const issuer =
     typeof claims.iss === 'string' ? claims.iss : identity.issuer === 'local' ? LOCAL_ISSUER : identity.issuer.issuer;
@@ -218,7 +243,7 @@ export async function handleStsRequest(form: URLSearchParams, ctx: StsContext): 
   const credentials = mintCredentials(ctx.keys, {
     sessionId,
     serviceAccount: account.name,
-    roleArn: params.roleArn,
+    roleArn: role.roleArn,
     issuer,
     subject,
     expiresAt: new Date(ctx.now.getTime() + ttlMs),
@@ -228,8 +253,8 @@ export async function handleStsRequest(form: URLSearchParams, ctx: StsContext): 
   const audiences = Array.isArray(claims.aud) ? claims.aud : claims.aud === undefined ? [] : [claims.aud];
   const configured = identity.issuer === 'local' ? audiences : identity.issuer.audience;
   const audience = audiences.find((aud) => configured.includes(aud)) ?? audiences[0] ?? '';
-  const assumedRoleArn = `arn:${params.partition}:sts::${params.accountId}:assumed-role/${params.roleName}/${params.roleSessionName}`;
-  const assumedRoleId = `${assumedRoleIdFor(params.roleArn)}:${params.roleSessionName}`;
+  const assumedRoleArn = `arn:${role.partition}:sts::${role.accountId}:assumed-role/${role.roleName}/${params.roleSessionName}`;
+  const assumedRoleId = `${assumedRoleIdFor(role.roleArn)}:${params.roleSessionName}`;
 
   const body =
     `<AssumeRoleWithWebIdentityResponse xmlns="${STS_XMLNS}">\n` +
@@ -263,7 +288,7 @@ export async function handleStsRequest(form: URLSearchParams, ctx: StsContext): 
     session: {
       sessionId,
       serviceAccount: account.name,
-      roleArn: params.roleArn,
+      roleArn: role.roleArn,
       roleSessionName: params.roleSessionName,
       issuer,
       subject,

@@ -8,11 +8,13 @@
 //    host:port, recorded as host and byte counts.
 //  - Anything else: refused (400 for a malformed target, 403 otherwise). Fails closed.
 
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { compileMatcher } from '../policy/glob.js';
+import { adaptHttp2, http2RequestProblem, isHttp2Request, refuseHttp2 } from './h2-compat.js';
 import { hostCertificatesFor, prewarmHosts } from './hostcerts.js';
 import type { CertificateAuthority } from './tls.js';
 
@@ -133,53 +135,13 @@ function intercept(ctx: ConnectContext, req: IncomingMessage, host: string, sock
   socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length > 0) socket.unshift(head);
   let sni: string | undefined;
-  const tlsSocket = new TLSSocket(socket as Socket, {
-    isServer: true,
-    ALPNProtocols: ['http/1.1'],
-    SNICallback: (servername, callback) => {
-      sni = servername;
-      // The certificate must be for the host the client asked to reach, and for nothing else.
-      if (servername.toLowerCase().replace(/\.$/, '') !== host) {
-        callback(new Error(`TLS server name ${servername} is not the CONNECT host ${host}`), undefined);
-        return;
-      }
-      certs.contextFor(host).then(
-        (context) => callback(null, context),
-        (error: Error) => callback(error, undefined),
-      );
-    },
-  });
-  // The pipeline records req.socket.remoteAddress; a TLS socket layered on the tunnel has none of its own.
-  Object.defineProperty(tlsSocket, 'remoteAddress', { value: req.socket.remoteAddress, configurable: true });
   let secured = false;
-  tlsSocket.once('secure', () => {
-    secured = true;
-  });
   let failed = false;
-  tlsSocket.on('error', (error: Error) => {
-    if (!secured) {
-      failed = true;
-      const why =
-        sni === undefined
-          ? 'the client sent no server name (SNI), so there is no certificate to present'
-          : /unknown ca|bad certificate|certificate unknown/i.test(error.message)
-            ? 'the client does not trust the gateway CA (set AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS to it)'
-            : error.message.split('\n')[0];
-      ctx.emit({ type: 'error', code: 'CONNECT_TLS_FAILED', message: `proxy: TLS handshake for ${host} from ${sourceIp} failed: ${why}; nothing forwarded` });
-    }
-    tlsSocket.destroy();
-    socket.destroy();
-  });
-  tlsSocket.on('close', () => {
-    // Some clients (Python's TLS-in-TLS) drop the tunnel without a TLS alert when they reject the certificate.
-    if (!secured && !failed) {
-      const why = sni === undefined ? 'the client closed the tunnel before the TLS handshake' : 'the client closed the tunnel during the TLS handshake (does it trust the gateway CA? set AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS)';
-      ctx.emit({ type: 'error', code: 'CONNECT_TLS_FAILED', message: `proxy: TLS handshake for ${host} from ${sourceIp} failed: ${why}; nothing forwarded` });
-    }
-    socket.destroy();
-  });
+  const handshakeFailed = (why: string): void => {
+    ctx.emit({ type: 'error', code: 'CONNECT_TLS_FAILED', message: `proxy: TLS handshake for ${host} from ${sourceIp} failed: ${why}; nothing forwarded` });
+  };
 
-  const inner = createHttpServer((req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse): void => {
     // The client signed for, and the certificate was issued to, the CONNECT host: requests must say the same.
     const claimed = req.headers.host;
     if (hostOfHeader(claimed) !== host || portOfHeader(claimed) !== 443) {
@@ -190,12 +152,81 @@ function intercept(ctx: ConnectContext, req: IncomingMessage, host: string, sock
       return;
     }
     ctx.handle(req, res);
+  };
+
+  // TLS on the tunnel, HTTP/2 or HTTP/1.1 by ALPN as on the gateway's own listener (JS SDK clients such as Kinesis
+  // offer only h2). A TLS server fed this one socket: node's own handshake and protocol dispatch, which also work
+  // over a tunnel that is itself a TLS stream (a socket wrapped by hand is not read by an HTTP/2 session).
+  const inner = createSecureServer(
+    {
+      allowHTTP1: true,
+      SNICallback: (servername, callback) => {
+        sni = servername;
+        // The certificate must be for the host the client asked to reach, and for nothing else.
+        if (servername.toLowerCase().replace(/\.$/, '') !== host) {
+          callback(new Error(`TLS server name ${servername} is not the CONNECT host ${host}`), undefined);
+          return;
+        }
+        certs.contextFor(host).then(
+          (context) => callback(null, context),
+          (error: Error) => callback(error, undefined),
+        );
+      },
+    },
+    (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+      if (!isHttp2Request(req)) return serve(req, res as ServerResponse);
+      const problem = http2RequestProblem(req);
+      if (problem !== undefined) return refuseHttp2(res as Http2ServerResponse, problem);
+      const adapted = adaptHttp2(req, res as Http2ServerResponse);
+      serve(adapted.req, adapted.res);
+    },
+  );
+  const http1 = inner as typeof inner & { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number };
+  http1.headersTimeout = 20_000;
+  http1.requestTimeout = 0;
+  http1.keepAliveTimeout = 5_000;
+  inner.on('secureConnection', (tlsSocket: TLSSocket) => {
+    secured = true;
+    // The pipeline records req.socket.remoteAddress; a TLS socket layered on the tunnel has none of its own.
+    Object.defineProperty(tlsSocket, 'remoteAddress', { value: req.socket.remoteAddress, configurable: true });
   });
-  inner.headersTimeout = 20_000;
-  inner.requestTimeout = 0;
-  inner.keepAliveTimeout = 5_000;
-  inner.on('clientError', (_error, clientSocket) => clientSocket.destroy());
-  inner.emit('connection', tlsSocket);
+  inner.on('tlsClientError', (error: Error) => {
+    if (!secured && !failed) {
+      failed = true;
+      handshakeFailed(
+        sni === undefined
+          ? 'the client sent no server name (SNI), so there is no certificate to present'
+          : /unknown ca|bad certificate|certificate unknown/i.test(error.message)
+            ? 'the client does not trust the gateway CA (set AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS to it)'
+            : (error.message.split('\n')[0] as string),
+      );
+    }
+    socket.destroy();
+  });
+  inner.on('clientError', (_error: Error, clientSocket: Duplex) => clientSocket.destroy());
+  // A session's protocol error ends this tunnel only.
+  inner.on('sessionError', () => socket.destroy());
+  // An HTTP/2 CONNECT inside a tunnel would be a tunnel in a tunnel: refused.
+  inner.on('connect', (connectReq: IncomingMessage | Http2ServerRequest, resOrSocket: Http2ServerResponse | Duplex) => {
+    if (!isHttp2Request(connectReq)) {
+      (resOrSocket as Duplex).destroy();
+      return;
+    }
+    const res = resOrSocket as Http2ServerResponse;
+    res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('portcullis: CONNECT inside a tunnel is not supported\n');
+  });
+  socket.on('close', () => {
+    // Some clients (Python's TLS-in-TLS) drop the tunnel without a TLS alert when they reject the certificate.
+    if (!secured && !failed) {
+      handshakeFailed(
+        sni === undefined
+          ? 'the client closed the tunnel before the TLS handshake'
+          : 'the client closed the tunnel during the TLS handshake (does it trust the gateway CA? set AWS_CA_BUNDLE / NODE_EXTRA_CA_CERTS)',
+      );
+    }
+  });
+  inner.emit('connection', socket);
 }
 
 function passthrough(ctx: ConnectContext, host: string, port: number, socket: Duplex, head: Buffer, sourceIp: string): void {

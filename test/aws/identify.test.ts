@@ -410,7 +410,63 @@ describe('query protocols', () => {
   });
 });
 
-describe('CBOR RPC (CloudWatch from recent botocore)', () => {
+describe('CloudWatch in each protocol its model lists', () => {
+  it('JSON 1.0 (botocore 1.43, JS v3)', () => {
+    const c = identifyRequest(
+      req({ signingService: 'monitoring', ...json('GraniteServiceVersion20100801.DeleteAlarms', { AlarmNames: ['a'] }, '1.0') }),
+    );
+    expect(c).toMatchObject({ action: 'cloudwatch:DeleteAlarms', protocol: 'json', params: { AlarmNames: ['a'] } });
+  });
+
+  it('query (aws CLI v1)', () => {
+    const c = identifyRequest(req({ signingService: 'monitoring', ...form('Action=ListMetrics&Version=2010-08-01') }));
+    expect(c).toMatchObject({ action: 'cloudwatch:ListMetrics', protocol: 'query' });
+  });
+
+  it('CBOR reads its params: blobs as base64, tag-1 timestamps as numbers', () => {
+    // {"AlarmNames": ["a"], "Blob": h'0102', "T": 1(1700000000)}
+    const body = Buffer.from('a3' + '6a416c61726d4e616d6573' + '816161' + '64426c6f62' + '420102' + '6154' + 'c11a6553f100', 'hex');
+    const c = identifyRequest(
+      req({
+        signingService: 'monitoring',
+        method: 'POST',
+        rawPath: '/service/GraniteServiceVersion20100801/operation/DeleteAlarms',
+        headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/cbor' },
+        body,
+      }),
+    );
+    expect(c).toMatchObject({ action: 'cloudwatch:DeleteAlarms', protocol: 'rpc-v2-cbor' });
+    expect(c.params).toEqual({ AlarmNames: ['a'], Blob: 'AQI=', T: 1700000000 });
+  });
+
+  it('a CBOR body with a repeated map key is not read (parsers differ on which wins)', () => {
+    const body = Buffer.from('a2' + '6154' + '01' + '6154' + '02', 'hex');
+    const c = identifyRequest(
+      req({
+        signingService: 'monitoring',
+        method: 'POST',
+        rawPath: '/service/GraniteServiceVersion20100801/operation/ListMetrics',
+        headers: { 'smithy-protocol': 'rpc-v2-cbor' },
+        body,
+      }),
+    );
+    expect(c.operation).toBe('ListMetrics');
+    expect(c.params).toBeUndefined();
+  });
+
+  it('the CBOR path must name the service as its model does', () => {
+    const c = identifyRequest(
+      req({
+        signingService: 'monitoring',
+        method: 'POST',
+        rawPath: '/service/DynamoDB_20120810/operation/ListMetrics',
+        headers: { 'smithy-protocol': 'rpc-v2-cbor' },
+        body: Buffer.from([0xa0]),
+      }),
+    );
+    expect(c.action).toBe('cloudwatch:Unknown');
+  });
+
   it('names the operation from the path', () => {
     const c = identifyRequest(
       req({
@@ -446,6 +502,8 @@ describe('other REST services', () => {
     { name: 'Lambda Invoke by partial ARN', signing: 'lambda', method: 'POST', path: '/2015-03-31/functions/111122223333:function:f:2/invocations', action: 'lambda:Invoke', resource: 'arn:aws:lambda:us-east-1:111122223333:function:f:2' },
     { name: 'Lambda GetFunction', signing: 'lambda', method: 'GET', path: '/2015-03-31/functions/my-fn', action: 'lambda:GetFunction', resource: `${fn}:my-fn` },
     { name: 'Lambda ListFunctions', signing: 'lambda', method: 'GET', path: '/2015-03-31/functions/', action: 'lambda:ListFunctions', resource: '*' },
+    { name: 'Lambda ListFunctions as the SDKs send it', signing: 'lambda', method: 'GET', path: '/2015-03-31/functions', action: 'lambda:ListFunctions', resource: '*' },
+    { name: 'Lambda ListFunctions paged', signing: 'lambda', method: 'GET', path: '/2015-03-31/functions?MaxItems=5', action: 'lambda:ListFunctions', resource: '*' },
     { name: 'S3 Control (signing name s3, literal path beats /{Bucket}/{Key+})', signing: 's3', method: 'GET', path: '/v20180820/configuration/publicAccessBlock', headers: account, action: 's3:GetPublicAccessBlock', resource: '*' },
     { name: 'S3 Control by host', signing: 's3', method: 'GET', path: '/v20180820/accesspoint', host: '111122223333.s3-control.us-east-1.amazonaws.com', headers: account, action: 's3:ListAccessPoints', resource: '*' },
     { name: 'S3 Control path without the required account header is not S3 Control', signing: 's3', method: 'GET', path: '/v20180820/configuration/publicAccessBlock', action: 's3:GetObject', resource: 'arn:aws:s3:::v20180820/configuration/publicAccessBlock' },
@@ -460,7 +518,7 @@ describe('other REST services', () => {
   it('picks the service the host names when the signing name is shared', () => {
     const c = identifyRequest(req({ signingService: 'bedrock', method: 'POST', host: 'bedrock-runtime.us-east-1.amazonaws.com', rawPath: '/model/m/invoke' }));
     expect(c.endpointPrefix).toBe('bedrock-runtime');
-    expect(c.serviceId).toBe('bedrockruntime');
+    expect(c.serviceId).toBe('bedrock-runtime'); // botocore's service name
   });
 });
 
@@ -538,24 +596,27 @@ describe('errorProtocolOf', () => {
 describe('generated table', () => {
   it('holds the services the gateway documents, with their protocols', () => {
     const index = loadServiceIndex();
-    const expectations: [string, string, string][] = [
-      ['s3', 'rest-xml', 's3'],
-      ['dynamodb', 'json', 'dynamodb'],
-      ['secretsmanager', 'json', 'secretsmanager'],
-      ['sts', 'query', 'sts'],
-      ['ssm', 'json', 'ssm'],
-      ['kms', 'json', 'kms'],
-      ['lambda', 'rest-json', 'lambda'],
-      ['sqs', 'json', 'sqs'],
-      ['sns', 'query', 'sns'],
-      ['cloudwatch', 'query', 'cloudwatch'],
+    const expectations: [string, string[], string][] = [
+      ['s3', ['rest-xml'], 's3'],
+      ['dynamodb', ['json'], 'dynamodb'],
+      ['secretsmanager', ['json'], 'secretsmanager'],
+      ['sts', ['query'], 'sts'],
+      ['ssm', ['json'], 'ssm'],
+      ['kms', ['json'], 'kms'],
+      ['lambda', ['rest-json'], 'lambda'],
+      ['sqs', ['json', 'query'], 'sqs'],
+      ['sns', ['query'], 'sns'],
+      ['cloudwatch', ['rpc-v2-cbor', 'json', 'query'], 'cloudwatch'],
+      ['logs', ['json'], 'logs'],
     ];
-    for (const [id, protocol, iam] of expectations) {
+    for (const [id, protocols, iam] of expectations) {
       const svc = index.byId.get(id);
       expect(svc, id).toBeDefined();
-      expect(svc?.protocol).toBe(protocol);
+      expect(svc?.protocols, id).toEqual(protocols);
+      expect(svc?.protocol, id).toBe(protocols[0]);
       expect(svc?.iamPrefix).toBe(iam);
     }
+    expect(index.source).toMatch(/^botocore@\d+\.\d+\.\d+$/);
     expect(index.byId.get('sqs')?.queryCompatible).toBe(true);
     expect(index.byId.get('s3')?.operations.has('GetBucketLifecycle')).toBe(false); // deprecated alias folded
     expect(index.services.length).toBeGreaterThan(300);

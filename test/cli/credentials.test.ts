@@ -3,7 +3,7 @@
 // the commands as processes (`node bin/portcullis.js …`, from the dist build).
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,8 +74,12 @@ interface Run {
 
 // cwd is the directory holding policy.yaml: `token fetch` reads the default `policy.yaml` from there (commander
 // currently hands a `--policy` written after `fetch` to the parent `token` command; see the report).
-function cli(args: string[], options: { signalAfterStderr?: RegExp } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: root, env: { ...process.env, PORTCULLIS_STATE_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function cli(args: string[], options: { signalAfterStderr?: RegExp; cwd?: string; stateDir?: string } = {}): Promise<Run> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? root,
+    env: { ...process.env, PORTCULLIS_STATE_DIR: options.stateDir ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -284,6 +288,58 @@ describe('portcullis token (process)', () => {
   ])('refuses %s with one line', async (_name, args, code, message) => {
     const result = await cli(['token', ...args, '--policy', policyFile, '--state-dir', join(root, 'state-refuse')]);
     expectOneLineError(result, code as 1 | 2, message);
+  });
+});
+
+describe('the policy the bastion commands read without --policy', () => {
+  /** A state dir as a running gateway leaves it (gateway.json naming a live pid and its policy file). */
+  async function runningGatewayState(name: string): Promise<string> {
+    const stateDir = join(root, name);
+    await mkdir(stateDir, { recursive: true });
+    const info = { url: 'https://127.0.0.1:1', pid: process.pid, caFile: join(stateDir, 'ca.pem'), policyFile, startedAt: '', version: 'test' };
+    await writeFile(join(stateDir, 'gateway.json'), JSON.stringify(info));
+    return stateDir;
+  }
+
+  it("token: the running gateway's policy, from anywhere", async () => {
+    const stateDir = await runningGatewayState('state-running');
+    const elsewhere = await mkdtemp(join(tmpdir(), 'pc-cred-cwd-'));
+    try {
+      const result = await cli(['token', '--service-account', 'local-job', '--state-dir', stateDir], { cwd: elsewhere });
+      expect(result.stderr).toBe('');
+      expect(decodeJwt(result.stdout.trim())).toMatchObject({ iss: LOCAL_ISSUER, sub: 'local-job' });
+      // The same through $PORTCULLIS_STATE_DIR.
+      const viaEnv = await cli(['token', '--service-account', 'local-job'], { cwd: elsewhere, stateDir });
+      expect(viaEnv.code).toBe(0);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('a gateway that is no longer running does not count', async () => {
+    const stateDir = await runningGatewayState('state-dead');
+    const info = JSON.parse(await readFile(join(stateDir, 'gateway.json'), 'utf8'));
+    await writeFile(join(stateDir, 'gateway.json'), JSON.stringify({ ...info, pid: 2 ** 22 + 1 }));
+    const elsewhere = await mkdtemp(join(tmpdir(), 'pc-cred-cwd-'));
+    try {
+      const result = await cli(['token', '--service-account', 'local-job', '--state-dir', stateDir], { cwd: elsewhere });
+      expectOneLineError(result, 2, /--policy: no policy file given, no running gateway in \S+state-dead, and no policy\.yaml here; pass --policy FILE/);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('token fetch: the running gateway\'s policy names the issuer', async () => {
+    const stateDir = await runningGatewayState('state-running-fetch');
+    const elsewhere = await mkdtemp(join(tmpdir(), 'pc-cred-cwd-'));
+    try {
+      const out = join(elsewhere, 't.jwt');
+      const result = await cli(['token', 'fetch', '--issuer', 'corp', '--client-id', 'billing-job', '--client-secret-file', secretFile, '--out', out], { cwd: elsewhere, stateDir });
+      expect(result.code).toBe(0);
+      expect(decodeJwt((await readFile(out, 'utf8')).trim()).sub).toBe('billing-job');
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 });
 

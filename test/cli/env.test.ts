@@ -399,7 +399,8 @@ describe('clientEnvironment / env in-process (options main.ts does not register 
     }
     expect(written.join('')).toContain('export AWS_PROFILE=portcullis-reports-mcp');
     const text = await readFile(file, 'utf8');
-    expect(text).toMatch(/^credential_process = \S+ \S+portcullis\.js credentials --service-account reports-mcp --token-file \S+ --policy \S+policy\.yaml --state-dir \S+state$/m);
+    // No --policy, no --state-dir: the line names the gateway, its CA and the role, so it runs on any host.
+    expect(text).toMatch(/^credential_process = \S+ \S+portcullis\.js credentials --service-account reports-mcp --token-file \S+ --url https:\/\/\S+ --ca \S+\.pem --role arn:aws:iam::123456789012:role\/reports$/m);
     expect(text).not.toContain('web_identity_token_file');
     expect(text).toContain(`endpoint_url = ${URL_}\n`);
   });
@@ -432,7 +433,7 @@ describe('pure parts', () => {
     tokenFile: '/run/tokens/reports.jwt',
     tokenSource: 'a token',
     warnings: [],
-    vars: { AWS_ENDPOINT_URL: URL_, AWS_CA_BUNDLE: '/ca.pem', AWS_ROLE_ARN: ROLE, AWS_ROLE_SESSION_NAME: 'reports-mcp', AWS_WEB_IDENTITY_TOKEN_FILE: '/run/tokens/reports.jwt', AWS_REGION: 'us-east-1' },
+    vars: { AWS_ENDPOINT_URL: URL_, AWS_CA_BUNDLE: '/ca dir/ca.pem', AWS_ROLE_ARN: ROLE, AWS_ROLE_SESSION_NAME: 'reports-mcp', AWS_WEB_IDENTITY_TOKEN_FILE: '/run/tokens/reports.jwt', AWS_REGION: 'us-east-1' },
   });
 
   it.each([
@@ -449,9 +450,11 @@ describe('pure parts', () => {
   it('credential_process quotes what needs quoting (shlex and sh agree)', () => {
     const cmd = credentialProcessCommand(environment(), '/usr/bin/node', '/opt/portcullis/bin/portcullis.js');
     expect(cmd).toBe(
-      "/usr/bin/node /opt/portcullis/bin/portcullis.js credentials --service-account reports-mcp --token-file /run/tokens/reports.jwt --policy /etc/portcullis/policy.yaml --state-dir '/var/lib/port cullis'\\''s'",
+      `/usr/bin/node /opt/portcullis/bin/portcullis.js credentials --service-account reports-mcp --token-file /run/tokens/reports.jwt --url ${URL_} --ca '/ca dir/ca.pem' --role ${ROLE}`,
     );
-    expect(credentialProcessCommand({ ...environment(), explicitUrl: 'https://gw:1' }, 'n', 'b')).toMatch(/ --url https:\/\/gw:1$/);
+    const noCa = environment();
+    delete noCa.vars.AWS_CA_BUNDLE;
+    expect(credentialProcessCommand(noCa, 'n', 'b')).toBe(`n b credentials --service-account reports-mcp --token-file /run/tokens/reports.jwt --url ${URL_} --role ${ROLE}`);
   });
 
   it('formatAwsConfig leaves out ca_bundle when there is no CA, and refuses line breaks', () => {

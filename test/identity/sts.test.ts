@@ -182,7 +182,7 @@ describe('handleStsRequest: refusals', () => {
     ['another Action', { Action: 'AssumeRole' }, 400, 'InvalidAction', /Action AssumeRole is not supported/],
     ['missing Version', { Version: undefined }, 400, 'MissingParameter', /Version is required/],
     ['wrong Version', { Version: '2010-01-01' }, 400, 'ValidationError', /'Version'/],
-    ['missing RoleArn', { RoleArn: undefined }, 400, 'MissingParameter', /RoleArn is required/],
+    ['empty RoleArn', { RoleArn: '' }, 400, 'ValidationError', /'RoleArn'/],
     ['RoleArn not a role', { RoleArn: 'arn:aws:iam::123456789012:user/bob' }, 400, 'ValidationError', /'RoleArn'/],
     ['RoleArn with a short account', { RoleArn: 'arn:aws:iam::1234:role/x' }, 400, 'ValidationError', /'RoleArn'/],
     ['missing RoleSessionName', { RoleSessionName: undefined }, 400, 'MissingParameter', /RoleSessionName is required/],
@@ -209,6 +209,42 @@ describe('handleStsRequest: refusals', () => {
       expect(outcome.reason).toBe(error.Message);
     });
   }
+});
+
+describe('handleStsRequest without RoleArn (portcullis credentials on a host without the policy)', () => {
+  const errorOf = (body: string): { Type: string; Code: string; Message: string } => parser.parse(body).ErrorResponse.Error;
+  it("an account with one role gets that role", async () => {
+    const outcome = await handleStsRequest(form({ RoleArn: undefined, WebIdentityToken: await labToken() }), context());
+    expect(outcome.ok).toBe(true);
+    if (!outcome.ok) return;
+    expect(outcome.session.roleArn).toBe(ROLE);
+    const result = parser.parse(outcome.response.body).AssumeRoleWithWebIdentityResponse.AssumeRoleWithWebIdentityResult;
+    expect(result.AssumedRoleUser.Arn).toBe('arn:aws:sts::123456789012:assumed-role/billing/nightly-run');
+  });
+
+  it('an account with several roles must name one: MissingParameter, nothing minted', async () => {
+    let minted = 0;
+    const twoRoles = accounts.map((a) => (a.name === 'billing' ? { ...a, roles: [ROLE, ADMIN_ROLE] } : a));
+    const outcome = await handleStsRequest(
+      form({ RoleArn: undefined, WebIdentityToken: await labToken() }),
+      context({
+        verifier: new TokenVerifier({ issuers: [lab], serviceAccounts: twoRoles, localKeys: keys, now: () => NOW }),
+        newSessionId: () => `s${++minted}`,
+      }),
+    );
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(outcome.response.status).toBe(400);
+    expect(errorOf(outcome.response.body)).toMatchObject({ Code: 'MissingParameter', Message: expect.stringMatching(/RoleArn is required: service account billing has 2 roles/) });
+    expect(minted).toBe(0);
+  });
+
+  it('a bad token is refused as with a RoleArn', async () => {
+    const outcome = await handleStsRequest(form({ RoleArn: undefined, WebIdentityToken: 'eyJ.eyJ.sig' }), context());
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(errorOf(outcome.response.body).Code).toBe('InvalidIdentityToken');
+  });
 });
 
 describe('isStsWebIdentityRequest', () => {

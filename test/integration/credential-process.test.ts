@@ -1,7 +1,7 @@
 // `portcullis credentials` as a credential_process for stock clients (aws CLI v1, boto3) in endpoint
 // mode, with IdP tokens (from a file, or fetched with the client-credentials grant) and with
 // gateway-minted local tokens (`portcullis token`); expired and revoked local tokens fail closed.
-import { writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -99,7 +99,9 @@ describe('portcullis credentials (process)', () => {
   test.each([
     ['no token source', ['--service-account', 'reports-mcp'], 2, /an identity token is needed/],
     ['both token sources', ['--service-account', 'reports-mcp', '--token-file', 'x', '--client-id', 'y'], 2, /either --token-file or --client-id/],
-    ['an unknown account', ['--service-account', 'ghost', '--token-file', 'x'], 1, /no service account "ghost"/],
+    ['an unknown account with client credentials', ['--service-account', 'ghost', '--client-id', 'y', '--client-secret-file', 'SECRET'], 1, /no service account "ghost"/],
+    ['a role that is not an ARN', ['--service-account', 'reports-mcp', '--token-file', 'IDP', '--role', 'admin'], 2, /--role: "admin" is not an IAM role ARN/],
+    ['a role the account may not assume', ['--service-account', 'reports-mcp', '--token-file', 'IDP', '--role', 'arn:aws:iam::123456789012:role/other'], 1, /the gateway refused the token: AccessDenied: role arn:aws:iam::123456789012:role\/other is not allowed for service account reports-mcp/],
     ['a garbage token', ['--service-account', 'reports-mcp', '--token-file', 'GARBAGE'], 1, /the gateway refused the token: InvalidIdentityToken: token is not a well-formed JWT/],
     ['a gateway that is not there', ['--service-account', 'reports-mcp', '--token-file', 'IDP', '--url', 'https://127.0.0.1:1'], 1, /cannot reach the gateway at https:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/],
     ['client credentials for a local account', ['--service-account', 'local-job', '--client-id', 'x', '--client-secret-file', 'SECRET'], 2, /uses issuer local: there is no IdP to ask/],
@@ -112,6 +114,36 @@ describe('portcullis credentials (process)', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('portcullis credentials from a client host (no policy file, no state dir)', () => {
+  test('needs only --url, --ca, the service account and the token; the gateway picks the only role', async () => {
+    const host = await mkdtemp(join(stack.dir, 'client-host-'));
+    const ca = join(host, 'gateway-ca.pem');
+    await copyFile(stack.gateway.ca.caFile, ca);
+    const token = join(host, 'token.jwt');
+    await copyFile(idpTokenFile, token);
+    const args = ['credentials', '--service-account', 'reports-mcp', '--token-file', token, '--url', stack.gateway.url, '--ca', ca];
+    const env = cleanEnv({ PORTCULLIS_STATE_DIR: join(host, 'no-state') }, host);
+    const before = stack.events.length;
+    const result = await run(process.execPath, [BIN, ...args], { env, cwd: host, timeout: 60_000 }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+    );
+    expect(result.stderr).toBe('');
+    expectCredentialJson(result.stdout);
+    const started = stack.events.slice(before).find((e) => e.type === 'session.started');
+    expect(started).toMatchObject({ serviceAccount: 'reports-mcp', roleArn: stack.roleArn });
+  });
+
+  test('on the bastion, credentials with client credentials reads the running gateway\'s policy', async () => {
+    const env = cleanEnv({}, stack.dir);
+    const elsewhere = await mkdtemp(join(stack.dir, 'bastion-cwd-'));
+    const args = ['credentials', '--service-account', 'reports-mcp', '--client-id', 'billing-job', '--client-secret-file', secretFile, '--state-dir', stack.stateDir];
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, cwd: elsewhere, timeout: 60_000 });
+    expect(stderr).toBe('');
+    expectCredentialJson(stdout);
   });
 });
 

@@ -5,10 +5,15 @@ import { S3Client, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, Del
 import { DynamoDBClient, PutItemCommand, GetItemCommand, QueryCommand, CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient, GetSecretValueCommand, CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+// Installed with the SDK clients (their default request handler package).
+import { NodeHttp2Handler } from '@smithy/node-http-handler';
 
-const s3 = new S3Client({ forcePathStyle: true });
-const ddb = new DynamoDBClient({});
-const sm = new SecretsManagerClient({});
+// PORTCULLIS_TEST_HTTP2=1: S3, DynamoDB and Secrets Manager over HTTP/2 only (the handler offers just `h2` by ALPN,
+// as Kinesis's and Bedrock runtime's default clients do); STS (web identity, whoami) stays on HTTP/1.1.
+const http2 = process.env.PORTCULLIS_TEST_HTTP2 === '1' ? { requestHandler: new NodeHttp2Handler({ disableConcurrentStreams: false }) } : {};
+const s3 = new S3Client({ forcePathStyle: true, ...http2 });
+const ddb = new DynamoDBClient({ ...http2 });
+const sm = new SecretsManagerClient({ ...http2 });
 const sts = new STSClient({});
 
 const steps = JSON.parse(process.argv[2] ?? '[]');
@@ -59,3 +64,4 @@ for (const step of steps) {
   }
 }
 process.stdout.write(JSON.stringify(results));
+for (const client of [s3, ddb, sm, sts]) client.destroy();
