@@ -202,6 +202,7 @@ export class Gateway implements GatewayControl {
         durability: recording.durability,
         onFailure: recording.onFailure,
         maxBodyBytes: recording.maxBodyBytes,
+        checkpointEvery: { events: recording.checkpointEvents, ms: recording.checkpointIntervalMs },
         now,
         signer: {
           kid: keys.kid,
