@@ -39,6 +39,17 @@ export type ErrorEventCode =
   | 'EVENT_STREAM_OVERFLOW'
   | 'DEMO';
 
+/** The wire form of a call as recorded; every value is masked and signature query parameters are removed. */
+export interface RequestWire {
+  method: string;
+  host?: string;
+  path: string;
+  /** Query parameters in order, without X-Amz-Signature, -Credential, -Security-Token and the other SigV4 ones. */
+  query?: { name: string; value: string }[];
+  userAgent?: string;
+  contentType?: string;
+}
+
 interface Base {
   /** ISO-8601 time */
   at: string;
@@ -81,6 +92,10 @@ export type GatewayEvent =
       region: string;
       params?: unknown;
       sourceIp?: string;
+      /** The call as it came in (masked): HTTP method, path, query without SigV4 signature parameters, host. */
+      http?: RequestWire;
+      /** W3C trace context from the client's `traceparent` header, when valid (telemetry continues the trace). */
+      traceparent?: string;
     })
   | (Base & {
       type: 'decision';
@@ -155,6 +170,10 @@ export type GatewayEvent =
       durationMs: number;
       masking?: MaskingReport;
       bodyExcerpt?: string;
+      /** Bytes of request body received, when known (Content-Length or the body read). */
+      requestBytes?: number;
+      /** The answer's Content-Type. */
+      contentType?: string;
     })
   | (Base & { type: 'session.revoked'; sessionId: string; by: string; reason?: string })
   /** A session closed by the gateway before its credentials expired (expiry itself is noticed by the recorder). */
