@@ -12,6 +12,8 @@ export interface RecordingConfig {
   /** `checkpoint: {events, interval}` */
   checkpointEvents: number;
   checkpointIntervalMs: number;
+  /** `witness: DIR | URL` — where signed checkpoints are also published, off the box. */
+  witness?: string;
 }
 
 /**

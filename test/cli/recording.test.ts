@@ -5,7 +5,10 @@ import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { forgetIndex } from '../../src/recording/index-db.js';
+import { createPrivateKey } from 'node:crypto';
+import { digestPayloadBytes, sha256Hex } from '../../src/recording/chain.js';
 import { Recorder } from '../../src/recording/recorder.js';
+import { directoryWitness, WitnessPublisher } from '../../src/recording/witness.js';
 import { ensureBuilt, ROOT } from '../recording/build.js';
 import { call, iso, makeKeys, started, T0, tempDir, type TestKeys } from '../recording/helpers.js';
 
@@ -125,6 +128,42 @@ describe('portcullis verify', () => {
     expect(run.code).toBe(code);
     expect(run.stderr).toMatch(message);
     expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('--witness: exits 5 for a file rewritten and re-signed with the gateway key, 0 when the witness agrees', async () => {
+    const witnessDir = await tempDir('portcullis-witness-');
+    const dir = await tempDir('portcullis-cli-w-');
+    await mkdir(join(dir, 'keys'), { recursive: true });
+    await writeFile(join(dir, 'keys', 'signing-key.pub.json'), JSON.stringify(keys.publicJwk));
+    const privateKey = createPrivateKey({ key: keys.privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    const publisher = new WitnessPublisher({ store: directoryWitness(witnessDir), keyName: 'gw-cli', privateKey, flushMs: 1 });
+    const rec = new Recorder({ stateDir: dir, signer: keys.signer, gatewayVersion: 't', now: () => new Date(T0), onDigest: (id, d) => publisher.publish(id, d) });
+    rec.record(started('w', iso(0)));
+    for (const e of call('w', 1)) rec.record(e);
+    await rec.closeSession('w', 'revoked');
+    await rec.close();
+    await publisher.flush();
+    const file = join(dir, 'sessions', '2030-01-02', 'w.jsonl');
+    expect((await portcullis(['verify', file, '--witness', witnessDir, '--state-dir', dir])).stdout).toMatch(/closed, every line covered by the final digest signed by gw-cli; the witness .* confirms lines 1–5\n$/);
+    // Rewrite the response and re-sign, as an intruder holding the key on the box would.
+    const lines = (await readFile(file, 'utf8')).split('\n').slice(0, -1);
+    let prev: string | null = null;
+    const forged: string[] = [];
+    for (const [i, raw] of lines.entries()) {
+      const line = JSON.parse(i === 3 ? raw.replace('"status":200', '"status":500') : raw) as Record<string, unknown>;
+      line.prev = prev;
+      if (line.type === 'digest') {
+        line.lastHash = prev;
+        line.signature = await keys.signer.sign(digestPayloadBytes({ sessionId: 'w', lastHash: prev!, count: line.count as number, from: line.from as string, to: line.to as string }));
+      }
+      forged.push(JSON.stringify(line));
+      prev = sha256Hex(forged.at(-1)!);
+    }
+    await writeFile(file, `${forged.join('\n')}\n`);
+    expect((await portcullis(['verify', file, '--state-dir', dir])).code).toBe(0);
+    const run = await portcullis(['verify', file, '--witness', witnessDir, '--state-dir', dir]);
+    expect(run.code).toBe(5);
+    expect(run.stderr).toMatch(/: tampered: lines 1–5 differ from what the witness .* received at .*: the file was rewritten \(and re-signed\) after the fact\n$/);
   });
 
   it('documents its exit codes in --help', async () => {

@@ -314,6 +314,8 @@ const cases: Case[] = [
   { name: 'recording on_failure', append: 'recording: {on_failure: ignore}\n', errors: [{ line: 16, column: 25, path: 'recording.on_failure', message: 'must be one of deny, allow (got "ignore")' }] },
   { name: 'recording checkpoint events', append: 'recording: {checkpoint: {events: 0}}\n', errors: [{ line: 16, column: 34, path: 'recording.checkpoint.events', message: 'must be a whole number of events, at least 1 (default 100)' }] },
   { name: 'recording checkpoint interval', append: 'recording: {checkpoint: {interval: 10}}\n', errors: [{ line: 16, column: 36, path: 'recording.checkpoint.interval', message: '"10" is not a duration: use 30s, 10m, 1h or 1d (a bare number has no unit)' }] },
+  { name: 'recording witness relative', append: 'recording: {witness: witness-dir}\n', errors: [{ line: 16, column: 22, path: 'recording.witness', message: '"witness-dir" must be an absolute directory (another mount) or an https URL' }] },
+  { name: 'recording witness http', append: 'recording: {witness: "http://witness.example/notes"}\n', errors: [{ line: 16, column: 22, path: 'recording.witness', message: '"http://witness.example/notes" must use https (http is only accepted for localhost)' }] },
   { name: 'recording negative bytes', append: 'recording: {max_body_bytes: -1}\n', errors: [{ line: 16, column: 29, path: 'recording.max_body_bytes', message: 'must be at least 0' }] },
   { name: 'passthrough AWS host', append: 'passthrough: ["*.amazonaws.com"]\n', errors: [{ line: 16, column: 15, path: 'passthrough[0]', message: /matches AWS hosts/ }] },
   { name: 'passthrough everything', append: 'passthrough: ["*"]\n', errors: [{ line: 16, column: 15, path: 'passthrough[0]', message: /matches AWS hosts/ }] },

@@ -115,7 +115,7 @@ export function recording(w: Walker, entry: Entry | undefined): RecordingConfig 
     checkpointIntervalMs: DEFAULT_CHECKPOINT_INTERVAL_MS,
   };
   if (!entry) return result;
-  const f = w.fields(entry.value ?? entry.key, 'recording', ['max_body_bytes', 'durability', 'on_failure', 'checkpoint'], []);
+  const f = w.fields(entry.value ?? entry.key, 'recording', ['max_body_bytes', 'durability', 'on_failure', 'checkpoint', 'witness'], []);
   if (!f) return result;
   const maxBody = w.integer(f.get('max_body_bytes'), 'recording.max_body_bytes', 0);
   if (maxBody !== undefined) result.maxBodyBytes = maxBody;
@@ -135,6 +135,17 @@ export function recording(w: Walker, entry: Entry | undefined): RecordingConfig 
     }
     const interval = c ? w.duration(c.get('interval'), 'recording.checkpoint.interval', { min: 1000, max: 3_600_000 }) : undefined;
     if (interval !== undefined) result.checkpointIntervalMs = interval;
+  }
+  const witness = w.optString(f, 'witness', 'recording.witness');
+  if (witness !== undefined) {
+    const node = f.get('witness')!.value;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(witness)) {
+      const problem = httpUrlProblem(witness, true);
+      if (problem) w.error(node, 'recording.witness', problem);
+      else result.witness = witness;
+    } else if (!witness.startsWith('/')) {
+      w.error(node, 'recording.witness', `"${witness}" must be an absolute directory (another mount) or an https URL`);
+    } else result.witness = witness;
   }
   return result;
 }
