@@ -25,7 +25,7 @@ export interface MaskingReport {
 /**
  * What an `error` event is about, a closed union users can match on: an internal fault on a request, the recording
  * failing, a forward-proxy tunnel refused or failed, the policy file's watcher, a listener that threw, the admin
- * event stream overflowing, the demo's own traffic.
+ * event stream overflowing, a telemetry sink or the recording witness dropping data, the demo's own traffic.
  */
 export type ErrorEventCode =
   | 'INTERNAL'
@@ -37,6 +37,8 @@ export type ErrorEventCode =
   | 'POLICY_WATCH'
   | 'LISTENER_FAILED'
   | 'EVENT_STREAM_OVERFLOW'
+  | 'TELEMETRY_FAILED'
+  | 'WITNESS_FAILED'
   | 'DEMO';
 
 /** The wire form of a call as recorded; every value is masked and signature query parameters are removed. */

@@ -35,6 +35,7 @@ import { addRevocation, listRevocations, listSessions } from './recording/index-
 import type { DigestLine } from './recording/chain.js';
 import { Recorder } from './recording/recorder.js';
 import { WitnessPublisher, witnessStore } from './recording/witness.js';
+import { startTelemetry } from './telemetry/index.js';
 import { Revocations } from './sessions/revocations.js';
 import { SessionTable } from './sessions/table.js';
 import { gatewayInfoPath, type GatewayInfo } from './state.js';
@@ -202,10 +203,10 @@ export class Gateway implements GatewayControl {
       await policy.start();
       cleanups.push(() => policy.close());
       const recording = policy.current().config.recording;
-      const reportTo = (code: 'RECORDING_FAILED') => (error: Error) => bus.emit({ at: now().toISOString(), type: 'error', message: error.message, code });
+      const reportTo = (code: 'WITNESS_FAILED' | 'TELEMETRY_FAILED') => (error: Error) => bus.emit({ at: now().toISOString(), type: 'error', message: error.message, code });
       const witness = recording.witness === undefined
         ? undefined
-        : new WitnessPublisher({ store: witnessStore(recording.witness), keyName: keys.kid, privateKey: keys.privateKey, onError: reportTo('RECORDING_FAILED') });
+        : new WitnessPublisher({ store: witnessStore(recording.witness), keyName: keys.kid, privateKey: keys.privateKey, onError: reportTo('WITNESS_FAILED') });
       const recorder = new Recorder({
         stateDir: options.stateDir,
         gatewayVersion: options.version,
@@ -223,8 +224,10 @@ export class Gateway implements GatewayControl {
       });
       if (witness) cleanups.push(() => witness.close());
       cleanups.push(() => recorder.close());
+      const telemetry = await startTelemetry(policy.current().config.telemetry, { bus, version: options.version, onError: reportTo('TELEMETRY_FAILED') });
+      if (telemetry) cleanups.push(() => telemetry.close());
       const revocations = Revocations.fromRecords(await listRevocations(options.stateDir));
-      const gateway = new Gateway({ options, bus, keys, ca, cert, policy, recorder, revocations, sinks: witness ? [witness] : [] });
+      const gateway = new Gateway({ options, bus, keys, ca, cert, policy, recorder, revocations, sinks: [...(witness ? [witness] : []), ...(telemetry ? [telemetry] : [])] });
       cleanups.push(() => gateway.#teardown());
       await gateway.#restoreSessions();
       // Start: the admin socket first (it refuses to start when another gateway owns this state dir), then listen.

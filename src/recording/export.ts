@@ -322,7 +322,7 @@ export interface OcsfApiActivity {
   unmapped: Record<string, unknown>;
 }
 
-function ocsfEvent(session: ParsedSession, call: RecordedCall, productVersion: string): OcsfApiActivity {
+export function ocsfEvent(session: ParsedSession, call: RecordedCall, productVersion: string): OcsfApiActivity {
   const { header } = session;
   const { request, response } = call;
   const operation = operationOf(request.action);
