@@ -77,8 +77,9 @@ describe('recording of the data path', () => {
     expect(sessionIds.length).toBeGreaterThanOrEqual(3);
     const lines: any[] = [];
     for (const sessionId of sessionIds) {
-      const verify = await run('node', ['bin/portcullis.js', 'verify', sessionId, '--state-dir', stack.stateDir]);
-      expect(verify.stdout).toMatch(/^ok: /);
+      // The gateway is still running, so its sessions are open: accepted only with --allow-open.
+      const verify = await run('node', ['bin/portcullis.js', 'verify', sessionId, '--allow-open', '--state-dir', stack.stateDir]);
+      expect(verify.stdout).toMatch(/^ok \(--allow-open\): /);
       const exported = await run('node', ['bin/portcullis.js', 'export', sessionId, '--format', 'jsonl', '--state-dir', stack.stateDir]);
       const sessionLines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(sessionLines[0]).toMatchObject({ type: 'header', serviceAccount: 'reports-mcp', sessionId });
@@ -86,6 +87,14 @@ describe('recording of the data path', () => {
     }
     const actions = lines.filter((l) => l.type === 'request').map((l) => l.action);
     expect(actions).toEqual(expect.arrayContaining(['sts:GetCallerIdentity', 's3:PutObject', 's3:GetObject', 'dynamodb:DeleteTable']));
+    // The real call: method, path, host and user agent, and the sizes and content type of the answer.
+    const get = lines.find((l) => l.type === 'request' && l.action === 's3:GetObject');
+    expect(get.http).toMatchObject({ method: 'GET', path: expect.stringMatching(/q1\/summary\.txt$/), host: expect.any(String), userAgent: expect.stringMatching(/aws-sdk-js/) });
+    const getResponse = lines.find((l) => l.type === 'response' && l.requestId === get.requestId);
+    expect(getResponse).toMatchObject({ status: 200, bytes: 13 });
+    const put = lines.find((l) => l.type === 'request' && l.action === 's3:PutObject');
+    expect(put.http.method).toBe('PUT');
+    expect(lines.find((l) => l.type === 'response' && l.requestId === put.requestId)).toMatchObject({ requestBytes: 13 });
     const deny = lines.find((l) => l.type === 'decision' && l.action === 'dynamodb:DeleteTable');
     expect(deny).toMatchObject({ effect: 'deny', ruleId: 'no-destroy' });
   });
