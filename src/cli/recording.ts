@@ -19,12 +19,6 @@ function stateDirOf(opts: Opts): string {
   return resolveStateDir(typeof opts.stateDir === 'string' ? opts.stateDir : undefined);
 }
 
-interface Target {
-  path: string;
-  /** The index says this session ended, so its final digest must be there. */
-  expectClosed: boolean;
-}
-
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
@@ -34,22 +28,20 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 /** A file path, or a session id looked up in the index (then among the session files). */
-async function resolveTarget(target: string, stateDir: string): Promise<Target> {
-  if (await isFile(target)) return { path: target, expectClosed: false };
+async function resolveTarget(target: string, stateDir: string): Promise<{ path: string }> {
+  if (await isFile(target)) return { path: target };
   if (!isValidSessionId(target) || target.endsWith('.jsonl')) throw new CliError(`${target}: no such file`);
-  let expectClosed = false;
   try {
     const record = (await openIndex(stateDir)).state.session(target);
     if (record) {
-      expectClosed = record.end !== undefined;
       const path = join(stateDir, record.file);
-      if (await isFile(path)) return { path, expectClosed };
+      if (await isFile(path)) return { path };
     }
   } catch {
     // An unreadable index is not fatal here: the session files are searched directly.
   }
   const found = (await listSessionFiles(stateDir)).find((p) => p.endsWith(`/${target}.jsonl`));
-  if (found) return { path: found, expectClosed };
+  if (found) return { path: found };
   throw new CliError(`unknown session "${target}" (no such file, and no recording with that id in ${stateDir})`);
 }
 

@@ -171,7 +171,8 @@ function urlOf(request: RequestLine): string {
   if (!http) return `https://${request.service}.${request.region}.amazonaws.com/?Action=${encodeURIComponent(operationOf(request.action))}`;
   const host = http.host ?? `${request.service}.${request.region}.amazonaws.com`;
   const query = (http.query ?? []).map((p) => `${encodeURIComponent(p.name)}${p.value === '' ? '' : `=${encodeURIComponent(p.value)}`}`).join('&');
-  return `https://${host}${encodeURI(http.path.startsWith('/') ? http.path : `/${http.path}`)}${query === '' ? '' : `?${query}`}`;
+  const path = (http.path.startsWith('/') ? http.path : `/${http.path}`).split('/').map(encodeURIComponent).join('/');
+  return `https://${host}${path}${query === '' ? '' : `?${query}`}`;
 }
 
 function harEntry(session: ParsedSession, call: RecordedCall): HarEntry {

@@ -149,6 +149,12 @@ describe('the real call in the record', () => {
     expect(form!.response).toMatchObject({ status: 403, content: { mimeType: 'text/xml' } });
   });
 
+  it('encodes reserved characters of an S3 key in the HAR URL', () => {
+    const request = wire.lines.find((l) => l.type === 'request')!;
+    const odd = { ...wire, lines: wire.lines.map((l) => (l === request ? { ...request, http: { method: 'GET', host: 'b.s3.amazonaws.com', path: '/dir/a b?#%.txt' } } : l)) } as ParsedSession;
+    expect(toHar([odd], '1').log.entries[0]!.request.url).toBe('https://b.s3.amazonaws.com/dir/a%20b%3F%23%25.txt');
+  });
+
   it('OCSF carries the HTTP request', () => {
     const [get] = toOcsf([wire], '1');
     expect(get!.http_request).toEqual({
