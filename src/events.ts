@@ -26,7 +26,7 @@ export interface MaskingReport {
 /**
  * What an `error` event is about, a closed union users can match on: an internal fault on a request, the recording
  * failing, a forward-proxy tunnel refused or failed, the policy file's watcher, a listener that threw, the admin
- * event stream overflowing, the demo's own traffic.
+ * event stream overflowing, a telemetry sink or the recording witness dropping data, the demo's own traffic.
  */
 export type ErrorEventCode =
   | 'INTERNAL'
@@ -38,7 +38,20 @@ export type ErrorEventCode =
   | 'POLICY_WATCH'
   | 'LISTENER_FAILED'
   | 'EVENT_STREAM_OVERFLOW'
+  | 'TELEMETRY_FAILED'
+  | 'WITNESS_FAILED'
   | 'DEMO';
+
+/** The wire form of a call as recorded; every value is masked and signature query parameters are removed. */
+export interface RequestWire {
+  method: string;
+  host?: string;
+  path: string;
+  /** Query parameters in order, without X-Amz-Signature, -Credential, -Security-Token and the other SigV4 ones. */
+  query?: { name: string; value: string }[];
+  userAgent?: string;
+  contentType?: string;
+}
 
 interface Base {
   /** ISO-8601 time */
@@ -82,6 +95,10 @@ export type GatewayEvent =
       region: string;
       params?: unknown;
       sourceIp?: string;
+      /** The call as it came in (masked): HTTP method, path, query without SigV4 signature parameters, host. */
+      http?: RequestWire;
+      /** W3C trace context from the client's `traceparent` header, when valid (telemetry continues the trace). */
+      traceparent?: string;
     })
   | (Base & {
       type: 'decision';
@@ -156,6 +173,10 @@ export type GatewayEvent =
       durationMs: number;
       masking?: MaskingReport;
       bodyExcerpt?: string;
+      /** Bytes of request body received, when known (Content-Length or the body read). */
+      requestBytes?: number;
+      /** The answer's Content-Type. */
+      contentType?: string;
     })
   | (Base & {
       /** A call refused (throttled, or an upload cut) by a limit. `ruleId` for a rule's limits. */

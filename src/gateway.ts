@@ -34,7 +34,10 @@ import { prewarmHostCertificates } from './proxy/hostcerts.js';
 import { Listener } from './proxy/server.js';
 import { defaultServerNames, loadOrCreateCa, loadOrCreateServerCertificate, type CertificateAuthority } from './proxy/tls.js';
 import { addRevocation, listRevocations, listSessions } from './recording/index-db.js';
+import type { DigestLine } from './recording/chain.js';
 import { Recorder } from './recording/recorder.js';
+import { WitnessPublisher, witnessStore } from './recording/witness.js';
+import { startTelemetry } from './telemetry/index.js';
 import { Revocations } from './sessions/revocations.js';
 import { SessionTable } from './sessions/table.js';
 import { gatewayInfoPath, type GatewayInfo } from './state.js';
@@ -122,6 +125,7 @@ export class Gateway implements GatewayControl {
   readonly #services: GatewayServices;
   readonly #sessions = new SessionTable();
   readonly #revocations: Revocations;
+  readonly #sinks: { close(): Promise<void> }[];
   #pipeline: CompiledPipeline;
   #runtime: PolicyRuntime;
   #admin: AdminServer | undefined;
@@ -142,6 +146,8 @@ export class Gateway implements GatewayControl {
     policy: PolicyWatcher;
     recorder: Recorder;
     revocations: Revocations;
+    /** Observers that ship data off the box (witness, telemetry): closed after the recorder's last digests. */
+    sinks: { close(): Promise<void> }[];
   }) {
     const { options, bus, keys, policy, recorder } = parts;
     this.options = options;
@@ -151,6 +157,7 @@ export class Gateway implements GatewayControl {
     this.policy = policy;
     this.recorder = recorder;
     this.#revocations = parts.revocations;
+    this.#sinks = parts.sinks;
     this.#now = options.now ?? systemClock;
     this.startedAt = this.#now();
     this.#policyLoadedAt = this.startedAt;
@@ -226,12 +233,18 @@ export class Gateway implements GatewayControl {
       await policy.start();
       cleanups.push(() => policy.close());
       const recording = policy.current().config.recording;
+      const reportTo = (code: 'WITNESS_FAILED' | 'TELEMETRY_FAILED') => (error: Error) => bus.emit({ at: now().toISOString(), type: 'error', message: error.message, code });
+      const witness = recording.witness === undefined
+        ? undefined
+        : new WitnessPublisher({ store: witnessStore(recording.witness), keyName: keys.kid, privateKey: keys.privateKey, onError: reportTo('WITNESS_FAILED') });
       const recorder = new Recorder({
         stateDir: options.stateDir,
         gatewayVersion: options.version,
         durability: recording.durability,
         onFailure: recording.onFailure,
         maxBodyBytes: recording.maxBodyBytes,
+        checkpointEvery: { events: recording.checkpointEvents, ms: recording.checkpointIntervalMs },
+        ...(witness ? { onDigest: (sessionId: string, digest: DigestLine) => witness.publish(sessionId, digest) } : {}),
         now,
         signer: {
           kid: keys.kid,
@@ -239,9 +252,12 @@ export class Gateway implements GatewayControl {
         },
         onError: (error) => bus.emit({ at: now().toISOString(), type: 'error', message: `recording: ${error.message}`, code: 'RECORDING_FAILED' }),
       });
+      if (witness) cleanups.push(() => witness.close());
       cleanups.push(() => recorder.close());
+      const telemetry = await startTelemetry(policy.current().config.telemetry, { bus, version: options.version, onError: reportTo('TELEMETRY_FAILED') });
+      if (telemetry) cleanups.push(() => telemetry.close());
       const revocations = Revocations.fromRecords(await listRevocations(options.stateDir));
-      const gateway = new Gateway({ options, bus, keys, ca, cert, policy, recorder, revocations });
+      const gateway = new Gateway({ options, bus, keys, ca, cert, policy, recorder, revocations, sinks: [...(witness ? [witness] : []), ...(telemetry ? [telemetry] : [])] });
       cleanups.push(() => gateway.#teardown());
       await gateway.#restoreSessions();
       // Start: the admin socket first (it refuses to start when another gateway owns this state dir), then listen.
@@ -471,6 +487,7 @@ export class Gateway implements GatewayControl {
     this.#teardown();
     await this.#admin?.close();
     await this.recorder.close();
+    for (const sink of this.#sinks) await sink.close().catch(() => undefined);
     await this.policy.close();
     await rm(gatewayInfoPath(this.options.stateDir), { force: true });
   }

@@ -219,11 +219,25 @@ export function buildProgram(): Command {
     .action(async (session: string | undefined, opts: Opts) => (await import('./recording.js')).exportSessions(session, opts));
   program
     .command('verify')
-    .description('prove a session recording untouched (exit 1 naming the first bad line)')
+    .description('prove a session recording (or an exported JSONL file) untouched and complete')
     .argument('[target]', 'session id or file')
+    .option('--allow-open', 'accept a live session (exit 0); lines after its last signed digest are still reported unproven')
+    .option('--witness <dir|url>', 'also check every line against the checkpoints the off-box witness holds')
     .option('--key', 'print the public key that checks digests')
     .option('--json', 'machine-readable output')
     .addOption(stateDirOption())
+    .addHelpText(
+      'after',
+      `
+Exit codes:
+  0  intact and closed: every line is covered by the final signed digest (or open, with --allow-open)
+  1  could not check (no such file or session, no public key, witness unreachable)
+  2  usage error
+  3  intact but open: no final digest; lines after the last signed checkpoint are unproven
+  4  truncated: the file ends before what is known to exist (the index or the witness says the session
+     went further, its end line has no final digest, or it expired without one)
+  5  tampered: a line, the order of lines, a signature or the witness's checkpoints do not match`,
+    )
     .action(async (target: string | undefined, opts: Opts) => (await import('./recording.js')).verify(target, opts));
 
   return program;

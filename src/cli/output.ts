@@ -3,7 +3,8 @@
 
 import { parseDurationMs } from '../lib/duration.js';
 
-export type ExitCode = 0 | 1 | 2;
+/** 0 ok, 1 failure, 2 usage; `verify` adds 3 open, 4 truncated, 5 tampered (src/recording/verify.ts). */
+export type ExitCode = 0 | 1 | 2 | 3 | 4 | 5;
 
 export class CliError extends Error {
   readonly exitCode: ExitCode;

@@ -7,21 +7,16 @@ import { parseSession, toHar, toOcsfJsonl, type ParsedSession } from '../recordi
 import { listSessionFiles, openIndex } from '../recording/index-db.js';
 import { isValidSessionId, publicKeyPath, resolveStateDir } from '../recording/paths.js';
 import { formatOffset, timeline, type TimelineStep } from '../recording/replay.js';
-import { verifyBytes } from '../recording/verify.js';
+import { assess, verifyBytes, VERIFY_EXIT_CODES, type Assessment, type VerifyResult } from '../recording/verify.js';
+import { checkAgainstWitness, openWitness, type WitnessCheck } from '../recording/witness.js';
 import { VERSION } from '../version.js';
 import { parseDurationMs } from '../lib/duration.js';
-import { CliError, printJson, printLine } from './output.js';
+import { CliError, printJson, printLine, type ExitCode } from './output.js';
 
 type Opts = Record<string, unknown>;
 
 function stateDirOf(opts: Opts): string {
   return resolveStateDir(typeof opts.stateDir === 'string' ? opts.stateDir : undefined);
-}
-
-interface Target {
-  path: string;
-  /** The index says this session ended, so its final digest must be there. */
-  expectClosed: boolean;
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -33,22 +28,20 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 /** A file path, or a session id looked up in the index (then among the session files). */
-async function resolveTarget(target: string, stateDir: string): Promise<Target> {
-  if (await isFile(target)) return { path: target, expectClosed: false };
+async function resolveTarget(target: string, stateDir: string): Promise<{ path: string }> {
+  if (await isFile(target)) return { path: target };
   if (!isValidSessionId(target) || target.endsWith('.jsonl')) throw new CliError(`${target}: no such file`);
-  let expectClosed = false;
   try {
     const record = (await openIndex(stateDir)).state.session(target);
     if (record) {
-      expectClosed = record.end !== undefined;
       const path = join(stateDir, record.file);
-      if (await isFile(path)) return { path, expectClosed };
+      if (await isFile(path)) return { path };
     }
   } catch {
     // An unreadable index is not fatal here: the session files are searched directly.
   }
   const found = (await listSessionFiles(stateDir)).find((p) => p.endsWith(`/${target}.jsonl`));
-  if (found) return { path: found, expectClosed };
+  if (found) return { path: found };
   throw new CliError(`unknown session "${target}" (no such file, and no recording with that id in ${stateDir})`);
 }
 
@@ -87,6 +80,35 @@ async function loadPublicKey(stateDir: string): Promise<JWK> {
 
 // ---------- verify ----------
 
+/** Splits an exported JSONL file (one or more recordings back to back) at each header line. */
+export function splitRecordings(data: Buffer): Buffer[] {
+  const marker = Buffer.from('\n{"seq":0,"prev":null,"type":"header"');
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (;;) {
+    const at = data.indexOf(marker, start);
+    if (at === -1) break;
+    parts.push(data.subarray(start, at + 1));
+    start = at + 1;
+  }
+  parts.push(data.subarray(start));
+  return parts;
+}
+
+/** Whether the index of this state dir says the session ended (then a missing final digest is a cut). */
+async function indexSaysClosed(stateDir: string, sessionId: string): Promise<boolean> {
+  try {
+    return (await openIndex(stateDir)).state.session(sessionId)?.end !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+function headerSessionId(segment: Buffer): string | undefined {
+  const match = /^\{"seq":0,"prev":null,"type":"header","sessionId":"([^"\\]+)"/.exec(segment.subarray(0, 300).toString('utf8'));
+  return match?.[1];
+}
+
 export async function verify(target: string | undefined, opts: Opts): Promise<void> {
   const stateDir = stateDirOf(opts);
   const jwk = await loadPublicKey(stateDir);
@@ -97,15 +119,59 @@ export async function verify(target: string | undefined, opts: Opts): Promise<vo
     return;
   }
   if (target === undefined) throw new CliError('verify: name a session id or a recording file (or --key to print the public key)', 2);
-  const { path, expectClosed } = await resolveTarget(target, stateDir);
-  const result = await verifyBytes(await readTarget(path), jwk, { expectClosed });
-  if (opts.json) printJson({ file: path, ...result });
-  if (!result.ok) throw new CliError(`${path}: line ${result.line}: ${result.reason}: ${result.message}`);
-  for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
-  if (!opts.json) {
-    const signed = result.kid === undefined ? 'no signed digest yet' : `digest signed by ${result.kid}`;
-    printLine(`ok: ${path}: ${result.lines} lines, ${result.closed ? 'closed' : 'open'}, ${signed}`);
+  const { path } = await resolveTarget(target, stateDir);
+  const segments = splitRecordings(await readTarget(path));
+  const witness = typeof opts.witness === 'string' ? await openWitness(opts.witness) : undefined;
+  const now = new Date();
+  const results: Array<{ sessionId?: string; assessment: Assessment; result: VerifyResult; witness?: WitnessCheck }> = [];
+  for (const segment of segments) {
+    const sessionId = headerSessionId(segment);
+    const expectClosed = sessionId !== undefined && (await indexSaysClosed(stateDir, sessionId));
+    const result = await verifyBytes(segment, jwk, { expectClosed });
+    let assessment = assess(result, { now, allowOpen: opts.allowOpen === true });
+    let witnessed: WitnessCheck | undefined;
+    if (witness && result.ok) {
+      witnessed = await checkAgainstWitness(witness, result, jwk);
+      if (witnessed.verdict !== undefined) assessment = { verdict: witnessed.verdict, exitCode: VERIFY_EXIT_CODES[witnessed.verdict], message: witnessed.message };
+    }
+    results.push({ ...(sessionId === undefined ? {} : { sessionId }), assessment, result, ...(witnessed ? { witness: witnessed } : {}) });
   }
+  const worst = results.reduce((a, b) => (severity(b.assessment) > severity(a.assessment) ? b : a));
+  if (opts.json) {
+    printJson({
+      file: path,
+      verdict: worst.assessment.verdict,
+      exitCode: worst.assessment.exitCode,
+      sessions: results.map((r) => ({ sessionId: r.sessionId, ...r.assessment, ...(r.witness ? { witness: r.witness } : {}), ...withoutHashes(r.result) })),
+    });
+  } else {
+    for (const r of results) {
+      if (r.result.ok) for (const warning of r.result.warnings) process.stderr.write(`warning: ${warning}\n`);
+    }
+  }
+  const label = (r: (typeof results)[number]): string => (results.length > 1 ? `${path} [${r.sessionId ?? 'no header'}]` : path);
+  if (results.length === 1 && worst.assessment.exitCode !== 0) throw new CliError(`${label(worst)}: ${worst.assessment.verdict}: ${worst.assessment.message}`, worst.assessment.exitCode as ExitCode);
+  if (!opts.json) {
+    for (const r of results) {
+      const text = `${r.assessment.exitCode === 0 ? (r.assessment.verdict === 'closed' ? 'ok' : 'ok (--allow-open)') : r.assessment.verdict}: ${label(r)}: ${r.assessment.message}${r.witness?.checked ? `; ${r.witness.message}` : ''}`;
+      if (r.assessment.exitCode === 0) printLine(text);
+      else process.stderr.write(`${text}\n`);
+    }
+  }
+  if (worst.assessment.exitCode !== 0) {
+    const failing = results.filter((r) => r.assessment.exitCode !== 0).length;
+    throw new CliError(`${path}: ${failing} of ${results.length} recordings fail verification (worst: ${worst.assessment.verdict})`, worst.assessment.exitCode as ExitCode);
+  }
+}
+
+function severity(a: Assessment): number {
+  return a.exitCode === 0 ? 0 : a.exitCode === 1 ? 1 : a.exitCode;
+}
+
+function withoutHashes(result: VerifyResult): Omit<VerifyResult, 'lineHashes'> {
+  if (!result.ok) return result;
+  const { lineHashes: _hashes, ...rest } = result;
+  return rest;
 }
 
 // ---------- replay ----------

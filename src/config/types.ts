@@ -3,9 +3,11 @@
 
 import type { IssuerConfig, ServiceAccountConfig } from '../identity/config.js';
 import type { RecordingConfig } from '../recording/config.js';
+import type { TelemetryConfig } from '../telemetry/config.js';
 
 export type { ClaimCondition, ConditionOperator, ConditionSetQualifier, IssuerConfig, IssuerPreset, IssuerPresetName, IssuerRules, ServiceAccountConfig } from '../identity/config.js';
 export type { RecordingConfig } from '../recording/config.js';
+export type { TelemetryConfig } from '../telemetry/config.js';
 
 import { DEFAULT_APPROVAL, type AccessLevel, type ApprovalSettings, type Effect, type RuleConfig } from '../policy/types.js';
 
@@ -28,6 +30,8 @@ export interface PolicyConfig {
   approval: { maxBodyBytes: number };
   /** Host globs the forward proxy tunnels untouched (never AWS hosts); lower-cased. */
   passthrough: string[];
+  /** `telemetry:` — streaming sinks (read at start); absent when the policy has none. */
+  telemetry?: TelemetryConfig;
 }
 
 export const DEFAULT_REGION = 'us-east-1';

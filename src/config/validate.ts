@@ -11,6 +11,7 @@ import { serviceAccounts } from './validate/accounts.js';
 import { issuers } from './validate/issuers.js';
 import { rules } from './validate/rules.js';
 import { approval, masking, passthrough, recording, upstream, version } from './validate/sections.js';
+import { telemetry } from './validate/telemetry.js';
 import { Walker } from './validate/walker.js';
 
 export { ALLOWED_ALGORITHMS, DEFAULT_MASKING_FIELDS, DETECTORS, EFFECTS, LOCAL_ISSUER, RESERVED_RULE_ID } from './validate/constants.js';
@@ -30,7 +31,7 @@ export function validatePolicyDocument(doc: Document, lineCounter: LineCounter, 
     w.errorAt(0, '', 'the policy file is empty (start with `version: 1`)');
     return { errors: w.errors, warnings: [] };
   }
-  const top = w.fields(root, '', ['version', 'upstream', 'identity', 'service_accounts', 'rules', 'masking', 'recording', 'approval', 'passthrough'], ['version']);
+  const top = w.fields(root, '', ['version', 'upstream', 'identity', 'service_accounts', 'rules', 'masking', 'recording', 'approval', 'passthrough', 'telemetry'], ['version']);
   if (!top) return { errors: w.errors, warnings: [] };
 
   version(w, top);
@@ -42,10 +43,11 @@ export function validatePolicyDocument(doc: Document, lineCounter: LineCounter, 
   const rec = recording(w, top.get('recording'));
   const pass = passthrough(w, top.get('passthrough'));
   const approvals = approval(w, top.get('approval'));
+  const tele = telemetry(w, top.get('telemetry'));
 
   if (w.errors.length > 0) return { errors: w.sorted(), warnings: w.sorted(w.warnings) };
   return {
-    config: { version: 1, upstream: up, issuers: iss, serviceAccounts: accounts, rules: ruleList, masking: mask, recording: rec, approval: approvals, passthrough: pass },
+    config: { version: 1, upstream: up, issuers: iss, serviceAccounts: accounts, rules: ruleList, masking: mask, recording: rec, approval: approvals, passthrough: pass, ...(tele ? { telemetry: tele } : {}) },
     errors: [],
     warnings: w.sorted(w.warnings),
   };

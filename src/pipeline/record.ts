@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { GatewayEvent } from '../events.js';
 import { callHeader } from '../flow.js';
 import type { StageFactory } from './context.js';
+import { clientTraceparent, requestWire } from './wire.js';
 
 export const record: StageFactory = (ctx) => async (flow) => {
   const call = flow.call!;
@@ -17,6 +18,8 @@ export const record: StageFactory = (ctx) => async (flow) => {
     region: call.region,
     params: flow.maskedParams,
     sourceIp: flow.sourceIp,
+    http: requestWire(flow, ctx.masker),
+    traceparent: clientTraceparent(flow),
   };
   if (ctx.recordingDurability === 'strict') {
     await ctx.recorder.recordDurable(event);

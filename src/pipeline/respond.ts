@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { GatewayError, toAwsErrorResponse } from '../errors.js';
 import { callHeader, type Flow } from '../flow.js';
 import type { StageContext, StageFactory } from './context.js';
+import { requestBytes } from './wire.js';
 
 function firstHeader(value: unknown): string | undefined {
   return Array.isArray(value) ? (value[0] as string) : (value as string | undefined);
@@ -13,6 +14,7 @@ function firstHeader(value: unknown): string | undefined {
 
 function writeError(ctx: StageContext, flow: Flow, error: GatewayError): void {
   const { res } = flow;
+  const response = toAwsErrorResponse(error, flow.errorProtocol, flow.requestId);
   if (flow.session && flow.call) {
     ctx.emit({
       type: 'response',
@@ -22,13 +24,14 @@ function writeError(ctx: StageContext, flow: Flow, error: GatewayError): void {
       bytes: 0,
       durationMs: Date.now() - flow.startedAtMs,
       bodyExcerpt: error.message,
+      requestBytes: requestBytes(flow),
+      contentType: firstHeader(response.headers['content-type']),
     });
   }
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const response = toAwsErrorResponse(error, flow.errorProtocol, flow.requestId);
   // The client may still be sending a body we will never read: close after answering.
   res.shouldKeepAlive = false;
   res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body), connection: 'close' });
@@ -66,6 +69,8 @@ async function writeResponse(ctx: StageContext, flow: Flow): Promise<void> {
     durationMs: Date.now() - flow.startedAtMs,
     masking: response.masking,
     bodyExcerpt: response.excerpt,
+    requestBytes: requestBytes(flow),
+    contentType: firstHeader(response.headers['content-type']),
   });
   if (flow.approval) ctx.approvals.executed(flow.approval.id, flow.requestId, flow.session!.sessionId);
 }

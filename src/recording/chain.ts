@@ -2,7 +2,7 @@
 // digest signs. No I/O here; the recorder and the verifier both build on it.
 
 import { createHash } from 'node:crypto';
-import type { GatewayEvent, MaskingReport } from '../events.js';
+import type { GatewayEvent, MaskingReport, RequestWire } from '../events.js';
 import type { Effect } from '../config/types.js';
 
 export type LineType = 'header' | 'request' | 'decision' | 'approval' | 'grant' | 'response' | 'policy' | 'revocation' | 'end' | 'digest';
@@ -40,6 +40,9 @@ export interface RequestLine extends Chained {
   resource: string;
   region: string;
   sourceIp?: string;
+  /** The call as it came in (masked; signature query parameters removed). Absent in recordings made before 0.x. */
+  http?: RequestWire;
+  traceparent?: string;
   params?: unknown;
   /** Set when params were longer than maxBodyBytes; `params` then holds the first bytes of their JSON. */
   paramsTruncated?: { bytes: number };
@@ -115,6 +118,8 @@ export interface ResponseLine extends Chained {
   errorCode?: string;
   bytes: number;
   durationMs: number;
+  requestBytes?: number;
+  contentType?: string;
   masking?: MaskingReport;
   bodyExcerpt?: string;
   bodyTruncated?: { bytes: number };
@@ -262,6 +267,8 @@ export function lineFromEvent(event: GatewayEvent, maxBodyBytes: number): Unchai
         resource: event.resource,
         region: event.region,
         sourceIp: event.sourceIp,
+        http: event.http,
+        traceparent: event.traceparent,
         ...boundParams(event.params, maxBodyBytes),
       });
     case 'decision':
@@ -335,6 +342,8 @@ export function lineFromEvent(event: GatewayEvent, maxBodyBytes: number): Unchai
         errorCode: event.errorCode,
         bytes: event.bytes,
         durationMs: event.durationMs,
+        requestBytes: event.requestBytes,
+        contentType: event.contentType,
         masking: event.masking,
         ...boundText(event.bodyExcerpt, maxBodyBytes),
       });

@@ -108,7 +108,7 @@ export interface HarEntry {
     cookies: HarNameValue[];
     headersSize: number;
     bodySize: number;
-    postData?: { mimeType: string; text: string };
+    postData?: { mimeType: string; text: string; params?: HarNameValue[] };
   };
   response: {
     status: number;
@@ -135,20 +135,59 @@ export interface Har {
   };
 }
 
+const JSON_TYPES = /^application\/(x-amz-json-[\d.]+|json|[\w.+-]*\+json)\b/i;
+const FORM_TYPE = /^application\/x-www-form-urlencoded\b/i;
+
+/** Flat string params, as a query-protocol form body held them. */
+function formParams(params: unknown): HarNameValue[] | undefined {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return undefined;
+  const entries = Object.entries(params as Record<string, unknown>);
+  if (!entries.every(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return undefined;
+  return entries.map(([name, value]) => ({ name, value: String(value) }));
+}
+
+/**
+ * The request body as HAR postData: only for bodies the recording holds (JSON and form protocols, as masked params);
+ * a binary upload (an S3 PUT) has its size in bodySize and no text.
+ */
+function postDataOf(request: RequestLine): HarEntry['request']['postData'] {
+  if (request.params === undefined) return undefined;
+  const contentType = request.http?.contentType;
+  const text = typeof request.params === 'string' ? request.params : JSON.stringify(request.params);
+  if (request.http === undefined) return { mimeType: 'application/json', text };
+  if (contentType === undefined) return undefined;
+  if (FORM_TYPE.test(contentType)) {
+    const params = request.paramsTruncated ? undefined : formParams(request.params);
+    if (params) return { mimeType: contentType, text: new URLSearchParams(params.map((p) => [p.name, p.value])).toString(), params };
+    return { mimeType: contentType, text };
+  }
+  if (JSON_TYPES.test(contentType)) return { mimeType: contentType, text };
+  return undefined;
+}
+
+function urlOf(request: RequestLine): string {
+  const http = request.http;
+  // Recordings made before the wire form was kept: the service endpoint and operation.
+  if (!http) return `https://${request.service}.${request.region}.amazonaws.com/?Action=${encodeURIComponent(operationOf(request.action))}`;
+  const host = http.host ?? `${request.service}.${request.region}.amazonaws.com`;
+  const query = (http.query ?? []).map((p) => `${encodeURIComponent(p.name)}${p.value === '' ? '' : `=${encodeURIComponent(p.value)}`}`).join('&');
+  const path = (http.path.startsWith('/') ? http.path : `/${http.path}`).split('/').map(encodeURIComponent).join('/');
+  return `https://${host}${path}${query === '' ? '' : `?${query}`}`;
+}
+
 function harEntry(session: ParsedSession, call: RecordedCall): HarEntry {
   const { request, response } = call;
-  const operation = operationOf(request.action);
+  const http = request.http;
   const decision = call.decisions.at(-1);
-  const postText = request.params === undefined ? undefined : typeof request.params === 'string' ? request.params : JSON.stringify(request.params);
-  const requestHeaders: HarNameValue[] = [
-    { name: 'x-portcullis-session', value: session.header.sessionId },
-    { name: 'x-portcullis-service-account', value: session.header.serviceAccount },
-    { name: 'x-portcullis-action', value: request.action },
-    { name: 'x-portcullis-resource', value: request.resource },
-  ];
-  const responseHeaders: HarNameValue[] = [{ name: 'x-amzn-requestid', value: request.requestId }];
-  if (decision) responseHeaders.push({ name: 'x-portcullis-decision', value: `${decision.effect} (${decision.ruleId})` });
-  if (response?.errorCode) responseHeaders.push({ name: 'x-amzn-errortype', value: response.errorCode });
+  const postData = postDataOf(request);
+  const requestHeaders: HarNameValue[] = [];
+  if (http?.host) requestHeaders.push({ name: 'Host', value: http.host });
+  if (http?.userAgent) requestHeaders.push({ name: 'User-Agent', value: http.userAgent });
+  if (http?.contentType) requestHeaders.push({ name: 'Content-Type', value: http.contentType });
+  const requestBodyBytes = response?.requestBytes ?? (postData ? (request.paramsTruncated?.bytes ?? Buffer.byteLength(postData.text)) : 0);
+  if (http && requestBodyBytes > 0) requestHeaders.push({ name: 'Content-Length', value: String(requestBodyBytes) });
+  const responseMime = response?.contentType ?? mimeTypeOf(response?.bodyExcerpt);
+  const responseHeaders: HarNameValue[] = response ? [{ name: 'Content-Type', value: responseMime }, { name: 'Content-Length', value: String(response.bytes) }] : [];
   const durationMs = response?.durationMs ?? 0;
   const status = response?.status ?? 0;
   return {
@@ -156,16 +195,15 @@ function harEntry(session: ParsedSession, call: RecordedCall): HarEntry {
     startedDateTime: request.at,
     time: durationMs,
     request: {
-      method: 'POST',
-      // The gateway records the call by identity, not wire form; the URL names the service endpoint and operation.
-      url: `https://${request.service}.${request.region}.amazonaws.com/?Action=${encodeURIComponent(operation)}`,
+      method: http?.method ?? 'POST',
+      url: urlOf(request),
       httpVersion: 'HTTP/1.1',
       headers: requestHeaders,
-      queryString: [{ name: 'Action', value: operation }],
+      queryString: http ? (http.query ?? []) : [{ name: 'Action', value: operationOf(request.action) }],
       cookies: [],
       headersSize: -1,
-      bodySize: postText === undefined ? 0 : request.paramsTruncated?.bytes ?? Buffer.byteLength(postText),
-      ...(postText === undefined ? {} : { postData: { mimeType: 'application/json', text: postText } }),
+      bodySize: requestBodyBytes,
+      ...(postData ? { postData } : {}),
     },
     response: {
       status,
@@ -175,7 +213,7 @@ function harEntry(session: ParsedSession, call: RecordedCall): HarEntry {
       cookies: [],
       content: {
         size: response?.bytes ?? 0,
-        mimeType: mimeTypeOf(response?.bodyExcerpt),
+        mimeType: responseMime,
         ...(response?.bodyExcerpt === undefined ? {} : { text: response.bodyExcerpt }),
       },
       redirectURL: '',
@@ -186,9 +224,15 @@ function harEntry(session: ParsedSession, call: RecordedCall): HarEntry {
     timings: { send: 0, wait: durationMs, receive: 0 },
     _portcullis: {
       sessionId: session.header.sessionId,
+      serviceAccount: session.header.serviceAccount,
       requestId: request.requestId,
       action: request.action,
       resource: request.resource,
+      region: request.region,
+      ...(request.params === undefined ? {} : { params: request.params }),
+      ...(request.paramsTruncated ? { paramsTruncated: request.paramsTruncated } : {}),
+      ...(request.traceparent ? { traceparent: request.traceparent } : {}),
+      ...(response?.errorCode ? { errorCode: response.errorCode } : {}),
       ...(decision ? { effect: decision.effect, ruleId: decision.ruleId, ...(decision.via ? { via: decision.via } : {}) } : {}),
       ...(call.approvals.length > 0 ? { approvals: call.approvals.map((a) => ({ step: a.step, at: a.at, ...(a.by ? { by: a.by } : {}), ...(a.decision ? { decision: a.decision } : {}) })) } : {}),
       ...(response?.masking ? { masking: response.masking } : {}),
@@ -265,6 +309,7 @@ export interface OcsfApiActivity {
     response?: { code: number; error?: string };
   };
   src_endpoint: { ip?: string };
+  http_request?: { http_method: string; url: { hostname?: string; path: string; query_string?: string; url_string: string }; user_agent?: string; length?: number };
   resources: Array<{ uid: string; type?: string }>;
   cloud: { provider: 'AWS'; region: string };
   duration?: number;
@@ -278,7 +323,7 @@ export interface OcsfApiActivity {
   unmapped: Record<string, unknown>;
 }
 
-function ocsfEvent(session: ParsedSession, call: RecordedCall, productVersion: string): OcsfApiActivity {
+export function ocsfEvent(session: ParsedSession, call: RecordedCall, productVersion: string): OcsfApiActivity {
   const { header } = session;
   const { request, response } = call;
   const operation = operationOf(request.action);
@@ -320,6 +365,7 @@ function ocsfEvent(session: ParsedSession, call: RecordedCall, productVersion: s
       ...(response ? { response: { code: response.status, ...(response.errorCode ? { error: response.errorCode } : {}) } } : {}),
     },
     src_endpoint: (request.sourceIp ?? header.sourceIp) === undefined ? {} : { ip: (request.sourceIp ?? header.sourceIp)! },
+    ...(request.http ? { http_request: httpRequestOf(request, response) } : {}),
     resources: [{ uid: request.resource, ...(resourceType ? { type: resourceType } : {}) }],
     cloud: { provider: 'AWS', region: request.region },
     ...(response ? { duration: response.durationMs } : {}),
@@ -335,6 +381,17 @@ function ocsfEvent(session: ParsedSession, call: RecordedCall, productVersion: s
       ...(decision ? { effect: decision.effect, rule: decision.ruleId, ...(decision.via ? { via: decision.via } : {}) } : {}),
       ...(call.approvals.length > 0 ? { approvals: call.approvals.map((a) => ({ step: a.step, at: a.at, ...(a.by ? { by: a.by } : {}), ...(a.decision ? { decision: a.decision } : {}) })) } : {}),
     },
+  };
+}
+
+function httpRequestOf(request: RequestLine, response: ResponseLine | undefined): NonNullable<OcsfApiActivity['http_request']> {
+  const http = request.http!;
+  const url = new URL(urlOf(request));
+  return {
+    http_method: http.method,
+    url: { ...(http.host ? { hostname: http.host } : {}), path: http.path, ...(url.search ? { query_string: url.search.slice(1) } : {}), url_string: url.href },
+    ...(http.userAgent ? { user_agent: http.userAgent } : {}),
+    ...(response?.requestBytes === undefined ? {} : { length: response.requestBytes }),
   };
 }
 

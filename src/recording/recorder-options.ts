@@ -1,6 +1,7 @@
 // The recorder's options, their defaults and their checks (made once, when the recorder is constructed).
 
-import type { Durability, OnRecordingFailure } from './config.js';
+import { DEFAULT_CHECKPOINT_EVENTS, DEFAULT_CHECKPOINT_INTERVAL_MS, type Durability, type OnRecordingFailure } from './config.js';
+import type { DigestLine } from './chain.js';
 import type { DigestSigner } from './session-batch.js';
 import { NODE_FS, type RecorderFs } from './session-files.js';
 
@@ -13,7 +14,7 @@ export interface RecorderOptions {
   onFailure?: OnRecordingFailure;
   /** Params and body excerpts longer than this are cut (default 16 KiB). */
   maxBodyBytes?: number;
-  /** Checkpoint digest after this many events or this long since the last digest (default 1000 events / 5 min). */
+  /** Checkpoint digest after this many events or this long since the last digest (default 100 events / 10 s). */
   checkpointEvery?: { events: number; ms: number };
   gatewayVersion: string;
   /** Batch flush delay (default 50 ms). */
@@ -26,6 +27,8 @@ export interface RecorderOptions {
   maxQueuedEvents?: number;
   /** Session files kept open between writes (default 128). */
   maxOpenFiles?: number;
+  /** Told of each digest once it is on disk (the witness publishes it off the box); must not throw or block. */
+  onDigest?: (sessionId: string, digest: DigestLine) => void;
   /** Loud reporting of recording problems (wire it to the event bus as `error` events). */
   onError?: (error: Error) => void;
   /** The clock for line times, expiry and checkpoints; with setTimer/clearTimer, lets tests control time. */
@@ -45,7 +48,7 @@ const DEFAULTS = {
   durability: 'batch' as Durability,
   onFailure: 'deny' as OnRecordingFailure,
   maxBodyBytes: 16 * 1024,
-  checkpointEvery: { events: 1000, ms: 5 * 60_000 },
+  checkpointEvery: { events: DEFAULT_CHECKPOINT_EVENTS, ms: DEFAULT_CHECKPOINT_INTERVAL_MS },
   flushMs: 50,
   tickMs: 10_000,
   retryMs: 1000,
@@ -69,6 +72,7 @@ export function resolveRecorderOptions(options: RecorderOptions): ResolvedRecord
     maxQueuedEvents: options.maxQueuedEvents ?? DEFAULTS.maxQueuedEvents,
     maxOpenFiles: options.maxOpenFiles ?? DEFAULTS.maxOpenFiles,
     onError: options.onError ?? (() => undefined),
+    onDigest: options.onDigest ?? (() => undefined),
     now: options.now ?? (() => new Date()),
     setTimer: options.setTimer ?? ((callback, delayMs) => setTimeout(callback, delayMs).unref()),
     clearTimer: options.clearTimer ?? ((handle) => clearTimeout(handle as NodeJS.Timeout)),

@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import type { GatewayEvent } from '../events.js';
 import { GatewayError } from '../errors.js';
-import type { EndReason } from './chain.js';
+import type { DigestLine, EndReason } from './chain.js';
 import { openIndex, type SessionIndex } from './index-db.js';
 import { sessionsDir } from './paths.js';
 import { resolveRecorderOptions, type RecorderOptions, type ResolvedRecorderOptions } from './recorder-options.js';
@@ -290,7 +290,10 @@ export class Recorder {
       s.sinceDigest = batch.sinceDigest;
       s.lastDigestMs = batch.lastDigestMs;
       if (batch.closed) s.status = 'closed';
-      for (const line of batch.written) this.#index?.state.applyLine(s.id, s.rel, line);
+      for (const line of batch.written) {
+        this.#index?.state.applyLine(s.id, s.rel, line);
+        if (line.type === 'digest') this.#digested(s.id, line);
+      }
       for (const item of batch.settled) {
         if (item.kind !== 'checkpoint' && item.counted) this.#backlog -= 1;
         if ('done' in item) item.done?.resolve();
@@ -313,6 +316,14 @@ export class Recorder {
       return false;
     } finally {
       this.#files.release(s.file);
+    }
+  }
+
+  #digested(sessionId: string, line: DigestLine): void {
+    try {
+      this.#o.onDigest(sessionId, line);
+    } catch (error) {
+      this.#report(new Error(`recording: digest hook failed: ${(error as Error).message}`));
     }
   }
 

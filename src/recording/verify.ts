@@ -19,6 +19,12 @@ export interface VerifyOk {
   kid?: string;
   /** 1-based line number of the last signed digest. */
   lastDigestLine?: number;
+  /** Complete lines after the last signed digest: hash-chained only, so anyone who can write the file could rewrite them. */
+  unsignedLines: number;
+  /** When the session's credentials expire (from the header): by then the recorder writes the final digest. */
+  expiresAt?: string;
+  /** The hash of each complete line, in order (for checking a witness's checkpoints against the file). */
+  lineHashes: string[];
   warnings: string[];
 }
 
@@ -190,17 +196,80 @@ export async function verifyBytes(data: Uint8Array, publicJwk: JWK, options: Ver
   }
   if (closed && torn) return fail(lines.length + 1, 'malformed', `nothing may follow the final digest on line ${lines.length}`);
   if (torn) warnings.push(`line ${lines.length + 1}: last line truncated (crash?); verified up to line ${lines.length}`);
-  if (!closed) {
-    const covered = lastDigestLine ?? 0;
-    if (covered < lines.length) {
-      warnings.push(
-        covered === 0
-          ? 'open session: no signed digest yet; lines are hash-chained only'
-          : `open session: lines ${covered + 1}–${lines.length} are hash-chained but not yet covered by a signed digest`,
-      );
-    }
+  const unsignedLines = lines.length - (lastDigestLine ?? 0);
+  const expiresAt = typeof header.expiresAt === 'string' ? header.expiresAt : undefined;
+  return {
+    ok: true,
+    lines: lines.length,
+    sessionId,
+    closed,
+    digests,
+    ...(kid === undefined ? {} : { kid }),
+    ...(lastDigestLine === undefined ? {} : { lastDigestLine }),
+    unsignedLines,
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+    lineHashes: lines.map((line) => sha256Hex(line)),
+    warnings,
+  };
+}
+
+// ---------- what a result proves ----------
+
+/**
+ * closed: every line is covered by the final signed digest. open: the file ends without a final digest and the
+ * session may still be live; lines after the last signed digest are unproven. truncated: the file ends before what
+ * is known to exist (the index or a witness says more, or the session expired without a final digest).
+ * tampered: a line, the order, or a signature does not check.
+ */
+export type VerifyVerdict = 'closed' | 'open' | 'truncated' | 'tampered';
+
+/** `portcullis verify` exit codes (1 is "could not check", 2 a usage error). */
+export const VERIFY_EXIT_CODES: Readonly<Record<VerifyVerdict, number>> = { closed: 0, open: 3, truncated: 4, tampered: 5 };
+
+export interface Assessment {
+  verdict: VerifyVerdict;
+  exitCode: number;
+  /** One line saying what the file proves, or why it proves less. */
+  message: string;
+}
+
+export interface AssessOptions {
+  now: Date;
+  /** Accept an open session (exit 0) — its unsigned tail is still reported as unproven. */
+  allowOpen?: boolean;
+  /** How late after expiry the recorder may write the final digest before a missing one is a cut (default 60 s). */
+  expiryGraceMs?: number;
+}
+
+const DEFAULT_EXPIRY_GRACE_MS = 60_000;
+
+/** Turns a verification result into a verdict and an exit code. Pure: the clock is passed in. */
+export function assess(result: VerifyResult, options: AssessOptions): Assessment {
+  if (!result.ok) {
+    const verdict: VerifyVerdict = result.reason === 'truncated' ? 'truncated' : 'tampered';
+    return { verdict, exitCode: VERIFY_EXIT_CODES[verdict], message: `line ${result.line}: ${result.reason}: ${result.message}` };
   }
-  return { ok: true, lines: lines.length, sessionId, closed, digests, ...(kid === undefined ? {} : { kid }), ...(lastDigestLine === undefined ? {} : { lastDigestLine }), warnings };
+  const signed = result.kid === undefined ? 'no signed digest' : `signed by ${result.kid}`;
+  if (result.closed) {
+    return { verdict: 'closed', exitCode: 0, message: `${result.lines} lines, closed, every line covered by the final digest ${signed}` };
+  }
+  const expiresMs = result.expiresAt === undefined ? Number.NaN : Date.parse(result.expiresAt);
+  if (Number.isFinite(expiresMs) && options.now.getTime() > expiresMs + (options.expiryGraceMs ?? DEFAULT_EXPIRY_GRACE_MS)) {
+    return {
+      verdict: 'truncated',
+      exitCode: VERIFY_EXIT_CODES.truncated,
+      message: `the session expired at ${result.expiresAt} but the file has no final digest: it was cut (or the gateway has not run since; start it to close the session)`,
+    };
+  }
+  const proven = result.lines - result.unsignedLines;
+  const why = 'a hash chain alone can be recomputed by anyone who can write the file';
+  const message =
+    proven === 0
+      ? `open session: no signed digest yet, so none of its ${result.lines} lines is proven (${why})`
+      : result.unsignedLines === 0
+        ? `open session: lines 1–${proven} proven (${signed}); it ends at a signed checkpoint, but without a final digest nothing shows it was not cut there`
+        : `open session: lines 1–${proven} proven (${signed}); lines ${proven + 1}–${result.lines} come after the last signed digest and are unproven (${why})`;
+  return { verdict: 'open', exitCode: options.allowOpen ? 0 : VERIFY_EXIT_CODES.open, message };
 }
 
 export async function verifyFile(path: string, publicJwk: JWK, options: VerifyOptions = {}): Promise<VerifyResult> {

@@ -168,12 +168,14 @@ describe('portcullis demo --headless --duration 15', () => {
     const started = run.lines.filter((l) => l.event === 'session.started');
     expect(new Set(started.map((l) => l.serviceAccount))).toEqual(new Set(['reports-mcp', 'reports-indexer']));
     for (const session of started) {
-      const verified = await runCli(['verify', session.sessionId, '--state-dir', stateDir, '--json'], cleanEnv({}));
+      // The demo's sessions are left open (their credentials have not expired): accepted with --allow-open.
+      const verified = await runCli(['verify', session.sessionId, '--allow-open', '--state-dir', stateDir, '--json'], cleanEnv({}));
       expect(verified.stderr).toBe('');
       expect(verified.code).toBe(0);
-      const result = JSON.parse(verified.stdout) as { ok: boolean; lines: number };
-      expect(result.ok).toBe(true);
-      expect(result.lines).toBeGreaterThan(2);
+      const result = JSON.parse(verified.stdout) as { exitCode: number; sessions: { ok: boolean; lines: number }[] };
+      expect(result.exitCode).toBe(0);
+      expect(result.sessions[0]!.ok).toBe(true);
+      expect(result.sessions[0]!.lines).toBeGreaterThan(2);
     }
   }, 60_000);
 });

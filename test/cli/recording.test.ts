@@ -5,7 +5,10 @@ import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { forgetIndex } from '../../src/recording/index-db.js';
+import { createPrivateKey } from 'node:crypto';
+import { digestPayloadBytes, sha256Hex } from '../../src/recording/chain.js';
 import { Recorder } from '../../src/recording/recorder.js';
+import { directoryWitness, WitnessPublisher } from '../../src/recording/witness.js';
 import { ensureBuilt, ROOT } from '../recording/build.js';
 import { call, iso, makeKeys, started, T0, tempDir, type TestKeys } from '../recording/helpers.js';
 
@@ -49,37 +52,61 @@ describe('portcullis verify', () => {
   it('exits 0 for an intact closed session named by id', async () => {
     const run = await portcullis(['verify', 'closed', '--state-dir', stateDir]);
     expect(run).toMatchObject({ code: 0, stderr: '' });
-    expect(run.stdout).toBe(`ok: ${fileOf('closed')}: 12 lines, closed, digest signed by gw-cli\n`);
+    expect(run.stdout).toBe(`ok: ${fileOf('closed')}: 12 lines, closed, every line covered by the final digest signed by gw-cli\n`);
   });
 
-  it('takes a file path and the state dir from $PORTCULLIS_STATE_DIR', async () => {
+  it('exits 3 for an open session, 0 with --allow-open; takes a file path and $PORTCULLIS_STATE_DIR', async () => {
     const run = await portcullis(['verify', fileOf('open')], { PORTCULLIS_STATE_DIR: stateDir });
-    expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/: 5 lines, open, digest signed by gw-cli\n$/);
+    expect(run).toMatchObject({ code: 3, stdout: '' });
+    expect(run.stderr).toBe(`portcullis: ${fileOf('open')}: open: open session: lines 1–5 proven (signed by gw-cli); it ends at a signed checkpoint, but without a final digest nothing shows it was not cut there\n`);
+    const allowed = await portcullis(['verify', fileOf('open'), '--allow-open'], { PORTCULLIS_STATE_DIR: stateDir });
+    expect(allowed).toMatchObject({ code: 0, stderr: '' });
+    expect(allowed.stdout).toMatch(/^ok \(--allow-open\): .*open\.jsonl: open session: lines 1–5 proven/);
   });
 
-  it('exits 1 naming the first bad line and why', async () => {
+  it('exits 4 for a truncated copy of a closed session (the index knows it ended)', async () => {
+    const dir = await tempDir();
+    const cut = join(dir, 'cut.jsonl');
+    await writeFile(cut, (await readFile(fileOf('closed'), 'utf8')).split('\n').slice(0, 5).join('\n') + '\n');
+    const run = await portcullis(['verify', cut, '--allow-open', '--state-dir', stateDir]);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toBe(`portcullis: ${cut}: truncated: line 6: truncated: the session was closed but the file ends before its final digest\n`);
+  });
+
+  it('verifies an exported JSONL file of several sessions as it verifies each by id', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'all.jsonl');
+    expect((await portcullis(['export', '--all', '-o', out, '--state-dir', stateDir])).code).toBe(0);
+    const run = await portcullis(['verify', out, '--state-dir', stateDir]);
+    expect(run.code).toBe(3);
+    expect(run.stdout).toMatch(/^ok: .*all\.jsonl \[closed\]: 12 lines, closed/m);
+    expect(run.stderr).toMatch(/^open: .*all\.jsonl \[open\]: open session/m);
+    expect(run.stderr).toMatch(/2 of 3 recordings fail verification \(worst: open\)\n$/);
+    expect((await portcullis(['verify', out, '--allow-open', '--state-dir', stateDir])).code).toBe(0);
+  });
+
+  it('exits 5 naming the first bad line and why', async () => {
     const dir = await tempDir();
     const text = await readFile(fileOf('closed'), 'utf8');
     const tampered = join(dir, 'tampered.jsonl');
     await writeFile(tampered, text.replace('"status":200', '"status":500'));
     const run = await portcullis(['verify', tampered, '--state-dir', stateDir]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(5);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toBe(`portcullis: ${tampered}: line 4: edited: line 4 was changed after it was written (line 5 holds a different hash of it)\n`);
+    expect(run.stderr).toBe(`portcullis: ${tampered}: tampered: line 4: edited: line 4 was changed after it was written (line 5 holds a different hash of it)\n`);
   });
 
   it('prints the result as JSON with --json', async () => {
     const run = await portcullis(['verify', 'closed', '--json', '--state-dir', stateDir]);
-    expect(JSON.parse(run.stdout)).toMatchObject({ file: fileOf('closed'), ok: true, lines: 12, closed: true, kid: 'gw-cli' });
+    expect(JSON.parse(run.stdout)).toMatchObject({ file: fileOf('closed'), verdict: 'closed', exitCode: 0, sessions: [{ sessionId: 'closed', verdict: 'closed', ok: true, lines: 12, closed: true, kid: 'gw-cli' }] });
   });
 
-  it('exits 0 with a warning when the only defect is a torn last line', async () => {
+  it('with --allow-open, exits 0 with a warning when the only defect is a torn last line', async () => {
     const dir = await tempDir();
     const torn = join(dir, 'torn.jsonl');
     await writeFile(torn, await readFile(fileOf('open')));
     await appendFile(torn, '{"seq":5,"prev":"0f');
-    const run = await portcullis(['verify', torn, '--state-dir', stateDir]);
+    const run = await portcullis(['verify', torn, '--allow-open', '--state-dir', stateDir]);
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('warning: line 6: last line truncated (crash?); verified up to line 5\n');
   });
@@ -101,6 +128,48 @@ describe('portcullis verify', () => {
     expect(run.code).toBe(code);
     expect(run.stderr).toMatch(message);
     expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('--witness: exits 5 for a file rewritten and re-signed with the gateway key, 0 when the witness agrees', async () => {
+    const witnessDir = await tempDir('portcullis-witness-');
+    const dir = await tempDir('portcullis-cli-w-');
+    await mkdir(join(dir, 'keys'), { recursive: true });
+    await writeFile(join(dir, 'keys', 'signing-key.pub.json'), JSON.stringify(keys.publicJwk));
+    const privateKey = createPrivateKey({ key: keys.privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    const publisher = new WitnessPublisher({ store: directoryWitness(witnessDir), keyName: 'gw-cli', privateKey, flushMs: 1 });
+    const rec = new Recorder({ stateDir: dir, signer: keys.signer, gatewayVersion: 't', now: () => new Date(T0), onDigest: (id, d) => publisher.publish(id, d) });
+    rec.record(started('w', iso(0)));
+    for (const e of call('w', 1)) rec.record(e);
+    await rec.closeSession('w', 'revoked');
+    await rec.close();
+    await publisher.flush();
+    const file = join(dir, 'sessions', '2030-01-02', 'w.jsonl');
+    expect((await portcullis(['verify', file, '--witness', witnessDir, '--state-dir', dir])).stdout).toMatch(/closed, every line covered by the final digest signed by gw-cli; the witness .* confirms lines 1–5\n$/);
+    // Rewrite the response and re-sign, as an intruder holding the key on the box would.
+    const lines = (await readFile(file, 'utf8')).split('\n').slice(0, -1);
+    let prev: string | null = null;
+    const forged: string[] = [];
+    for (const [i, raw] of lines.entries()) {
+      const line = JSON.parse(i === 3 ? raw.replace('"status":200', '"status":500') : raw) as Record<string, unknown>;
+      line.prev = prev;
+      if (line.type === 'digest') {
+        line.lastHash = prev;
+        line.signature = await keys.signer.sign(digestPayloadBytes({ sessionId: 'w', lastHash: prev!, count: line.count as number, from: line.from as string, to: line.to as string }));
+      }
+      forged.push(JSON.stringify(line));
+      prev = sha256Hex(forged.at(-1)!);
+    }
+    await writeFile(file, `${forged.join('\n')}\n`);
+    expect((await portcullis(['verify', file, '--state-dir', dir])).code).toBe(0);
+    const run = await portcullis(['verify', file, '--witness', witnessDir, '--state-dir', dir]);
+    expect(run.code).toBe(5);
+    expect(run.stderr).toMatch(/: tampered: lines 1–5 differ from what the witness .* received at .*: the file was rewritten \(and re-signed\) after the fact\n$/);
+  });
+
+  it('documents its exit codes in --help', async () => {
+    const run = await portcullis(['verify', '--help']);
+    expect(run.code).toBe(0);
+    for (const code of ['0  intact and closed', '1  could not check', '3  intact but open', '4  truncated', '5  tampered']) expect(run.stdout).toContain(code);
   });
 
   it('exits 1 when the state dir has no public key', async () => {

@@ -66,7 +66,7 @@ describe('parsePolicy: valid files', () => {
       approval: { holdMs: 20_000, timeoutMs: 600_000 },
     });
     expect(config.masking).toEqual({ fields: [...DEFAULT_MASKING_FIELDS], detectors: [...DETECTORS], patterns: [], maxBodyBytes: 1_048_576 });
-    expect(config.recording).toEqual({ maxBodyBytes: 65_536, durability: 'batch', onFailure: 'deny' });
+    expect(config.recording).toEqual({ maxBodyBytes: 65_536, durability: 'batch', onFailure: 'deny', checkpointEvents: 100, checkpointIntervalMs: 10_000 });
     expect(config.passthrough).toEqual([]);
   });
 
@@ -108,7 +108,7 @@ masking:
   detectors: [jwt, jwt, email]
   patterns: [{name: cust, regex: "CUST-[0-9]{4}"}]
   max_body_bytes: 2048
-recording: {max_body_bytes: 0, durability: strict, on_failure: allow}
+recording: {max_body_bytes: 0, durability: strict, on_failure: allow, checkpoint: {events: 20, interval: 2s}}
 passthrough: [api.GitHub.com, "*.pypi.org"]
 `);
     expect(config.upstream).toEqual({ endpoint: 'http://127.0.0.1:5000', region: 'eu-west-1' });
@@ -123,7 +123,7 @@ passthrough: [api.GitHub.com, "*.pypi.org"]
     expect(config.masking).toEqual({ fields: ['SecretString'], detectors: ['jwt', 'email'], patterns: [{ name: 'cust', regex: 'CUST-[0-9]{4}' }], maxBodyBytes: 2048 });
     expect(compiled.maskingPatterns[0]!.regex.flags).toContain('g');
     expect('id CUST-1234 x'.replace(compiled.maskingPatterns[0]!.regex, '***')).toBe('id *** x');
-    expect(config.recording).toEqual({ maxBodyBytes: 0, durability: 'strict', onFailure: 'allow' });
+    expect(config.recording).toEqual({ maxBodyBytes: 0, durability: 'strict', onFailure: 'allow', checkpointEvents: 20, checkpointIntervalMs: 2000 });
     expect(config.passthrough).toEqual(['api.github.com', '*.pypi.org']);
   });
 
@@ -312,6 +312,10 @@ const cases: Case[] = [
   { name: 'masking field with space', append: 'masking: {fields: ["Secret String"]}\n', errors: [{ line: 16, column: 20, path: 'masking.fields[0]', message: /without spaces/ }] },
   { name: 'recording durability', append: 'recording: {durability: fast}\n', errors: [{ line: 16, column: 25, path: 'recording.durability', message: 'must be one of batch, strict (got "fast")' }] },
   { name: 'recording on_failure', append: 'recording: {on_failure: ignore}\n', errors: [{ line: 16, column: 25, path: 'recording.on_failure', message: 'must be one of deny, allow (got "ignore")' }] },
+  { name: 'recording checkpoint events', append: 'recording: {checkpoint: {events: 0}}\n', errors: [{ line: 16, column: 34, path: 'recording.checkpoint.events', message: 'must be a whole number of events, at least 1 (default 100)' }] },
+  { name: 'recording checkpoint interval', append: 'recording: {checkpoint: {interval: 10}}\n', errors: [{ line: 16, column: 36, path: 'recording.checkpoint.interval', message: '"10" is not a duration: use 30s, 10m, 1h or 1d (a bare number has no unit)' }] },
+  { name: 'recording witness relative', append: 'recording: {witness: witness-dir}\n', errors: [{ line: 16, column: 22, path: 'recording.witness', message: '"witness-dir" must be an absolute directory (another mount) or an https URL' }] },
+  { name: 'recording witness http', append: 'recording: {witness: "http://witness.example/notes"}\n', errors: [{ line: 16, column: 22, path: 'recording.witness', message: '"http://witness.example/notes" must use https (http is only accepted for localhost)' }] },
   { name: 'recording negative bytes', append: 'recording: {max_body_bytes: -1}\n', errors: [{ line: 16, column: 29, path: 'recording.max_body_bytes', message: 'must be at least 0' }] },
   { name: 'passthrough AWS host', append: 'passthrough: ["*.amazonaws.com"]\n', errors: [{ line: 16, column: 15, path: 'passthrough[0]', message: /matches AWS hosts/ }] },
   { name: 'passthrough everything', append: 'passthrough: ["*"]\n', errors: [{ line: 16, column: 15, path: 'passthrough[0]', message: /matches AWS hosts/ }] },

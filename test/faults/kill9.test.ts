@@ -133,8 +133,9 @@ describe('kill -9 under load (strict durability)', () => {
     expect(files.length).toBeGreaterThanOrEqual(sessions.length);
     const recorded = new Set<string>();
     for (const file of files) {
-      const { stdout } = await run(process.execPath, ['bin/portcullis.js', 'verify', file, '--state-dir', stateDir], { cwd: ROOT });
-      expect(stdout, file).toMatch(/^ok: /);
+      // Sessions outlive the kill and are still open: accepted with --allow-open.
+      const { stdout } = await run(process.execPath, ['bin/portcullis.js', 'verify', file, '--allow-open', '--state-dir', stateDir], { cwd: ROOT });
+      expect(stdout, file).toMatch(/^ok (\(--allow-open\))?: /);
       for (const line of (await readFile(file, 'utf8')).split('\n')) {
         if (!line) continue;
         const record = JSON.parse(line) as { type: string; resource?: string; action?: string };

@@ -1,4 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createSocket } from 'node:dgram';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { run, startStack, type Stack } from './harness.js';
 
 const POLICY = `rules:
@@ -21,6 +27,12 @@ masking:
 `;
 
 let stack: Stack;
+/** OCSF events the gateway streamed to an HTTP collector and to a syslog listener, and the witness directory. */
+const ocsfPosted: any[] = [];
+const syslogReceived: string[] = [];
+let collector: Server;
+const syslog = createSocket('udp4');
+let witnessDir: string;
 
 async function js(env: Record<string, string>, steps: object[]): Promise<any[]> {
   const { stdout } = await run('node', ['test/integration/clients/js-sdk.mjs', JSON.stringify(steps)], { env, timeout: 60_000 });
@@ -28,11 +40,31 @@ async function js(env: Record<string, string>, steps: object[]): Promise<any[]> 
 }
 
 beforeAll(async () => {
-  stack = await startStack({ policyBody: POLICY });
+  collector = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      ocsfPosted.push(...body.trimEnd().split('\n').map((l) => JSON.parse(l)));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  syslog.on('message', (msg) => syslogReceived.push(msg.toString('utf8')));
+  await new Promise<void>((resolve) => syslog.bind(0, '127.0.0.1', resolve));
+  witnessDir = await mkdtemp(join(tmpdir(), 'portcullis-witness-'));
+  stack = await startStack({
+    policyBody: `${POLICY}recording: {checkpoint: {interval: 1s}, witness: "${witnessDir}"}
+telemetry:
+  ocsf_http: {url: "http://127.0.0.1:${(collector.address() as AddressInfo).port}/ingest"}
+  syslog: {address: "udp://127.0.0.1:${syslog.address().port}"}
+`,
+  });
 }, 60_000);
 
 afterAll(async () => {
   await stack?.close();
+  collector?.close();
+  syslog.close();
 });
 
 describe('JS SDK v3 through the gateway to moto (auth on)', () => {
@@ -77,8 +109,9 @@ describe('recording of the data path', () => {
     expect(sessionIds.length).toBeGreaterThanOrEqual(3);
     const lines: any[] = [];
     for (const sessionId of sessionIds) {
-      const verify = await run('node', ['bin/portcullis.js', 'verify', sessionId, '--state-dir', stack.stateDir]);
-      expect(verify.stdout).toMatch(/^ok: /);
+      // The gateway is still running, so its sessions are open: accepted only with --allow-open.
+      const verify = await run('node', ['bin/portcullis.js', 'verify', sessionId, '--allow-open', '--state-dir', stack.stateDir]);
+      expect(verify.stdout).toMatch(/^ok \(--allow-open\): /);
       const exported = await run('node', ['bin/portcullis.js', 'export', sessionId, '--format', 'jsonl', '--state-dir', stack.stateDir]);
       const sessionLines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(sessionLines[0]).toMatchObject({ type: 'header', serviceAccount: 'reports-mcp', sessionId });
@@ -86,7 +119,39 @@ describe('recording of the data path', () => {
     }
     const actions = lines.filter((l) => l.type === 'request').map((l) => l.action);
     expect(actions).toEqual(expect.arrayContaining(['sts:GetCallerIdentity', 's3:PutObject', 's3:GetObject', 'dynamodb:DeleteTable']));
+    // The real call: method, path, host and user agent, and the sizes and content type of the answer.
+    const get = lines.find((l) => l.type === 'request' && l.action === 's3:GetObject');
+    expect(get.http).toMatchObject({ method: 'GET', path: expect.stringMatching(/q1\/summary\.txt$/), host: expect.any(String), userAgent: expect.stringMatching(/aws-sdk-js/) });
+    const getResponse = lines.find((l) => l.type === 'response' && l.requestId === get.requestId);
+    expect(getResponse).toMatchObject({ status: 200, bytes: 13 });
+    const put = lines.find((l) => l.type === 'request' && l.action === 's3:PutObject');
+    expect(put.http.method).toBe('PUT');
+    expect(lines.find((l) => l.type === 'response' && l.requestId === put.requestId)).toMatchObject({ requestBytes: 13 });
     const deny = lines.find((l) => l.type === 'decision' && l.action === 'dynamodb:DeleteTable');
     expect(deny).toMatchObject({ effect: 'deny', ruleId: 'no-destroy' });
+  });
+
+  test('checkpoints reach the witness, and verify --witness confirms the files', async () => {
+    const sessionIds = stack.events.filter((e) => e.type === 'session.started').map((e) => (e as { sessionId: string }).sessionId);
+    for (const sessionId of sessionIds) {
+      await vi.waitFor(
+        async () => {
+          const verify = await run('node', ['bin/portcullis.js', 'verify', sessionId, '--allow-open', '--witness', witnessDir, '--state-dir', stack.stateDir]);
+          expect(verify.stdout).toMatch(/the witness .* confirms lines 1–\d+\n$/);
+        },
+        { timeout: 15_000, interval: 500 },
+      );
+    }
+  });
+});
+
+describe('telemetry from the running gateway', () => {
+  test('every call reaches the OCSF collector and syslog, with the real HTTP request', async () => {
+    await vi.waitFor(() => expect(ocsfPosted.some((e) => e.api.operation === 'GetObject')).toBe(true), { timeout: 10_000 });
+    const get = ocsfPosted.find((e) => e.api.operation === 'GetObject');
+    expect(get).toMatchObject({ class_uid: 6003, disposition: 'Allowed', actor: { user: { name: 'reports-mcp' } }, http_request: { http_method: 'GET' } });
+    expect(ocsfPosted.find((e) => e.api.operation === 'DeleteTable')).toMatchObject({ disposition: 'Blocked', unmapped: { rule: 'no-destroy' } });
+    await vi.waitFor(() => expect(syslogReceived.some((m) => m.includes('"operation":"GetObject"'))).toBe(true), { timeout: 10_000 });
+    expect(syslogReceived[0]).toMatch(/^<\d+>1 \S+ \S+ portcullis \d+ ocsf-6003 - \{/);
   });
 });

@@ -94,8 +94,7 @@ describe('HAR 1.2 export', () => {
     expect(ok!.response).toMatchObject({ status: 200, statusText: 'OK', content: { size: 42, mimeType: 'text/plain', text: 'hello' } });
     expect(ok!.timings).toEqual({ send: 0, wait: 25, receive: 0 });
     expect(denied!.response).toMatchObject({ status: 403, statusText: 'Forbidden', content: { mimeType: 'application/xml' } });
-    expect(denied!.response.headers).toContainEqual({ name: 'x-portcullis-decision', value: 'deny (default-deny)' });
-    expect(denied!.response.headers).toContainEqual({ name: 'x-amzn-errortype', value: 'AccessDenied' });
+    expect(denied!._portcullis).toMatchObject({ effect: 'deny', ruleId: 'default-deny', errorCode: 'AccessDenied' });
     expect(held!._portcullis).toMatchObject({ effect: 'approve', approvals: [{ step: 'proposed' }, { step: 'decided', by: 'alice', decision: 'approved' }] });
     expect(granted!._portcullis).toMatchObject({ effect: 'allow', via: 'grant', approvals: [{ step: 'executed' }] });
     expect(granted!.response).toMatchObject({ status: 204, statusText: 'No Content' });
@@ -104,11 +103,96 @@ describe('HAR 1.2 export', () => {
   });
 });
 
+describe('the real call in the record', () => {
+  let wire: ParsedSession;
+  beforeAll(async () => {
+    const keys = await makeKeys('gw-1');
+    const dir = await tempDir();
+    const rec = new Recorder({ stateDir: dir, signer: keys.signer, gatewayVersion: 't', now: () => new Date(T0) });
+    rec.record(started('w1'));
+    const base = { sessionId: 'w1', serviceAccount: 'billing-job' };
+    const events: GatewayEvent[] = [
+      {
+        type: 'request', at: iso(1000), ...base, requestId: 'g1', service: 's3', region: 'us-east-1', action: 's3:GetObject', resource: 'arn:aws:s3:::reports/q1.txt',
+        params: { Bucket: 'reports', Key: 'q1.txt' },
+        http: { method: 'GET', host: 'reports.s3.us-east-1.amazonaws.com', path: '/q1.txt', query: [{ name: 'versionId', value: 'v 1' }], userAgent: 'aws-cli/2.15 md/arch#x86_64' },
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      },
+      { type: 'decision', at: iso(1000), ...base, requestId: 'g1', action: 's3:GetObject', resource: 'arn:aws:s3:::reports/q1.txt', effect: 'allow', ruleId: 'read-reports' },
+      { type: 'response', at: iso(1030), ...base, requestId: 'g1', action: 's3:GetObject', resource: 'arn:aws:s3:::reports/q1.txt', status: 200, bytes: 11, durationMs: 30, bodyExcerpt: 'q1 figures\n', contentType: 'text/plain', requestBytes: 0 },
+      {
+        type: 'request', at: iso(2000), ...base, requestId: 'f1', service: 'sqs', region: 'us-east-1', action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:123456789012:jobs',
+        params: { Action: 'SendMessage', QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/jobs', MessageBody: 'hi there' },
+        http: { method: 'POST', host: 'sqs.us-east-1.amazonaws.com', path: '/', userAgent: 'boto3/1.34', contentType: 'application/x-www-form-urlencoded; charset=utf-8' },
+      },
+      { type: 'decision', at: iso(2000), ...base, requestId: 'f1', action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:123456789012:jobs', effect: 'deny', ruleId: 'no-sqs' },
+      { type: 'response', at: iso(2002), ...base, requestId: 'f1', action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:123456789012:jobs', status: 403, errorCode: 'AccessDenied', bytes: 0, durationMs: 2, bodyExcerpt: 'denied', contentType: 'text/xml', requestBytes: 120 },
+    ];
+    for (const e of events) rec.record(e);
+    await rec.closeSession('w1', 'revoked');
+    await rec.close();
+    wire = parseSession(await readFile(join(dir, 'sessions', '2030-01-02', 'w1.jsonl'), 'utf8'));
+  });
+
+  it('HAR shows the real method, URL, status, headers and MIME types', () => {
+    const har = JSON.parse(JSON.stringify(toHar([wire], '1'))) as { log: { entries: Array<Record<string, any>> } };
+    const [get, form] = har.log.entries;
+    for (const entry of har.log.entries) expectHarEntry(entry);
+    expect(get!.request).toMatchObject({
+      method: 'GET',
+      url: 'https://reports.s3.us-east-1.amazonaws.com/q1.txt?versionId=v%201',
+      queryString: [{ name: 'versionId', value: 'v 1' }],
+      bodySize: 0,
+    });
+    expect(get!.request.postData).toBeUndefined();
+    expect(get!.request.headers).toEqual([{ name: 'Host', value: 'reports.s3.us-east-1.amazonaws.com' }, { name: 'User-Agent', value: 'aws-cli/2.15 md/arch#x86_64' }]);
+    expect(get!.response).toMatchObject({ status: 200, statusText: 'OK', content: { size: 11, mimeType: 'text/plain', text: 'q1 figures\n' } });
+    expect(get!._portcullis).toMatchObject({ action: 's3:GetObject', effect: 'allow', ruleId: 'read-reports', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
+    expect(form!.request).toMatchObject({ method: 'POST', url: 'https://sqs.us-east-1.amazonaws.com/', bodySize: 120 });
+    expect(form!.request.postData.mimeType).toBe('application/x-www-form-urlencoded; charset=utf-8');
+    expect(new URLSearchParams(form!.request.postData.text).get('MessageBody')).toBe('hi there');
+    expect(form!.request.postData.params).toContainEqual({ name: 'Action', value: 'SendMessage' });
+    expect(form!.response).toMatchObject({ status: 403, content: { mimeType: 'text/xml' } });
+  });
+
+  it('encodes reserved characters of an S3 key in the HAR URL', () => {
+    const request = wire.lines.find((l) => l.type === 'request')!;
+    const odd = { ...wire, lines: wire.lines.map((l) => (l === request ? { ...request, http: { method: 'GET', host: 'b.s3.amazonaws.com', path: '/dir/a b?#%.txt' } } : l)) } as ParsedSession;
+    expect(toHar([odd], '1').log.entries[0]!.request.url).toBe('https://b.s3.amazonaws.com/dir/a%20b%3F%23%25.txt');
+  });
+
+  it('OCSF carries the HTTP request', () => {
+    const [get] = toOcsf([wire], '1');
+    expect(get!.http_request).toEqual({
+      http_method: 'GET',
+      url: { hostname: 'reports.s3.us-east-1.amazonaws.com', path: '/q1.txt', query_string: 'versionId=v%201', url_string: 'https://reports.s3.us-east-1.amazonaws.com/q1.txt?versionId=v%201' },
+      user_agent: 'aws-cli/2.15 md/arch#x86_64',
+      length: 0,
+    });
+    expectOcsfApiActivity(get as unknown as Record<string, any>);
+  });
+});
+
+/** OCSF 1.3 API Activity (class 6003): the attributes the schema marks required, and how they relate. */
+function expectOcsfApiActivity(e: Record<string, any>): void {
+  for (const key of ['activity_id', 'category_uid', 'class_uid', 'type_uid', 'time', 'severity_id']) expect(Number.isInteger(e[key])).toBe(true);
+  expect(e.class_uid).toBe(6003);
+  expect(e.category_uid).toBe(6);
+  expect(e.type_uid).toBe(e.class_uid * 100 + e.activity_id);
+  expect(e.metadata.version).toMatch(/^1\.\d+\.\d+$/);
+  expect(e.metadata.product.vendor_name).toBeTypeOf('string');
+  expect(e.actor).toBeTypeOf('object');
+  expect(e.api.operation).toBeTypeOf('string');
+  expect(e.src_endpoint).toBeTypeOf('object');
+  expect(e.cloud.provider).toBeTypeOf('string');
+}
+
 describe('OCSF API Activity export', () => {
   it('carries the required attributes of class 6003 on every event', () => {
     const events = toOcsf([session], '9.9.9');
     expect(events).toHaveLength(5);
     for (const e of events) {
+      expectOcsfApiActivity(e as unknown as Record<string, any>);
       expect(e.class_uid).toBe(6003);
       expect(e.category_uid).toBe(6);
       expect([1, 2, 3, 4, 99]).toContain(e.activity_id);

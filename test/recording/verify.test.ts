@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { digestPayloadBytes, sha256Hex } from '../../src/recording/chain.js';
 import { Recorder } from '../../src/recording/recorder.js';
-import { verifyBytes, type VerifyFailureReason } from '../../src/recording/verify.js';
+import { assess, verifyBytes, type VerifyFailureReason } from '../../src/recording/verify.js';
 import { call, makeKeys, started, T0, tempDir, type TestKeys } from './helpers.js';
 
 let keys: TestKeys;
@@ -64,19 +64,16 @@ describe('verifyBytes', () => {
       'header', 'request', 'decision', 'response', 'request', 'decision', 'digest', 'response', 'request', 'decision', 'response',
       'request', 'digest', 'decision', 'response', 'end', 'digest',
     ]);
-    expect(await verifyBytes(bytes(closedLines), keys.publicJwk)).toEqual({
-      ok: true, lines: 17, sessionId: 's1', closed: true, digests: 3, kid: 'gw-1', lastDigestLine: 17, warnings: [],
+    const result = await verifyBytes(bytes(closedLines), keys.publicJwk);
+    expect(result).toMatchObject({
+      ok: true, lines: 17, sessionId: 's1', closed: true, digests: 3, kid: 'gw-1', lastDigestLine: 17, unsignedLines: 0, expiresAt: '2030-01-02T04:04:05.000Z', warnings: [],
     });
+    expect(result.ok && result.lineHashes).toEqual(closedLines.map((l) => sha256Hex(l)));
   });
 
-  it('accepts an untouched open session and says which lines no digest covers yet', async () => {
-    const result = await verifyBytes(bytes(openLines), keys.publicJwk);
-    expect(result).toMatchObject({ ok: true, closed: false, warnings: [] });
-    const extended = [...openLines.slice(0, -1)];
-    expect(await verifyBytes(bytes(extended), keys.publicJwk)).toMatchObject({
-      ok: true,
-      warnings: ['open session: lines 14–15 are hash-chained but not yet covered by a signed digest'],
-    });
+  it('accepts an untouched open session and counts the lines no digest covers yet', async () => {
+    expect(await verifyBytes(bytes(openLines), keys.publicJwk)).toMatchObject({ ok: true, closed: false, unsignedLines: 0, warnings: [] });
+    expect(await verifyBytes(bytes(openLines.slice(0, -1)), keys.publicJwk)).toMatchObject({ ok: true, closed: false, lastDigestLine: 13, unsignedLines: 2 });
   });
 
   it('accepts a torn last line after a crash with a warning', async () => {
@@ -175,5 +172,68 @@ describe('verifyBytes', () => {
     const jws = await keys.signer.sign(new TextEncoder().encode('x'));
     expect(jws.split('.')).toHaveLength(3);
     await expect(new CompactSign(new Uint8Array()).setProtectedHeader({ alg: 'ES256' }).sign(await importJWK(keys.privateJwk, 'ES256'))).resolves.toBeTypeOf('string');
+  });
+});
+
+/** Re-chains lines from `from` on after an edit, as anyone who can write an open session's file could. */
+function rechain(lines: string[], from: number): string[] {
+  const out = lines.slice(0, from);
+  let prev = sha256Hex(out.at(-1)!);
+  for (const raw of lines.slice(from)) {
+    const line = JSON.parse(raw) as Record<string, unknown>;
+    line.prev = prev;
+    const text = JSON.stringify(line);
+    out.push(text);
+    prev = sha256Hex(text);
+  }
+  return out;
+}
+
+describe('assess: what a file proves, and the exit code', () => {
+  const during = { now: new Date(T0 + 60_000) };
+  const afterExpiry = { now: new Date(T0 + 3_600_000 + 61_000) };
+
+  it('closed: every line under the final digest (exit 0)', async () => {
+    expect(assess(await verifyBytes(bytes(closedLines), keys.publicJwk), afterExpiry)).toEqual({
+      verdict: 'closed', exitCode: 0, message: '17 lines, closed, every line covered by the final digest signed by gw-1',
+    });
+  });
+
+  it('a truncated copy of a closed session is not ok: open (3) while it could be live, truncated (4) once expired', async () => {
+    const cut = await verifyBytes(bytes(closedLines.slice(0, 5)), keys.publicJwk);
+    expect(assess(cut, during)).toEqual({
+      verdict: 'open', exitCode: 3,
+      message: 'open session: no signed digest yet, so none of its 5 lines is proven (a hash chain alone can be recomputed by anyone who can write the file)',
+    });
+    expect(assess(cut, afterExpiry)).toMatchObject({ verdict: 'truncated', exitCode: 4, message: expect.stringMatching(/^the session expired at 2030-01-02T04:04:05.000Z but the file has no final digest/) });
+    // --allow-open accepts a live session, never an expired one without its final digest.
+    expect(assess(cut, { ...during, allowOpen: true })).toMatchObject({ verdict: 'open', exitCode: 0 });
+    expect(assess(cut, { ...afterExpiry, allowOpen: true })).toMatchObject({ verdict: 'truncated', exitCode: 4 });
+  });
+
+  it('a cut right after a checkpoint is still open (3): nothing shows the session ended there', async () => {
+    const cut = await verifyBytes(bytes(closedLines.slice(0, 7)), keys.publicJwk);
+    expect(assess(cut, during)).toEqual({
+      verdict: 'open', exitCode: 3,
+      message: 'open session: lines 1–7 proven (signed by gw-1); it ends at a signed checkpoint, but without a final digest nothing shows it was not cut there',
+    });
+  });
+
+  it('a deny turned into an allow after the last checkpoint, chain recomputed: the chain checks, but the tail is unproven (3)', async () => {
+    const forged = rechain(openLines.slice(0, -1).map((l, i) => (i === 13 ? l.replace('"status":200', '"status":500') : l)), 13);
+    const result = await verifyBytes(bytes(forged), keys.publicJwk);
+    expect(result).toMatchObject({ ok: true, unsignedLines: 2 });
+    expect(assess(result, during)).toEqual({
+      verdict: 'open', exitCode: 3,
+      message: 'open session: lines 1–13 proven (signed by gw-1); lines 14–15 come after the last signed digest and are unproven (a hash chain alone can be recomputed by anyone who can write the file)',
+    });
+  });
+
+  it('the same edit before a signed checkpoint is tampered (5); a missing final digest is truncated (4)', async () => {
+    const forged = rechain(closedLines.map((l, i) => (i === 3 ? l.replace('"status":200', '"status":500') : l)), 3);
+    expect(assess(await verifyBytes(bytes(forged), keys.publicJwk), during)).toMatchObject({ verdict: 'tampered', exitCode: 5, message: 'line 7: edited: digest fields do not match the chain it covers' });
+    expect(assess(await verifyBytes(bytes(closedLines.slice(0, -1)), keys.publicJwk), during)).toMatchObject({ verdict: 'truncated', exitCode: 4 });
+    expect(assess(await verifyBytes(bytes(closedLines), keys.publicJwk, { expectClosed: true }), during)).toMatchObject({ verdict: 'closed' });
+    expect(assess(await verifyBytes(bytes(openLines), keys.publicJwk, { expectClosed: true }), during)).toMatchObject({ verdict: 'truncated', exitCode: 4 });
   });
 });

@@ -5,6 +5,7 @@ import { DEFAULT_APPROVAL_MAX_BODY_BYTES, DEFAULT_MASKING_MAX_BODY_BYTES, DEFAUL
 import { DETECTORS, DEFAULT_MASKING_FIELDS, AWS_HOST_SAMPLES } from './constants.js';
 import { Walker, type Entry, type Fields, httpUrlProblem } from './walker.js';
 import { formatBytes, parseByteSize } from '../../lib/bytes.js';
+import { DEFAULT_CHECKPOINT_EVENTS, DEFAULT_CHECKPOINT_INTERVAL_MS } from '../../recording/config.js';
 import { suggest } from '../../lib/suggest.js';
 import { globToRegExp, hasGlob } from '../../policy/glob.js';
 
@@ -106,9 +107,15 @@ export function masking(w: Walker, entry: Entry | undefined): MaskingConfig {
 }
 
 export function recording(w: Walker, entry: Entry | undefined): RecordingConfig {
-  const result: RecordingConfig = { maxBodyBytes: DEFAULT_RECORDING_MAX_BODY_BYTES, durability: 'batch', onFailure: 'deny' };
+  const result: RecordingConfig = {
+    maxBodyBytes: DEFAULT_RECORDING_MAX_BODY_BYTES,
+    durability: 'batch',
+    onFailure: 'deny',
+    checkpointEvents: DEFAULT_CHECKPOINT_EVENTS,
+    checkpointIntervalMs: DEFAULT_CHECKPOINT_INTERVAL_MS,
+  };
   if (!entry) return result;
-  const f = w.fields(entry.value ?? entry.key, 'recording', ['max_body_bytes', 'durability', 'on_failure'], []);
+  const f = w.fields(entry.value ?? entry.key, 'recording', ['max_body_bytes', 'durability', 'on_failure', 'checkpoint', 'witness'], []);
   if (!f) return result;
   const maxBody = w.integer(f.get('max_body_bytes'), 'recording.max_body_bytes', 0);
   if (maxBody !== undefined) result.maxBodyBytes = maxBody;
@@ -116,6 +123,30 @@ export function recording(w: Walker, entry: Entry | undefined): RecordingConfig 
   if (durability) result.durability = durability;
   const onFailure = w.enumValue(f, 'on_failure', 'recording.on_failure', ['deny', 'allow'] as const);
   if (onFailure) result.onFailure = onFailure;
+  const checkpoint = f.get('checkpoint');
+  if (checkpoint) {
+    const c = w.fields(checkpoint.value ?? checkpoint.key, 'recording.checkpoint', ['events', 'interval'], []);
+    const events = c?.get('events');
+    if (events) {
+      const node = w.resolve(events.value);
+      if (!isScalar(node) || typeof node.value !== 'number' || !Number.isSafeInteger(node.value) || node.value < 1) {
+        w.error(node ?? events.key, 'recording.checkpoint.events', `must be a whole number of events, at least 1 (default ${DEFAULT_CHECKPOINT_EVENTS})`);
+      } else result.checkpointEvents = node.value;
+    }
+    const interval = c ? w.duration(c.get('interval'), 'recording.checkpoint.interval', { min: 1000, max: 3_600_000 }) : undefined;
+    if (interval !== undefined) result.checkpointIntervalMs = interval;
+  }
+  const witness = w.optString(f, 'witness', 'recording.witness');
+  if (witness !== undefined) {
+    const node = f.get('witness')!.value;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(witness)) {
+      const problem = httpUrlProblem(witness, true);
+      if (problem) w.error(node, 'recording.witness', problem);
+      else result.witness = witness;
+    } else if (!witness.startsWith('/')) {
+      w.error(node, 'recording.witness', `"${witness}" must be an absolute directory (another mount) or an https URL`);
+    } else result.witness = witness;
+  }
   return result;
 }
 
