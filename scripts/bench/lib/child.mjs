@@ -1,8 +1,9 @@
 // Entry point for a bench child process: `node child.mjs <role> '<json options>'`, forked by startChild().
 //   upstream  → startUpstream(options)
 //   forwarder → startForwarder(options)               (options: upstreamUrl, certPem, keyPem)
-//   gateway   → Gateway.start from dist/ (options: distDir, policyFile, stateDir, recordingOff)
-// Replies to { cmd: 'mem' } with process.memoryUsage() (the RSS fallback where /proc is missing).
+//   gateway   → Gateway.start from dist/ (options: distDir, policyFile, stateDir, recordingOff, logFile)
+// Replies to { cmd: 'mem' } with process.memoryUsage() (the RSS fallback where /proc is missing) and to { cmd: 'cpu' }
+// with process.cpuUsage() (CPU per call).
 
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -29,7 +30,20 @@ async function start() {
       Recorder.prototype.record = () => true;
       Recorder.prototype.recordDurable = async () => undefined;
     }
+    // The real default: the headless JSON log, here written to a file (as `start --headless > file` would).
+    let bus;
+    let log;
+    if (options.logFile) {
+      const { openSync } = await import('node:fs');
+      const { EventBus } = await import(pathToFileURL(join(options.distDir, 'events.js')).href);
+      const { attachHeadlessLog } = await import(pathToFileURL(join(options.distDir, 'cli/start.js')).href);
+      const { createHeadlessWriter } = await import(pathToFileURL(join(options.distDir, 'cli/headless-log.js')).href);
+      bus = new EventBus();
+      log = createHeadlessWriter({ fd: openSync(options.logFile, 'a') });
+      attachHeadlessLog(bus, log);
+    }
     const gateway = await Gateway.start({
+      ...(bus ? { bus } : {}),
       policyFile: options.policyFile,
       stateDir: options.stateDir,
       host: '127.0.0.1',
@@ -39,7 +53,7 @@ async function start() {
       baseCredentials: async () => ({ accessKeyId: 'AKIABENCHBASE0000000', secretAccessKey: 'bench-base-secret' }),
       drainMs: 2_000,
     });
-    return { url: gateway.url, close: () => gateway.close() };
+    return { url: gateway.url, close: async () => { await gateway.close(); await log?.flush(); } };
   }
   throw new Error(`unknown role ${role} (upstream, forwarder, gateway)`);
 }
@@ -48,6 +62,7 @@ try {
   const server = await start();
   serveAsChild(() => server.close(), {
     mem: () => ({ memory: process.memoryUsage() }),
+    cpu: () => ({ cpu: process.cpuUsage() }),
     stats: () => ({ stats: server.stats ?? {} }),
   });
   process.send({ ready: true, url: server.url, pid: process.pid });
