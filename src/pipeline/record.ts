@@ -17,6 +17,7 @@ export const record: StageFactory = (ctx) => async (flow) => {
     region: call.region,
     params: flow.maskedParams,
     sourceIp: flow.sourceIp,
+    ...ctx.toolCalls.attribute(flow.session!.sessionId, ctx.now().getTime()),
   };
   if (ctx.recordingDurability === 'strict') {
     await ctx.recorder.recordDurable(event);
