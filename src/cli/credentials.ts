@@ -62,7 +62,7 @@ function findAccount(policy: LoadedPolicy, name: string | undefined): ServiceAcc
   return account;
 }
 
-function findIssuer(policy: LoadedPolicy, name: string, flag: string): IssuerConfig {
+export function findIssuer(policy: LoadedPolicy, name: string, flag: string): IssuerConfig {
   const issuer = policy.config.issuers.find((i) => i.name === name);
   if (!issuer) {
     const known = policy.config.issuers.map((i) => i.name).join(', ') || 'none';
@@ -71,7 +71,7 @@ function findIssuer(policy: LoadedPolicy, name: string, flag: string): IssuerCon
   return issuer;
 }
 
-async function readSecretFile(file: string, flag: string): Promise<string> {
+export async function readSecretFile(file: string, flag: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -83,7 +83,7 @@ async function readSecretFile(file: string, flag: string): Promise<string> {
   return value;
 }
 
-async function fetchIdpToken(issuer: IssuerConfig, clientId: string, secretFile: string): Promise<FetchedToken> {
+export async function fetchIdpToken(issuer: IssuerConfig, clientId: string, secretFile: string): Promise<FetchedToken> {
   const clientSecret = await readSecretFile(secretFile, '--client-secret-file');
   try {
     return await fetchClientCredentialsToken({ issuer: issuer.issuer, clientId, clientSecret, audience: issuer.audience[0] });
@@ -95,12 +95,12 @@ async function fetchIdpToken(issuer: IssuerConfig, clientId: string, secretFile:
 // ---------------------------------------------------------------------------------------------
 // credentials
 
-interface GatewayTarget {
+export interface GatewayTarget {
   url: URL;
   ca?: string;
 }
 
-async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarget> {
+export async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarget> {
   let url = str(opts.url);
   let caFile: string | undefined;
   if (url === undefined) {
@@ -133,7 +133,7 @@ async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarge
   return { url: parsed, ca };
 }
 
-function postForm(target: GatewayTarget, form: URLSearchParams, timeoutMs: number): Promise<{ status: number; body: string }> {
+export function postForm(target: GatewayTarget, form: URLSearchParams, timeoutMs: number): Promise<{ status: number; body: string }> {
   const body = form.toString();
   const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolvePromise, reject) => {
