@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { GatewaySession } from '../identity/credentials.js';
 import type { StageContext } from '../pipeline/context.js';
-import { evaluate, type Decision } from '../policy/evaluate.js';
+import { DEFAULT_DENY, evaluate, type Decision } from '../policy/evaluate.js';
 import { canonicalJson } from './fingerprint.js';
 import {
+  CALL_CHANGED_TOOL_ACTION,
   CALL_TOOL_ACTION,
   DECIDE_PATH,
   SERVER_NAME,
@@ -56,11 +57,15 @@ function parseJson(body: Buffer | undefined): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** The policy's answer for one tool, before any approval. */
-export function decideTool(ctx: Pick<StageContext, 'policy'>, serviceAccount: string, server: string, tool: string): Decision {
-  const decision = evaluate(ctx.policy.compiled, { principal: serviceAccount, action: CALL_TOOL_ACTION, resource: toolResource(server, tool) });
-  if (decision.ruleId === 'default-deny') return { effect: 'allow', ruleId: NO_TOOL_RULE, matched: [] };
-  return decision;
+/**
+ * The policy's answer for one tool, before any approval: `mcp:CallTool` on its resource, and for a tool that changed
+ * since first seen also `mcp:CallChangedTool`; deny wins, then approve. An action no rule names does not decide.
+ */
+export function decideTool(ctx: Pick<StageContext, 'policy'>, serviceAccount: string, server: string, tool: string, changed = false): Decision {
+  const resource = toolResource(server, tool);
+  const actions = changed ? [CALL_TOOL_ACTION, CALL_CHANGED_TOOL_ACTION] : [CALL_TOOL_ACTION];
+  const decided = actions.map((action) => evaluate(ctx.policy.compiled, { principal: serviceAccount, action, resource })).filter((d) => d.ruleId !== DEFAULT_DENY);
+  return decided.find((d) => d.effect === 'deny') ?? decided.find((d) => d.effect === 'approve') ?? decided[0] ?? { effect: 'allow', ruleId: NO_TOOL_RULE, matched: [] };
 }
 
 function asToolDecision(decision: Decision): ToolDecision {
@@ -72,7 +77,7 @@ async function decideCall(ctx: StageContext, session: GatewaySession, server: st
   const tool = name(raw.tool, 'call.tool');
   const resource = toolResource(server, tool);
   const masked = raw.arguments === undefined ? undefined : ctx.masker.maskValue(raw.arguments, { service: 'mcp' }).value;
-  const decision = decideTool(ctx, session.serviceAccount, server, tool);
+  const decision = decideTool(ctx, session.serviceAccount, server, tool, raw.changed === true);
   let answer: ToolDecision = asToolDecision(decision);
   if (decision.effect === 'approve') {
     const outcome = await ctx.approvals.request({
@@ -81,7 +86,7 @@ async function decideCall(ctx: StageContext, session: GatewaySession, server: st
       serviceAccount: session.serviceAccount,
       action: CALL_TOOL_ACTION,
       resource,
-      pairs: [`${CALL_TOOL_ACTION} ${resource}`],
+      pairs: [`${CALL_TOOL_ACTION} ${resource}`, ...(raw.changed === true ? [`${CALL_CHANGED_TOOL_ACTION} ${resource}`] : [])],
       region: '',
       params: masked,
       ruleId: decision.ruleId,
@@ -115,10 +120,11 @@ async function decide(ctx: StageContext, session: GatewaySession, body: Record<s
   const out: DecideResponse = {};
   if (body.tools !== undefined) {
     if (!Array.isArray(body.tools) || body.tools.length > 1000) throw bad('tools must be a list of at most 1000 tool names');
+    const changed = new Set(Array.isArray(body.changedTools) ? (body.changedTools as unknown[]) : []);
     out.tools = {};
     for (const tool of body.tools as unknown[]) {
       const toolName = name(tool, 'tools[]');
-      out.tools[toolName] = asToolDecision(decideTool(ctx, session.serviceAccount, server, toolName));
+      out.tools[toolName] = asToolDecision(decideTool(ctx, session.serviceAccount, server, toolName, changed.has(toolName)));
     }
   }
   if (body.call !== undefined) {

@@ -49,6 +49,7 @@ export interface ToolChange {
 /** Tools seen by one wrapper; `observe` answers which of a tools/list's tools changed since first seen. */
 export class ToolFingerprints {
   readonly #seen = new Map<string, ToolFingerprint>();
+  readonly #changed = new Set<string>();
 
   observe(tools: readonly ToolDescription[]): ToolChange[] {
     const changes: ToolChange[] = [];
@@ -60,11 +61,20 @@ export class ToolFingerprints {
         this.#seen.set(tool.name, now);
         continue;
       }
-      if (first.sha256 === now.sha256) continue;
+      if (first.sha256 === now.sha256) {
+        this.#changed.delete(tool.name);
+        continue;
+      }
+      this.#changed.add(tool.name);
       const fields = (['description', 'inputSchema'] as const).filter((f) => first[f] !== now[f]);
       changes.push({ tool: tool.name, before: first.sha256, after: now.sha256, fields });
     }
     return changes;
+  }
+
+  /** Whether the tool's last description differs from its first (a change stays a change until it is undone). */
+  isChanged(name: string): boolean {
+    return this.#changed.has(name);
   }
 
   /** The fingerprint first seen for a tool (the one a change is measured against). */

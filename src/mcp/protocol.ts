@@ -15,8 +15,10 @@ export const TOOL_CALLS_PATH = '/portcullis/mcp/tool-calls';
 
 /** The IAM-style action a tool call is decided as. */
 export const CALL_TOOL_ACTION = 'mcp:CallTool';
+/** Calling a tool whose description or input schema changed since the wrapper first saw it (rug-pull guard). */
+export const CALL_CHANGED_TOOL_ACTION = 'mcp:CallChangedTool';
 /** The actions of the `mcp` service, as rules may name them. */
-export const MCP_ACTIONS: readonly string[] = ['CallTool'];
+export const MCP_ACTIONS: readonly string[] = ['CallTool', 'CallChangedTool'];
 
 /** `mcp:<server>/tool/<name>`: the resource a tool call is decided on. */
 export function toolResource(server: string, tool: string): string {
@@ -38,9 +40,11 @@ export function toolResourceProblem(resource: string): string | undefined {
 export interface DecideRequest {
   server: string;
   /** One tool call: decided, and held for approval when a rule says so. */
-  call?: { toolCallId: string; tool: string; arguments?: unknown };
+  call?: { toolCallId: string; tool: string; arguments?: unknown; changed?: boolean };
   /** A tools/list answer: each decided without holding anything. */
   tools?: string[];
+  /** Those of `tools` whose description or schema changed since first seen: also decided as mcp:CallChangedTool. */
+  changedTools?: string[];
 }
 
 export type ToolEffect = 'allow' | 'deny' | 'approve';

@@ -135,7 +135,8 @@ export class McpRelay {
     let decision: ToolDecision | undefined;
     try {
       for (;;) {
-        decision = (await this.#o.gateway.decide({ server, call: { toolCallId: call.toolCallId, tool, arguments: args } })).call;
+        const changed = this.#fingerprints.isChanged(tool);
+        decision = (await this.#o.gateway.decide({ server, call: { toolCallId: call.toolCallId, tool, arguments: args, ...(changed ? { changed } : {}) } })).call;
         if (decision === undefined) throw new Error('the gateway gave no decision');
         if (decision.effect !== 'approve' || call.cancelled) break;
         this.#o.log(`tool ${tool} waits for approval ${decision.approvalId ?? '?'} (rule ${decision.ruleId}); asking again`);
@@ -219,7 +220,8 @@ export class McpRelay {
     }
     let decisions: Record<string, ToolDecision>;
     try {
-      decisions = (await this.#o.gateway.decide({ server, tools: described.map((t) => t.name) })).tools ?? {};
+      const changedTools = described.map((t) => t.name).filter((n) => this.#fingerprints.isChanged(n));
+      decisions = (await this.#o.gateway.decide({ server, tools: described.map((t) => t.name), ...(changedTools.length > 0 ? { changedTools } : {}) })).tools ?? {};
     } catch (error) {
       // Fail closed: without the gateway's answer the client would see tools it may be denied.
       const why = `portcullis: the tool list of ${server} was withheld: the gateway could not decide its tools (${(error as Error).message})`;

@@ -43,7 +43,7 @@ describe('mcp rules in the policy file', () => {
   });
 
   test.each([
-    ['actions: ["mcp:CallTol"]', 'resources: ["mcp:a/tool/b"]', /unknown MCP action mcp:CallTol \(the mcp service has mcp:CallTool\)/],
+    ['actions: ["mcp:CallTol"]', 'resources: ["mcp:a/tool/b"]', /unknown MCP action mcp:CallTol \(the mcp service has mcp:CallTool, mcp:CallChangedTool\)/],
     ['actions: ["mcp:CallTool"]', 'resources: ["mcp:a/b"]', /is not an MCP tool resource: mcp:<server>\/tool\/<name>/],
     ['actions: ["mcp:CallTool"]', 'resources: ["aws-api/tool/x"]', /is not an ARN or \*/],
   ])('%s %s is refused with a reason', (actions, resources, message) => {
@@ -82,6 +82,20 @@ describe('decideTool', () => {
   ])('%s → %s by %s', (tool, effect, ruleId) => {
     const d = decideTool({ policy: policy.policy }, 'reports-mcp', 'fixture', tool);
     expect([d.effect, d.ruleId]).toEqual([effect, ruleId]);
+  });
+
+  test('rug-pull guard: a changed tool is also decided as mcp:CallChangedTool', () => {
+    const guarded = load(`  - id: no-changed-tools
+    effect: deny
+    actions: ["mcp:CallChangedTool"]
+    resources: ["mcp:*/tool/*"]
+    message: this tool changed since it was first seen
+`);
+    if (!guarded.ok) throw new Error(guarded.errors.join('\n'));
+    expect(decideTool({ policy: guarded.policy }, 'reports-mcp', 'fixture', 'list_bucket', false).effect).toBe('allow');
+    expect(decideTool({ policy: guarded.policy }, 'reports-mcp', 'fixture', 'list_bucket', true)).toMatchObject({ effect: 'deny', ruleId: 'no-changed-tools' });
+    // Without a rule about changes, a changed tool is decided as before.
+    expect(decideTool({ policy: policy.policy }, 'reports-mcp', 'fixture', 'list_bucket', true).ruleId).toBe(NO_TOOL_RULE);
   });
 
   test('another server\'s tool of the same name is another resource', () => {

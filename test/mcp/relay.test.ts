@@ -133,6 +133,11 @@ describe('McpRelay', () => {
     await h2.settle();
     expect(h2.toClient[0]).toBe(`${list}\n`);
     expect(h2.reports).toEqual([{ phase: 'changed', server: 'srv', tool: 'list', before: expect.any(String), after: expect.any(String), fields: ['description'] }]);
+    // The gateway is told which tools changed, for the list and for later calls of them.
+    expect(h2.asked.at(-1)).toEqual({ server: 'srv', tools: ['list'], changedTools: ['list'] });
+    h2.client('{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"list"}}');
+    await h2.settle();
+    expect(h2.asked.at(-1)!.call).toEqual({ toolCallId: 'tc-1', tool: 'list', arguments: undefined, changed: true });
   });
 
   test('a server that exits with calls in flight: they end as lost', async () => {
