@@ -25,6 +25,14 @@ const POLICY = `rules:
     actions: ["mcp:CallTool"]
     resources: ["mcp:fixture/tool/delete_table"]
     message: the model may not drop tables
+  - id: hold-secrets
+    effect: approve
+    actions: ["mcp:CallTool"]
+    resources: ["mcp:held/tool/get_secret"]
+    message: a human looks at secret reads by the model
+    approval:
+      hold: 1s
+      timeout: 1m
   - id: read-reports
     effect: allow
     principals: [reports-mcp]
@@ -120,13 +128,13 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function connect(): Promise<{ client: Client; stderr: () => string }> {
+async function connect(name = 'fixture'): Promise<{ client: Client; stderr: () => string }> {
   const home = join(stack.dir, 'home-wrapper');
   await mkdir(home, { recursive: true });
   const args = [
     BIN, 'mcp', 'run',
     '--service-account', 'reports-mcp',
-    '--name', 'fixture',
+    '--name', name,
     '--gateway', gatewayUrl,
     '--token-file', await tokenFile('billing-job', 'wrapper'),
     '--policy', stack.policyFile,
@@ -198,6 +206,28 @@ describe('portcullis mcp run', () => {
     expect(startAt).toBeGreaterThanOrEqual(0);
     expect(replayed[startAt + 1]).toMatch(/^\+\S+ {2}\s{4}→ s3:GetObject arn:aws:s3:::reports\/q1\/summary\.txt/);
   }, 120_000);
+
+  test('a tool call an approve rule holds waits for a human (portcullis approve), then runs', async () => {
+    const from = stack.events.length;
+    const { client } = await connect('held');
+    try {
+      const result = client.callTool({ name: 'get_secret', arguments: { secret_id: 'reports/db' } });
+      let proposed: Extract<GatewayEvent, { type: 'approval.proposed' }> | undefined;
+      for (let i = 0; i < 100 && proposed === undefined; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        proposed = stack.events.slice(from).find((e): e is Extract<GatewayEvent, { type: 'approval.proposed' }> => e.type === 'approval.proposed');
+      }
+      expect(proposed).toMatchObject({ action: 'mcp:CallTool', resource: 'mcp:held/tool/get_secret', ruleId: 'hold-secrets', params: { secret_id: 'reports/db' } });
+      // Held past the rule's 1 s hold: the wrapper keeps asking, the secret is not read yet.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(stack.events.slice(from).some((e) => e.type === 'request' && e.action === 'secretsmanager:GetSecretValue')).toBe(false);
+      await portcullis(['approve', proposed!.approvalId]);
+      expect(((await result) as ToolResult).content[0]!.text).toBe('{"username":"****","password":"****"}');
+    } finally {
+      await client.close();
+    }
+    expect(stack.events.slice(from).find((e) => e.type === 'tool.call.decided')).toMatchObject({ tool: 'get_secret', effect: 'allow', ruleId: 'hold-secrets' });
+  }, 60_000);
 
   test('env --format mcp --wrap prints an mcpServers entry that runs the server through the wrapper', async () => {
     const printed = await portcullis(['env', '--service-account', 'reports-mcp', '--format', 'mcp', '--wrap', '--name', 'fixture', '--policy', stack.policyFile, '--', 'node', '/srv/server.mjs']);
