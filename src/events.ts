@@ -53,6 +53,9 @@ export interface RequestWire {
   contentType?: string;
 }
 
+/** How a wrapped MCP tool call ended: a result, a result marked isError, a JSON-RPC error, refused by the gateway, cancelled by the client, or the server went away. */
+export type ToolCallOutcome = 'ok' | 'tool-error' | 'rpc-error' | 'denied' | 'cancelled' | 'lost';
+
 interface Base {
   /** ISO-8601 time */
   at: string;
@@ -99,6 +102,11 @@ export type GatewayEvent =
       http?: RequestWire;
       /** W3C trace context from the client's `traceparent` header, when valid (telemetry continues the trace). */
       traceparent?: string;
+
+      /** The MCP tool call this AWS call was made for: the session had exactly this one open. */
+      toolCallId?: string;
+      /** Several tool calls of the session were open: one of these caused it (never guessed). */
+      toolCallCandidates?: string[];
     })
   | (Base & {
       type: 'decision';
@@ -204,6 +212,43 @@ export type GatewayEvent =
       after: number;
       withinMs: number;
       then: 'approve' | 'deny';
+    })
+  | (Base & {
+      /** The gateway decided an MCP tool call (`mcp:CallTool` on `mcp:<server>/tool/<name>`), asked by `portcullis mcp run`. */
+      type: 'tool.call.decided';
+      sessionId: string;
+      serviceAccount: string;
+      toolCallId: string;
+      server: string;
+      tool: string;
+      effect: Effect;
+      ruleId: string;
+      message?: string;
+      /** effect approve: the approval it waits for (named apart from `approvalId`, which files approval steps). */
+      pendingApproval?: string;
+    })
+  | (Base & { type: 'tool.call.started'; sessionId: string; serviceAccount: string; toolCallId: string; server: string; tool: string; arguments?: unknown })
+  | (Base & {
+      type: 'tool.call.ended';
+      sessionId: string;
+      serviceAccount: string;
+      toolCallId: string;
+      server: string;
+      tool: string;
+      outcome: ToolCallOutcome;
+      durationMs: number;
+      error?: string;
+    })
+  | (Base & {
+      /** A tool's description or input schema differs from the first time the wrapper saw it (rug-pull guard). */
+      type: 'tool.changed';
+      sessionId: string;
+      serviceAccount: string;
+      server: string;
+      tool: string;
+      before: string;
+      after: string;
+      fields: string[];
     })
   | (Base & { type: 'session.revoked'; sessionId: string; by: string; reason?: string })
   /** A session closed by the gateway before its credentials expired (expiry itself is noticed by the recorder). */

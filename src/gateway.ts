@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CompactSign } from 'jose';
 import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, Grant, PendingApproval, SessionSummary } from './admin/types.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
+import { OpenToolCalls } from './mcp/attribution.js';
 import { ApprovalManager } from './approval/manager.js';
 import { loadServiceIndex } from './aws/models.js';
 import { UpstreamCredentials, type CredentialProvider } from './aws/upstream.js';
@@ -195,6 +196,7 @@ export class Gateway implements GatewayControl {
         graceMs: options.uploadGraceMs ?? DEFAULT_UPLOAD_RATE.graceMs,
       },
       newSessionId: () => `ses-${randomBytes(9).toString('base64url')}`,
+      toolCalls: new OpenToolCalls(),
     };
     this.#runtime = this.#buildRuntime(policy.current());
     policy.onAccept = (loaded) => {

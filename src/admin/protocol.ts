@@ -43,6 +43,10 @@ const EVENT_TYPES_RECORD = {
   'session.ended': true,
   'limit.hit': true,
   'limit.escalated': true,
+  'tool.call.decided': true,
+  'tool.call.started': true,
+  'tool.call.ended': true,
+  'tool.changed': true,
   error: true,
 } satisfies Record<GatewayEventType, true>;
 

@@ -55,7 +55,7 @@ function findAccount(policy: LoadedPolicy, name: string | undefined): ServiceAcc
   return account;
 }
 
-function findIssuer(policy: LoadedPolicy, name: string, flag: string): IssuerConfig {
+export function findIssuer(policy: LoadedPolicy, name: string, flag: string): IssuerConfig {
   const issuer = policy.config.issuers.find((i) => i.name === name);
   if (!issuer) {
     const known = policy.config.issuers.map((i) => i.name).join(', ') || 'none';
@@ -64,7 +64,7 @@ function findIssuer(policy: LoadedPolicy, name: string, flag: string): IssuerCon
   return issuer;
 }
 
-async function readSecretFile(file: string, flag: string): Promise<string> {
+export async function readSecretFile(file: string, flag: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -76,7 +76,7 @@ async function readSecretFile(file: string, flag: string): Promise<string> {
   return value;
 }
 
-async function fetchIdpToken(issuer: IssuerConfig, clientId: string, secretFile: string): Promise<FetchedToken> {
+export async function fetchIdpToken(issuer: IssuerConfig, clientId: string, secretFile: string): Promise<FetchedToken> {
   const clientSecret = await readSecretFile(secretFile, '--client-secret-file');
   try {
     return await fetchClientCredentialsToken({ issuer: issuer.issuer, clientId, clientSecret, audience: issuer.audience[0] });
@@ -88,13 +88,13 @@ async function fetchIdpToken(issuer: IssuerConfig, clientId: string, secretFile:
 // ---------------------------------------------------------------------------------------------
 // credentials
 
-interface GatewayTarget {
+export interface GatewayTarget {
   url: URL;
   ca?: string;
 }
 
 /** The gateway to ask: --url (else the running gateway's), trusting --ca (else the state dir's CA, else the system's). */
-async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarget> {
+export async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarget> {
   let url = str(opts.url);
   let caFile = str(opts.ca);
   if (url === undefined) {
@@ -122,7 +122,7 @@ async function gatewayTarget(opts: Opts, stateDir: string): Promise<GatewayTarge
   return { url: parsed, ca };
 }
 
-function postForm(target: GatewayTarget, form: URLSearchParams, timeoutMs: number): Promise<{ status: number; body: string }> {
+export function postForm(target: GatewayTarget, form: URLSearchParams, timeoutMs: number): Promise<{ status: number; body: string }> {
   const body = form.toString();
   const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolvePromise, reject) => {

@@ -283,8 +283,9 @@ export function mergeAwsConfig(existing: string, profile: string, section: strin
   return rest.length === 0 ? section : `${rest}\n\n${section}`;
 }
 
-export async function env(opts: Opts): Promise<void> {
+export async function env(opts: Opts, command: string[] = []): Promise<void> {
   const format = String(opts.format ?? 'shell') as EnvFormat;
+  if ((opts.wrap || command.length > 0) && format !== 'mcp') throw new CliError('--wrap (and a server command after --) goes with --format mcp', 2);
   if (!FORMATS.includes(format)) throw new CliError(`--format: "${format}" is not one of ${FORMATS.join(', ')}`, 2);
   const output = str(opts.output);
   if (format === 'aws-config' && output === undefined) {
@@ -298,6 +299,9 @@ export async function env(opts: Opts): Promise<void> {
 
   if (format === 'json') {
     printLine(JSON.stringify(environment.vars, null, 2));
+  } else if (format === 'mcp' && (opts.wrap || command.length > 0)) {
+    const { wrappedEntry } = await import('./mcp.js');
+    printLine(wrappedEntry(environment, str(opts.name) ?? environment.account.name, command, str(opts.tokenFile)));
   } else if (format === 'mcp') {
     printLine(formatMcp(environment));
   } else if (format === 'aws-config') {

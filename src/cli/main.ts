@@ -76,8 +76,29 @@ export function buildProgram(): Command {
     .option('--token-file <file>', 'where the client reads its identity token')
     .option('--credential-process', 'with --format aws-config: credential_process = portcullis credentials … instead of web_identity_token_file')
     .option('--role <arn>', "which of the service account's roles (default: the first)")
+    .option('--wrap', 'with --format mcp: print a whole mcpServers entry that runs the server through `portcullis mcp run` (server command after --)')
+    .option('--name <server>', 'with --wrap: the entry\'s name, also the server in mcp:<server>/tool/<name> (default: the service account)')
+    .argument('[command...]', 'with --wrap: the MCP server command, after --')
     .addOption(stateDirOption())
-    .action(async (opts: Opts) => (await import('./env.js')).env(opts));
+    .action(async (command: string[], opts: Opts) => (await import('./env.js')).env(opts, command));
+
+  const mcp = program.command('mcp').description('run MCP servers through the gateway');
+  mcp.enablePositionalOptions();
+  mcp
+    .command('run')
+    .description('start an MCP server (the command after --) as a service account: gateway credentials, tool calls decided and recorded')
+    .requiredOption('--service-account <name>', 'service account name')
+    .option('--name <server>', 'the server in tool resources mcp:<server>/tool/<name> (default: the service account)')
+    .option('--gateway <url>', 'gateway URL (default: read from the running gateway in the state dir)')
+    .option('--token-file <file>', 'identity token file (default: minted for issuer: local accounts, else the state dir\'s tokens/NAME.jwt)')
+    .option('--client-id <id>', 'client id for the client-credentials grant')
+    .option('--client-secret-file <file>', 'file holding the client secret')
+    .option('--policy <file>', 'policy file (for the role and region)', 'policy.yaml')
+    .option('--role <arn>', "which of the service account's roles (default: the first)")
+    .addOption(stateDirOption())
+    .argument('<command...>', 'the MCP server command and its arguments, after --')
+    .passThroughOptions()
+    .action(async (command: string[], opts: Opts) => (await import('./mcp.js')).mcpRun(command, opts));
 
   program
     .command('credentials')

@@ -14,6 +14,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Limiter } from '../limits/limiter.js';
 import type { UploadRateSettings } from '../limits/types.js';
 import type { Masker } from '../masking/masker.js';
+import type { OpenToolCalls } from '../mcp/attribution.js';
 import type { UpstreamClient } from '../proxy/forward.js';
 import type { Recorder } from '../recording/recorder.js';
 import type { Revocations } from '../sessions/revocations.js';
@@ -54,6 +55,8 @@ export interface GatewayServices {
   /** Streamed uploads slower than this are cut. */
   uploadRate: UploadRateSettings;
   newSessionId(): string;
+  /** The MCP tool calls each session has open (reported by `portcullis mcp run`), for attributing its AWS calls. */
+  toolCalls: OpenToolCalls;
 }
 
 export interface PolicyRuntime {

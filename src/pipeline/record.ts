@@ -20,6 +20,7 @@ export const record: StageFactory = (ctx) => async (flow) => {
     sourceIp: flow.sourceIp,
     http: requestWire(flow, ctx.masker),
     traceparent: clientTraceparent(flow),
+    ...ctx.toolCalls.attribute(flow.session!.sessionId, ctx.now().getTime()),
   };
   if (ctx.recordingDurability === 'strict') {
     await ctx.recorder.recordDurable(event);

@@ -14,6 +14,7 @@ import { forward } from './forward.js';
 import { identify } from './identify.js';
 import { escalate, limit } from './limit.js';
 import { mask } from './mask.js';
+import { mcp } from './mcp.js';
 import { record } from './record.js';
 import { respond } from './respond.js';
 import { sts } from './sts.js';
@@ -29,6 +30,7 @@ export interface StageSpec {
 export const STAGES: readonly StageSpec[] = [
   { name: 'sts', factory: sts, doc: 'before: the request. after: an AssumeRoleWithWebIdentity answer (credentials or a refusal) and outcome `answered`; other requests untouched' },
   { name: 'authenticate', factory: authenticate, doc: 'after: session, signature (parsed, verified, payloadHash), body when it had to be read; or outcome `refused`' },
+  { name: 'mcp', factory: mcp, doc: 'after: for a request signed for `portcullis` (the MCP wrapper): its answer (a tool decision, a tool-call report taken) and outcome `answered`; other requests untouched' },
   { name: 'identify', factory: identify, doc: 'after: call (service, operation, protocol, region, params, resources, copy source), errorProtocol of the call, maskedParams' },
   { name: 'record', factory: record, doc: 'after: the request record written (durable first in strict mode); or outcome `failed` when it cannot be' },
   { name: 'vet', factory: vet, doc: 'after: outcome `refused` for a request with two readings (dispatch, path, bucket, copy source) or unsigned headers the upstream interprets; else unchanged' },

@@ -2,10 +2,10 @@
 // digest signs. No I/O here; the recorder and the verifier both build on it.
 
 import { createHash } from 'node:crypto';
-import type { GatewayEvent, MaskingReport, RequestWire } from '../events.js';
+import type { GatewayEvent, MaskingReport, RequestWire, ToolCallOutcome } from '../events.js';
 import type { Effect } from '../config/types.js';
 
-export type LineType = 'header' | 'request' | 'decision' | 'approval' | 'grant' | 'response' | 'policy' | 'revocation' | 'end' | 'digest';
+export type LineType = 'header' | 'request' | 'decision' | 'approval' | 'grant' | 'response' | 'policy' | 'revocation' | 'tool' | 'end' | 'digest';
 export type DigestKind = 'checkpoint' | 'final';
 export type EndReason = 'expired' | 'revoked' | 'shutdown';
 
@@ -46,6 +46,36 @@ export interface RequestLine extends Chained {
   params?: unknown;
   /** Set when params were longer than maxBodyBytes; `params` then holds the first bytes of their JSON. */
   paramsTruncated?: { bytes: number };
+  /** The MCP tool call this AWS call was made for (the only one open in the session). */
+  toolCallId?: string;
+  /** Several tool calls were open: one of these caused it. */
+  toolCallCandidates?: string[];
+}
+
+/** An MCP tool call seen by `portcullis mcp run`: decided, started, ended; or a tool whose description changed. */
+export interface ToolLine extends Chained {
+  type: 'tool';
+  at: string;
+  step: 'decided' | 'started' | 'ended' | 'changed';
+  server: string;
+  tool: string;
+  toolCallId?: string;
+  /** decided */
+  effect?: Effect;
+  ruleId?: string;
+  message?: string;
+  pendingApproval?: string;
+  /** started: the arguments, masked. */
+  arguments?: unknown;
+  argumentsTruncated?: { bytes: number };
+  /** ended */
+  outcome?: ToolCallOutcome;
+  durationMs?: number;
+  error?: string;
+  /** changed: fingerprints first seen and now, and which parts differ. */
+  before?: string;
+  after?: string;
+  fields?: string[];
 }
 
 export interface DecisionLine extends Chained {
@@ -164,7 +194,7 @@ export interface DigestLine extends Chained {
   signature: string;
 }
 
-export type RecordLine = HeaderLine | RequestLine | DecisionLine | ApprovalLine | GrantLine | ResponseLine | PolicyLine | RevocationLine | EndLine | DigestLine;
+export type RecordLine = HeaderLine | RequestLine | DecisionLine | ApprovalLine | GrantLine | ResponseLine | PolicyLine | RevocationLine | ToolLine | EndLine | DigestLine;
 export type EventLine = Exclude<RecordLine, HeaderLine | DigestLine>;
 
 /** A line before it is chained: the recorder adds seq and prev. */
@@ -270,7 +300,49 @@ export function lineFromEvent(event: GatewayEvent, maxBodyBytes: number): Unchai
         http: event.http,
         traceparent: event.traceparent,
         ...boundParams(event.params, maxBodyBytes),
+        toolCallId: event.toolCallId,
+        toolCallCandidates: event.toolCallCandidates,
       });
+    case 'tool.call.decided':
+      return compact({
+        type: 'tool' as const,
+        at: event.at,
+        step: 'decided' as const,
+        server: event.server,
+        tool: event.tool,
+        toolCallId: event.toolCallId,
+        effect: event.effect,
+        ruleId: event.ruleId,
+        message: event.message,
+        pendingApproval: event.pendingApproval,
+      });
+    case 'tool.call.started': {
+      const bounded = boundParams(event.arguments, maxBodyBytes);
+      return compact({
+        type: 'tool' as const,
+        at: event.at,
+        step: 'started' as const,
+        server: event.server,
+        tool: event.tool,
+        toolCallId: event.toolCallId,
+        arguments: bounded.params,
+        argumentsTruncated: bounded.paramsTruncated,
+      });
+    }
+    case 'tool.call.ended':
+      return compact({
+        type: 'tool' as const,
+        at: event.at,
+        step: 'ended' as const,
+        server: event.server,
+        tool: event.tool,
+        toolCallId: event.toolCallId,
+        outcome: event.outcome,
+        durationMs: event.durationMs,
+        error: event.error,
+      });
+    case 'tool.changed':
+      return { type: 'tool', at: event.at, step: 'changed', server: event.server, tool: event.tool, before: event.before, after: event.after, fields: event.fields };
     case 'decision':
       return compact({
         type: 'decision' as const,

@@ -71,6 +71,12 @@ export function callsOf(session: ParsedSession): RecordedCall[] {
   return [...calls.values()];
 }
 
+/** The MCP tool call that caused an AWS call (or the candidates), as exports carry it. */
+function toolCallLink(request: RequestLine): Record<string, unknown> {
+  if (request.toolCallId !== undefined) return { toolCallId: request.toolCallId };
+  return request.toolCallCandidates !== undefined ? { toolCallCandidates: request.toolCallCandidates } : {};
+}
+
 function operationOf(action: string): string {
   const colon = action.indexOf(':');
   return colon === -1 ? action : action.slice(colon + 1);
@@ -236,6 +242,7 @@ function harEntry(session: ParsedSession, call: RecordedCall): HarEntry {
       ...(decision ? { effect: decision.effect, ruleId: decision.ruleId, ...(decision.via ? { via: decision.via } : {}) } : {}),
       ...(call.approvals.length > 0 ? { approvals: call.approvals.map((a) => ({ step: a.step, at: a.at, ...(a.by ? { by: a.by } : {}), ...(a.decision ? { decision: a.decision } : {}) })) } : {}),
       ...(response?.masking ? { masking: response.masking } : {}),
+      ...toolCallLink(request),
       ...(response === undefined ? { incomplete: 'no response recorded' } : {}),
     },
   };
@@ -378,6 +385,7 @@ export function ocsfEvent(session: ParsedSession, call: RecordedCall, productVer
     },
     unmapped: {
       role_arn: header.roleArn,
+      ...toolCallLink(request),
       ...(decision ? { effect: decision.effect, rule: decision.ruleId, ...(decision.via ? { via: decision.via } : {}) } : {}),
       ...(call.approvals.length > 0 ? { approvals: call.approvals.map((a) => ({ step: a.step, at: a.at, ...(a.by ? { by: a.by } : {}), ...(a.decision ? { decision: a.decision } : {}) })) } : {}),
     },

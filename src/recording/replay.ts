@@ -2,7 +2,7 @@
 // Pure; the CLI does the timing and the terminal.
 
 import { bodySummary, describePair, formatSize } from '../approval/summary.js';
-import type { RecordLine } from './chain.js';
+import type { RecordLine, ToolLine } from './chain.js';
 import type { ParsedSession } from './export.js';
 
 export interface TimelineStep {
@@ -62,6 +62,8 @@ export function describeLine(line: RecordLine): string {
       return line.step === 'loaded'
         ? `policy loaded: ${line.file} sha256 ${line.sha256?.slice(0, 12) ?? '?'}… (${line.rules ?? '?'} rules)`
         : `policy edit rejected: ${line.file} (${line.errors ?? '?'} errors)${line.keptSha256 ? `; kept ${line.keptSha256.slice(0, 12)}…` : ''}`;
+    case 'tool':
+      return describeToolLine(line);
     case 'revocation':
       return `session revoked by ${line.by}${line.reason ? `: ${line.reason}` : ''}`;
     case 'end':
@@ -71,13 +73,45 @@ export function describeLine(line: RecordLine): string {
   }
 }
 
+function describeToolLine(line: ToolLine): string {
+  const what = `${line.server}/${line.tool}${line.toolCallId ? ` [${line.toolCallId}]` : ''}`;
+  switch (line.step) {
+    case 'decided':
+      return `⚒ tool ${what} ${(line.effect ?? '?').toUpperCase()} by rule ${line.ruleId ?? '?'}${line.pendingApproval ? ` (waiting for approval ${line.pendingApproval})` : ''}${line.message ? `: ${line.message}` : ''}`;
+    case 'started':
+      return `⚒ tool call ${what} started${line.arguments === undefined ? '' : ` ${typeof line.arguments === 'string' ? line.arguments : JSON.stringify(line.arguments)}${line.argumentsTruncated ? '…' : ''}`}`;
+    case 'ended':
+      return `⚒ tool call ${what} ended: ${line.outcome ?? '?'} in ${line.durationMs ?? '?'} ms${line.error ? `: ${line.error}` : ''}`;
+    case 'changed':
+      return `⚠ tool ${what} changed since first seen (${(line.fields ?? []).join(', ') || 'fingerprint'}): ${line.before?.slice(0, 12) ?? '?'}… → ${line.after?.slice(0, 12) ?? '?'}…`;
+  }
+}
+
+/**
+ * Lines of an AWS call made while a tool call ran (its request, decision, approval steps and response) are indented
+ * under that tool call; a call with several candidate tool calls names them.
+ */
+function nestUnderToolCalls(lines: readonly RecordLine[], texts: string[]): string[] {
+  const byRequest = new Map<string, string>();
+  return lines.map((line, i) => {
+    const text = texts[i]!;
+    if (line.type === 'request') {
+      if (line.toolCallId !== undefined) byRequest.set(line.requestId, line.toolCallId);
+      else if (line.toolCallCandidates !== undefined) return `${text} (during tool calls ${line.toolCallCandidates.join(', ')})`;
+    }
+    const requestId = 'requestId' in line ? line.requestId : undefined;
+    return requestId !== undefined && byRequest.has(requestId) ? `    ${text}` : text;
+  });
+}
+
 export function timeline(session: ParsedSession): TimelineStep[] {
   const startMs = Date.parse(session.header.start);
   let last = 0;
-  return session.lines.map((line) => {
+  const texts = nestUnderToolCalls(session.lines, session.lines.map(describeLine));
+  return session.lines.map((line, i) => {
     const at = Date.parse(timeOf(line));
     // Clock steps backwards (or unparseable times) must not make playback wait negatively.
     last = Number.isNaN(at) ? last : Math.max(last, at - startMs);
-    return { offsetMs: last, line, text: describeLine(line) };
+    return { offsetMs: last, line, text: texts[i]! };
   });
 }

@@ -183,6 +183,7 @@ export async function verifyBytes(data: Uint8Array, publicJwk: JWK, options: Ver
       case 'response':
       case 'policy':
       case 'revocation':
+      case 'tool':
         break;
       case 'header':
         return fail(lineNo, 'malformed', 'a second header');

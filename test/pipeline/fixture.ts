@@ -2,6 +2,7 @@
 // S3/STS-like node:http server that records what reaches it). Nothing is mocked: each test drives a stage with real
 // requests signed by the gateway's own signer and looks at the Flow it left behind and at what the upstream saw.
 
+import { OpenToolCalls } from '../../src/mcp/attribution.js';
 import { Limiter } from '../../src/limits/limiter.js';
 import { DEFAULT_UPLOAD_RATE } from '../../src/limits/types.js';
 import { createHash } from 'node:crypto';
@@ -142,6 +143,7 @@ masking:
     publish: (event) => bus.emit(event),
     recorder,
     recordingDurability: 'batch',
+    toolCalls: new OpenToolCalls(),
     approvals,
     revocations: new Revocations(),
     verifiedSessions: new VerifiedSessions({ keys, now }),

@@ -28,7 +28,7 @@ const GET_SECRET = {
 
 describe('the ordered list', () => {
   it('reads top to bottom in the documented order, each stage with a doc line', () => {
-    expect(STAGES.map((s) => s.name)).toEqual(['sts', 'authenticate', 'identify', 'record', 'vet', 'limit', 'decide', 'escalate', 'approve', 'forward', 'mask']);
+    expect(STAGES.map((s) => s.name)).toEqual(['sts', 'authenticate', 'mcp', 'identify', 'record', 'vet', 'limit', 'decide', 'escalate', 'approve', 'forward', 'mask']);
     for (const spec of STAGES) expect(spec.doc.length).toBeGreaterThan(20);
   });
 });

@@ -5,6 +5,7 @@ import { iamActionsForOperation } from '../../aws/authorize.js';
 import { ACCESS_LEVELS, arnProblem, isKnownIamAction, isKnownIamService, suggestIamActions, suggestIamServices, type AccessLevel } from '../../aws/iam.js';
 import { OPERATION_ACTIONS } from '../../aws/operation-actions.js';
 import { suggest } from '../../lib/suggest.js';
+import { MCP_ACTIONS, toolResourceProblem } from '../../mcp/protocol.js';
 import { hasGlob } from '../../policy/glob.js';
 import { formatDurationMs } from '../../lib/duration.js';
 import { DEFAULT_APPROVAL, type ApprovalSettings, type Effect, type RuleConfig } from '../types.js';
@@ -112,6 +113,11 @@ export function actionProblem(action: string): string | undefined {
   const [service, name] = parts as [string, string];
   if (!/^[A-Za-z0-9*?-]+$/.test(service)) return `\`${service}\` is not a service prefix (e.g. s3, dynamodb, secretsmanager)`;
   if (!/^[A-Za-z0-9*?]+$/.test(name)) return `\`${name}\` is not an action name (e.g. GetObject, Delete*)`;
+  // The gateway's own service: MCP tool calls seen by `portcullis mcp run`.
+  if (service.toLowerCase() === 'mcp') {
+    if (hasGlob(name) || MCP_ACTIONS.some((a) => a.toLowerCase() === name.toLowerCase())) return undefined;
+    return `unknown MCP action ${action} (the mcp service has ${MCP_ACTIONS.map((a) => `mcp:${a}`).join(', ')})`;
+  }
   if (!hasGlob(service) && !isKnownIamService(service)) {
     const near = suggestIamServices(service);
     return `unknown IAM service prefix \`${service}\`${near.length ? ` (did you mean ${near[0]}?)` : ''}`;
@@ -130,7 +136,8 @@ export function actionProblem(action: string): string | undefined {
 function resourceProblem(resource: string): string | undefined {
   if (resource === '*') return undefined;
   if (/\s/.test(resource)) return 'must not contain spaces';
-  if (!resource.startsWith('arn:')) return `\`${resource}\` is not an ARN or * (e.g. arn:aws:s3:::reports/*)`;
+  if (resource.startsWith('mcp:')) return toolResourceProblem(resource);
+  if (!resource.startsWith('arn:')) return `\`${resource}\` is not an ARN or * (e.g. arn:aws:s3:::reports/*; MCP tools: mcp:<server>/tool/<name>)`;
   return arnProblem(resource);
 }
 
