@@ -16,12 +16,13 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const distDir = join(here, '../../dist');
+// BENCH_GATEWAY_DIST=DIR runs the gateway from another build (an A/B run against an earlier commit's dist/).
+const distDir = process.env.BENCH_GATEWAY_DIST ? resolve(process.env.BENCH_GATEWAY_DIST) : join(here, '../../dist');
 if (!existsSync(join(distDir, 'proxy/server.js'))) {
   console.error('datapath bench: dist/ is missing; build first (npx tsc -p . or npm run bench)');
   process.exit(1);

@@ -22,7 +22,10 @@ async function start() {
     return startForwarder(options);
   }
   if (role === 'gateway') {
-    const { Gateway } = await import(pathToFileURL(join(options.distDir, 'gateway.js')).href);
+    const { existsSync } = await import('node:fs');
+    // Older builds (the baseline of an A/B run) had the composition root in proxy/server.js.
+    const entry = existsSync(join(options.distDir, 'gateway.js')) ? 'gateway.js' : 'proxy/server.js';
+    const { Gateway } = await import(pathToFileURL(join(options.distDir, entry)).href);
     if (options.recordingOff) {
       // Bench only: the gateway has no switch to turn recording off, so the recorder is stubbed in this process
       // to measure what recording costs on the request path. Files are still opened; nothing is written.
@@ -37,10 +40,17 @@ async function start() {
       const { openSync } = await import('node:fs');
       const { EventBus } = await import(pathToFileURL(join(options.distDir, 'events.js')).href);
       const { attachHeadlessLog } = await import(pathToFileURL(join(options.distDir, 'cli/start.js')).href);
-      const { createHeadlessWriter } = await import(pathToFileURL(join(options.distDir, 'cli/headless-log.js')).href);
+      const fd = openSync(options.logFile, 'a');
       bus = new EventBus();
-      log = createHeadlessWriter({ fd: openSync(options.logFile, 'a') });
-      attachHeadlessLog(bus, log);
+      if (existsSync(join(options.distDir, 'cli/headless-log.js'))) {
+        const { createHeadlessWriter } = await import(pathToFileURL(join(options.distDir, 'cli/headless-log.js')).href);
+        log = createHeadlessWriter({ fd });
+        attachHeadlessLog(bus, log);
+      } else {
+        // Older builds wrote each line synchronously, as their `start --headless` did.
+        const { writeSync } = await import('node:fs');
+        attachHeadlessLog(bus, (line) => writeSync(fd, `${line}\n`));
+      }
     }
     const gateway = await Gateway.start({
       ...(bus ? { bus } : {}),
