@@ -13,7 +13,7 @@ import { startAdminServer, type AdminServer } from './admin/server.js';
 import { OpenToolCalls } from './mcp/attribution.js';
 import { ApprovalManager } from './approval/manager.js';
 import { loadServiceIndex } from './aws/models.js';
-import { UpstreamCredentials, type CredentialProvider } from './aws/upstream.js';
+import { UpstreamCredentials } from './aws/upstream.js';
 import type { LoadedPolicy } from './config/load.js';
 import { PolicyWatcher } from './config/watch.js';
 import { GatewayError } from './errors.js';
@@ -39,58 +39,12 @@ import type { DigestLine } from './recording/chain.js';
 import { Recorder } from './recording/recorder.js';
 import { WitnessPublisher, witnessStore } from './recording/witness.js';
 import { startTelemetry } from './telemetry/index.js';
+import { DEFAULTS, validateOptions, type GatewayOptions } from './gateway-options.js';
+
+export type { GatewayOptions };
 import { Revocations } from './sessions/revocations.js';
 import { SessionTable } from './sessions/table.js';
 import { gatewayInfoPath, type GatewayInfo } from './state.js';
-
-export interface GatewayOptions {
-  policyFile: string;
-  stateDir: string;
-  host: string;
-  port: number;
-  upstreamEndpoint?: string;
-  publicHosts?: string[];
-  bus?: EventBus;
-  version: string;
-  /** The gateway's own AWS credentials; default: the standard Node provider chain. */
-  baseCredentials?: CredentialProvider;
-  now?: Clock;
-  /** Largest request body buffered (JSON/query protocols, STS form). Default 20 MiB. */
-  maxBufferedBodyBytes?: number;
-  /** How long in-flight calls may finish after a stop signal. Default 10 s. */
-  drainMs?: number;
-  /** Time allowed without upstream socket activity. Default 60 s. */
-  upstreamTimeoutMs?: number;
-  /** A client must send its request headers within this (slowloris). Default 20 s. */
-  headersTimeoutMs?: number;
-  /** A buffered body (JSON/query protocols, the STS form) must arrive within this. Default 30 s. */
-  bodyTimeoutMs?: number;
-  /** A connection with no activity at all is closed after this. Default 120 s. */
-  idleTimeoutMs?: number;
-  /** Calls one service account may have in flight unless its `limits.concurrent` says otherwise. Default 32. */
-  accountConcurrency?: number;
-  /** Longest wait for a concurrency slot before THROTTLED. Default 2 s. */
-  queueWaitMs?: number;
-  /** All buffered request bodies together. Default 256 MiB. */
-  bufferBudgetBytes?: number;
-  /** Upstream sockets per origin; one account holds at most a quarter. Default 256. */
-  upstreamSocketsPerOrigin?: number;
-  /** Streamed uploads averaging less than this over `uploadRateWindowMs` (after `uploadGraceMs`) are cut; 0 turns it off. Default 1 KiB/s. */
-  uploadMinBytesPerSec?: number;
-  /** Default 10 s. */
-  uploadRateWindowMs?: number;
-  /** Default 10 s. */
-  uploadGraceMs?: number;
-}
-
-const DEFAULTS = {
-  maxBufferedBodyBytes: 20 * 1024 * 1024,
-  drainMs: 10_000,
-  upstreamTimeoutMs: 60_000,
-  headersTimeoutMs: 20_000,
-  bodyTimeoutMs: 30_000,
-  idleTimeoutMs: 120_000,
-};
 
 // Request ids: a random per-process prefix and a counter (unique, cheap: no CSPRNG call per request).
 const REQUEST_ID_PREFIX = randomBytes(4).toString('hex').toUpperCase();
@@ -98,17 +52,6 @@ let requestCounter = 0;
 function newRequestId(): string {
   requestCounter = (requestCounter + 1) % 0x100000000;
   return `${REQUEST_ID_PREFIX}${requestCounter.toString(16).toUpperCase().padStart(8, '0')}`;
-}
-
-/** Options that would make the gateway misbehave rather than fail: refused before anything starts. */
-function validateOptions(options: GatewayOptions): void {
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) throw new Error(`port ${options.port} is not a TCP port (0-65535)`);
-  for (const name of ['maxBufferedBodyBytes', 'drainMs', 'upstreamTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'idleTimeoutMs', 'accountConcurrency', 'queueWaitMs', 'bufferBudgetBytes', 'upstreamSocketsPerOrigin', 'uploadRateWindowMs', 'uploadGraceMs'] as const) {
-    const value = options[name];
-    if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new Error(`${name} must be a positive number (got ${value})`);
-  }
-  const minRate = options.uploadMinBytesPerSec;
-  if (minRate !== undefined && !(Number.isFinite(minRate) && minRate >= 0)) throw new Error(`uploadMinBytesPerSec must be 0 or more (got ${minRate})`);
 }
 
 export class Gateway implements GatewayControl {
