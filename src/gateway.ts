@@ -462,6 +462,8 @@ export class Gateway implements GatewayControl {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    // Counted before anything closes: what this stop cuts off, for the last line an operator (or a log) reads.
+    this.#emit({ type: 'stopped', ...this.#stopCounts() });
     const closed = this.#listener.stopAccepting();
     this.approvals.close();
     const deadline = Date.now() + (this.options.drainMs ?? DEFAULTS.drainMs);
@@ -473,6 +475,19 @@ export class Gateway implements GatewayControl {
     await this.recorder.close();
     await this.policy.close();
     await rm(gatewayInfoPath(this.options.stateDir), { force: true });
+  }
+
+  #stopCounts(): Omit<Extract<GatewayEvent, { type: 'stopped' }>, 'type' | 'at'> {
+    const counts = this.#sessions.counts;
+    return {
+      activeSessions: this.sessions({ active: true }).length,
+      pending: this.approvals.pending().length,
+      grants: this.approvals.grants.list().length,
+      requests: counts.requests,
+      allowed: counts.allowed,
+      denied: counts.denied,
+      uptimeMs: Math.max(0, this.#now().getTime() - this.startedAt.getTime()),
+    };
   }
 
   #teardown(): void {

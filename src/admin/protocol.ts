@@ -44,6 +44,7 @@ const EVENT_TYPES_RECORD = {
   'limit.hit': true,
   'limit.escalated': true,
   error: true,
+  stopped: true,
 } satisfies Record<GatewayEventType, true>;
 
 export const EVENT_TYPES: readonly GatewayEventType[] = Object.keys(EVENT_TYPES_RECORD) as GatewayEventType[];

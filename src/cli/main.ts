@@ -36,6 +36,7 @@ export function buildProgram(): Command {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8443')
     .addOption(stateDirOption())
     .option('--headless', 'no dashboard: print JSON event lines')
+    .option('--log-file <file>', 'also append the JSON event lines to FILE (0600); what a detached gateway keeps writing')
     .option('--upstream-endpoint <url>', 'send every AWS call here instead of AWS (moto, LocalStack, MinIO)')
     .option('--public-host <name>', 'extra host name for the server certificate (repeatable)', collect, [])
     .option('--theme <name>', 'dashboard theme: dark, light, high-contrast, mono, or a theme file (or $PORTCULLIS_THEME)')

@@ -17,7 +17,12 @@ export type Overlay =
   | { kind: 'detail'; sessionId: string }
   | { kind: 'confirm-revoke'; sessionId: string; focus: 'cancel' | 'confirm' }
   | { kind: 'confirm-revoke-grant'; grantId: string; focus: 'cancel' | 'confirm' }
-  | { kind: 'confirm-quit'; focus: 'cancel' | 'confirm' };
+  | { kind: 'confirm-quit'; focus: 'cancel' | 'confirm' }
+  /** Leaving the dashboard of `start`: stopping the gateway cuts every session off; detaching keeps it serving. */
+  | { kind: 'confirm-stop'; focus: StopButton };
+
+export type StopButton = 'cancel' | 'detach' | 'stop';
+export const STOP_BUTTONS: readonly StopButton[] = ['cancel', 'detach', 'stop'];
 
 export type ApprovalStep = 'choose' | 'duration' | 'reason';
 export type ApprovalButton = 'approve' | 'approveFor' | 'deny' | 'later';
@@ -36,6 +41,8 @@ export interface ApprovalUi {
 }
 
 export interface UiState {
+  /** The dashboard of `portcullis start`: quitting it stops the gateway (so `q` and ctrl-c ask first). */
+  owner: boolean;
   focus: Panel;
   overlay: Overlay;
   filter: string;
@@ -52,7 +59,11 @@ export type Command =
   | { type: 'revoke'; sessionId: string }
   | { type: 'revokeGrant'; id: string }
   | { type: 'reload' }
-  | { type: 'quit' };
+  | { type: 'quit' }
+  /** Leave the dashboard and stop the gateway (owner only). */
+  | { type: 'stop' }
+  /** Leave the dashboard; the gateway keeps serving headless (owner only). */
+  | { type: 'detach' };
 
 /** What the screen shows right now, in display order. */
 export interface KeyContext {
@@ -69,8 +80,8 @@ export interface KeyContext {
 export const MAX_REASON_CHARS = 200;
 export const MAX_DURATION_CHARS = 16;
 
-export function initialUi(): UiState {
-  return { focus: 'sessions', overlay: { kind: 'none' }, filter: '', approval: { step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON, scroll: 0 } };
+export function initialUi(owner = false): UiState {
+  return { owner, focus: 'sessions', overlay: { kind: 'none' }, filter: '', approval: { step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON, scroll: 0 } };
 }
 
 /** blessed's (ch, key) → one name: printable characters as themselves, others as blessed's `full` name. */
@@ -150,7 +161,8 @@ export function lastIndexAtOrBefore(seqs: number[], anchor: number): number {
 
 /** Handles one key. Mutates `ui` (and marks approvals deferred/deciding on the model); returns commands to run. */
 export function handleKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
-  if (key === 'C-c') return [{ type: 'quit' }];
+  if (ui.overlay.kind === 'confirm-stop') return stopKey(ui, ui.overlay, key);
+  if (key === 'C-c') return leave(ui, ctx, true);
   const prompt = syncApproval(ui, ctx.model);
   if (prompt) return approvalKey(ui, key, ctx, prompt.row.id);
   const overlay = ui.overlay;
@@ -224,11 +236,7 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
     case 'r':
       return [{ type: 'reload' }];
     case 'q':
-      if (ctx.model.queue().length > 0) {
-        ui.overlay = { kind: 'confirm-quit', focus: 'cancel' };
-        return [];
-      }
-      return [{ type: 'quit' }];
+      return leave(ui, ctx, false);
     case 'k': {
       // In the pending panel a selected grant is what `k` ends; elsewhere it is the selected session.
       const grantId = ui.focus === 'pending' ? syncSelection(ui.selectedPending, ctx.pendingIds) : undefined;
@@ -260,6 +268,41 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
       else scrollLog(ui, ctx, key);
       return [];
   }
+}
+
+/**
+ * `q` / ctrl-c. An attached dashboard leaves freely (ctrl-c at once; `q` asks only while calls wait for approval:
+ * they stay pending). The dashboard of `start` always asks, Cancel focused, because leaving it stops the gateway.
+ */
+function leave(ui: UiState, ctx: KeyContext, ctrlC: boolean): Command[] {
+  if (ui.owner) {
+    ui.overlay = { kind: 'confirm-stop', focus: 'cancel' };
+    return [];
+  }
+  if (!ctrlC && ctx.model.queue().length > 0) {
+    ui.overlay = { kind: 'confirm-quit', focus: 'cancel' };
+    return [];
+  }
+  return [{ type: 'quit' }];
+}
+
+/** The stop dialog: Tab/←→ move, Enter chooses, Esc cancels, `d` detaches; ctrl-c again stops (as a second ctrl-c does elsewhere). */
+function stopKey(ui: UiState, overlay: Extract<Overlay, { kind: 'confirm-stop' }>, key: string): Command[] {
+  if (['tab', 'S-tab', 'left', 'right', 'h', 'l'].includes(key)) {
+    const i = STOP_BUTTONS.indexOf(overlay.focus);
+    const delta = ['tab', 'right', 'l'].includes(key) ? 1 : STOP_BUTTONS.length - 1;
+    overlay.focus = STOP_BUTTONS[(i + delta) % STOP_BUTTONS.length]!;
+    return [];
+  }
+  const close = (commands: Command[]): Command[] => {
+    ui.overlay = { kind: 'none' };
+    return commands;
+  };
+  if (key === 'escape' || key === 'q') return close([]);
+  if (key === 'C-c') return close([{ type: 'stop' }]);
+  if (key === 'd') return close([{ type: 'detach' }]);
+  if (key === 'enter') return close(overlay.focus === 'cancel' ? [] : [{ type: overlay.focus }]);
+  return [];
 }
 
 function approvalKey(ui: UiState, key: string, ctx: KeyContext, id: string): Command[] {

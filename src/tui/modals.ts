@@ -1,8 +1,9 @@
 // The text of the dashboard's modal boxes: the approval prompt, confirmations, help, session detail, and the
 // too-small notice. Pure, like view.ts, whose styling helpers it uses.
 
-import type { ApprovalButton, Overlay, UiState } from './controller.js';
-import { APPROVAL_BUTTONS } from './controller.js';
+import type { ApprovalButton, Overlay, StopButton, UiState } from './controller.js';
+import { APPROVAL_BUTTONS, STOP_BUTTONS } from './controller.js';
+import { describeStop } from '../events.js';
 import { bodySummary, describePair, headerLines } from '../approval/summary.js';
 import { formatDuration, secondsLeft } from './format.js';
 import { cell, MIN_HEIGHT, MIN_WIDTH, sanitize, truncate } from './layout.js';
@@ -168,6 +169,27 @@ export function confirmModal(overlay: Extract<Overlay, { kind: 'confirm-revoke' 
   return { label, lines, width };
 }
 
+const STOP_BUTTON_TEXT: Record<StopButton, string> = { cancel: ' Cancel ', detach: ' Detach (keep serving) ', stop: ' Stop the gateway ' };
+
+/** `q` in `start`: stopping cuts every machine off, so the dialog says how many and offers to detach instead. */
+export function stopModal(overlay: Extract<Overlay, { kind: 'confirm-stop' }>, model: DashboardModel, theme: Theme, screenWidth: number, stateDir?: string): ModalText {
+  const width = Math.min(76, screenWidth - 4);
+  const inner = width - 4;
+  const active = model.sessionList().filter((s) => !s.revoked).length;
+  const counts = { activeSessions: active, pending: model.queue().length, grants: model.grantList().length };
+  const lines: string[] = [''];
+  lines.push(styled([[` Stop the gateway? ${active} active session${active === 1 ? '' : 's'} will lose access.`, active > 0 ? 'hold' : 'title']], inner, theme));
+  if (counts.pending > 0 || counts.grants > 0) lines.push(styled([[` Stopping: ${describeStop(counts)}.`]], inner, theme));
+  for (const piece of wrapCells(`Detach leaves the gateway serving without this screen; \`portcullis dash${stateDir ? ` --state-dir ${stateDir}` : ''}\` reattaches.`, inner - 2)) {
+    lines.push(styled([[` ${piece}`, 'dim']], inner, theme));
+  }
+  lines.push('');
+  const segs: Seg[] = [[' ']];
+  for (const b of STOP_BUTTONS) segs.push([STOP_BUTTON_TEXT[b], overlay.focus === b ? 'buttonFocus' : 'button'], ['  ']);
+  lines.push(styled(segs, inner, theme));
+  return { label: ' Stop the gateway? ', lines, width };
+}
+
 export const HELP_ROWS: [string, string][] = [
   ['?', 'this help (? Esc q Enter close it)'],
   ['Tab / Shift-Tab, 1 2 3', 'focus sessions, pending, log'],
@@ -178,7 +200,7 @@ export const HELP_ROWS: [string, string][] = [
   ['Esc', 'clear the filter · resume following'],
   ['Space', 'pause / follow the log'],
   ['r', 'reload the policy file now'],
-  ['q, Ctrl-C', 'quit (q asks while approvals are pending)'],
+  ['q, Ctrl-C', 'quit · in `start`: asks, Cancel focused (stop or detach)'],
   ['', ''],
   ['Approval prompt', ''],
   ['a', 'approve once'],
@@ -240,6 +262,7 @@ export function detailModal(sessionId: string, model: DashboardModel, theme: The
   return { label: ` Session ${sessionId} `, lines, width };
 }
 
-export function tooSmallText(width: number, height: number): string {
-  return `Terminal too small: ${width}×${height}. portcullis needs at least ${MIN_WIDTH}×${MIN_HEIGHT}.\nEnlarge the window, or press q to quit.`;
+export function tooSmallText(width: number, height: number, owner = false): string {
+  const leave = owner ? 'Enlarge the window to stop or detach the gateway.' : 'Enlarge the window, or press q to quit.';
+  return `Terminal too small: ${width}×${height}. portcullis needs at least ${MIN_WIDTH}×${MIN_HEIGHT}.\n${leave}`;
 }

@@ -3,7 +3,7 @@
 
 import type { GatewayStatus, Grant, PendingApproval, SessionSummary } from '../admin/types.js';
 import { pairsOf } from '../approval/summary.js';
-import type { GatewayEvent } from '../events.js';
+import { describeStop, type GatewayEvent } from '../events.js';
 import { formatDuration, formatPolicyErrors } from './format.js';
 import { compileFilter } from './log-filter.js';
 import { Ring } from './ring.js';
@@ -67,6 +67,8 @@ export class DashboardModel {
   readonly grants = new Map<string, GrantRow>();
   connection: ConnectionState = 'connecting';
   connectionDetail = '';
+  /** The gateway said it is stopping (its last event): the lost connection is not a fault. */
+  gatewayStopped = false;
   url = '';
   version = '';
   policyFile = '';
@@ -379,6 +381,10 @@ export class DashboardModel {
         this.#addLog({ atMs: at, sessionId: event.sessionId, account: s?.serviceAccount ?? '-', action: 'session.ended', resource: event.sessionId, decision: 'info', note: event.reason });
         break;
       }
+      case 'stopped':
+        this.gatewayStopped = true;
+        this.#addLog({ atMs: at, account: '-', action: 'gateway.stopped', resource: '-', decision: 'info', note: `${describeStop(event)}; ${event.requests} calls served` });
+        break;
       case 'error':
         this.#addLog({ atMs: at, account: '-', action: 'error', resource: event.code ?? '-', decision: 'error', note: event.message });
         break;

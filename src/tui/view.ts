@@ -345,6 +345,9 @@ export function footerLine(ui: UiState, approvalOpen: boolean, theme: Theme, wid
       case 'detail':
         keys = [['k', 'revoke this session'], ['Esc/q/Enter', 'close']];
         break;
+      case 'confirm-stop':
+        keys = [['Tab ←→', 'move'], ['Enter', 'choose'], ['d', 'detach'], ['Esc', 'cancel'], ['Ctrl-C', 'stop']];
+        break;
       case 'confirm-quit':
       case 'confirm-revoke':
       case 'confirm-revoke-grant':

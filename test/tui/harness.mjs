@@ -6,7 +6,8 @@
 // Env: HARNESS_PENDING=N approvals proposed after start (default 1); HARNESS_RELOAD=rejected makes
 // `r` answer with a rejected policy; HARNESS_DOWN=1 simulates a gateway that is not running;
 // HARNESS_RATE=N background calls per second (default 4); HARNESS_COPY=1 proposes S3 copies (two pairs, a body,
-// effect-changing headers); HARNESS_GRANTS=1 starts with a live grant (grants, revokeGrant).
+// effect-changing headers); HARNESS_GRANTS=1 starts with a live grant (grants, revokeGrant); HARNESS_OWNER=1 runs it as
+// the dashboard of `start` (leaving asks: stop or detach; the exit is recorded).
 
 import { appendFileSync } from 'node:fs';
 import { runDashboard } from '../../dist/tui/dashboard.js';
@@ -200,9 +201,9 @@ if (!down) {
   for (let n = 0; n < pendingCount; n += 1) timers.push(setTimeout(() => propose(n), 800 + n * 150));
 }
 
-runDashboard(source, { title: 'portcullis harness', env: { ...process.env } })
-  .then(() => {
-    record({ method: 'quit' });
+runDashboard(source, { title: 'portcullis harness', env: { ...process.env }, owner: env.HARNESS_OWNER === '1', stateDir: env.HARNESS_OWNER === '1' ? '/tmp/harness' : undefined })
+  .then((exit) => {
+    record(exit === 'quit' ? { method: 'quit' } : { method: 'quit', exit });
     clearInterval(traffic);
     for (const t of timers) clearTimeout(t);
   })

@@ -290,4 +290,30 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     expect(await shows(b, '__EXITED__ 0')).not.toContain('Approval');
     expect(calls(b)).toEqual([{ method: 'quit' }]);
   });
+
+  it('in `start` (owner), `q` asks to stop with Cancel focused and the count of sessions; Enter cancels, `d` detaches, ctrl-c twice stops', async () => {
+    const t = start({ width: 80, height: 24, env: { HARNESS_PENDING: '0', HARNESS_OWNER: '1' } });
+    await shows(t, 'Sessions[3]');
+    keys(t, 'q');
+    const dialog = await shows(t, 'Stop the gateway? 3 active sessions will lose access.');
+    expect(dialog).toContain('dash --state-dir /tmp/harness` reattaches');
+    expect(dialog).toMatch(/Cancel .*Detach \(keep serving\).*Stop the gateway/);
+    expect(dialog.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    keys(t, 'Enter');
+    await waitFor(t, (s) => !s.includes('will lose access'), 'Cancel to close the dialog');
+    expect(calls(t)).toEqual([]);
+    keys(t, 'C-c');
+    await shows(t, 'will lose access');
+    keys(t, 'Escape');
+    await waitFor(t, (s) => !s.includes('will lose access'), 'Esc to close the dialog');
+    keys(t, 'q', 'Tab', 'Enter');
+    expect(await shows(t, '__EXITED__ 0')).not.toContain('Sessions[');
+    expect(calls(t)).toEqual([{ method: 'quit', exit: 'detach' }]);
+
+    const u = start({ env: { HARNESS_PENDING: '0', HARNESS_OWNER: '1' } });
+    await shows(u, 'Sessions[3]');
+    keys(u, 'C-c', 'C-c');
+    await shows(u, '__EXITED__ 0');
+    expect(calls(u)).toEqual([{ method: 'quit', exit: 'stop' }]);
+  });
 });
