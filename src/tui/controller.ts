@@ -15,6 +15,8 @@ export type Overlay =
   | { kind: 'help' }
   | { kind: 'filter' }
   | { kind: 'detail'; sessionId: string }
+  /** One call (Enter on the log's cursor row): `scroll` is the first line shown when it is taller than the screen. */
+  | { kind: 'call'; seq: number; scroll: number }
   | { kind: 'confirm-revoke'; sessionId: string; focus: 'cancel' | 'confirm' }
   | { kind: 'confirm-revoke-grant'; grantId: string; focus: 'cancel' | 'confirm' }
   | { kind: 'confirm-quit'; focus: 'cancel' | 'confirm' }
@@ -75,6 +77,8 @@ export interface KeyContext {
   logPageRows: number;
   /** How far the open approval prompt can scroll (0 when it fits). */
   approvalScrollMax?: number;
+  /** How far the open call detail can scroll (0 when it fits). */
+  callScrollMax?: number;
 }
 
 export const MAX_REASON_CHARS = 200;
@@ -179,6 +183,12 @@ export function handleKey(ui: UiState, key: string, ctx: KeyContext): Command[] 
       else if (isPrintable(key) && ui.filter.length < 100) ui.filter += key;
       ui.logAnchor = undefined;
       return [];
+    case 'call': {
+      const scrollBy: Record<string, number> = { up: -1, k: -1, down: 1, j: 1, pageup: -10, pagedown: 10, home: -Infinity, g: -Infinity, end: Infinity, G: Infinity };
+      if (['escape', 'q', 'enter'].includes(key)) ui.overlay = { kind: 'none' };
+      else if (scrollBy[key] !== undefined) overlay.scroll = Math.max(0, Math.min(ctx.callScrollMax ?? 0, overlay.scroll + scrollBy[key]!));
+      return [];
+    }
     case 'detail':
       if (['escape', 'q', 'enter'].includes(key)) ui.overlay = { kind: 'none' };
       else if (key === 'k') ui.overlay = { kind: 'confirm-revoke', sessionId: overlay.sessionId, focus: 'cancel' };
@@ -253,6 +263,17 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
       if (ui.focus === 'sessions') {
         const sessionId = syncSelection(ui.selectedSession, ctx.sessionIds);
         if (sessionId) ui.overlay = { kind: 'detail', sessionId };
+      } else if (ui.focus === 'log') {
+        // The cursor is the bottom row shown: the newest while following, the anchor while paused.
+        const seqs = ctx.logSeqs;
+        const index = ui.logAnchor === undefined ? seqs.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor);
+        const seq = seqs[index];
+        if (seq === undefined) ctx.model.setFlash('info', 'no call to show');
+        else {
+          // Opening a call pauses the log on it, so the row stays where it was when the detail closes.
+          ui.logAnchor = seq;
+          ui.overlay = { kind: 'call', seq, scroll: 0 };
+        }
       } else if (ui.focus === 'pending') {
         const id = syncSelection(ui.selectedPending, ctx.pendingIds);
         if (id && ctx.model.grants.has(id)) ui.overlay = { kind: 'confirm-revoke-grant', grantId: id, focus: 'cancel' };

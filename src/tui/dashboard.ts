@@ -10,6 +10,7 @@ import { computeLayout, modalBox, type Rect } from './layout.js';
 import { DashboardModel } from './model.js';
 import { settle, type DashboardSource } from './source.js';
 import { blessedStyle, chooseThemeName, loadTheme, type Theme } from './theme.js';
+import { callModal } from './call-modal.js';
 import { approvalModal, confirmModal, detailModal, helpModal, stopModal, tooSmallText, type ModalText } from './modals.js';
 import { footerLine, headerLines, logView, pendingView, sessionsView } from './view.js';
 
@@ -67,6 +68,13 @@ function osUser(): string {
   } catch {
     return process.env.USER ?? 'operator';
   }
+}
+
+/** One toast for a command's outcome: the gateway's message when it already says what was done, else both. */
+export function flashText(okText: string, message: string | undefined): string {
+  if (!message || message === okText) return okText;
+  if (message.startsWith(okText)) return message;
+  return `${okText}: ${message}`;
 }
 
 function describe(error: unknown): string {
@@ -195,7 +203,7 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
     setBorder(pendingBox, ui.focus === 'pending');
 
     place(logBox, layout.log);
-    const lv = logView(model, ui, theme, width - 2, layout.log.height - 2);
+    const lv = logView(model, ui, theme, width - 2, layout.log.height - 2, ui.focus === 'log');
     logBox.setLabel(lv.label);
     logBox.setContent(lv.lines.join('\n'));
     setBorder(logBox, ui.focus === 'log');
@@ -210,7 +218,11 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
       showModal(text);
     }
     else if (ui.overlay.kind === 'help') showModal(helpModal(theme, width));
-    else if (ui.overlay.kind === 'detail') showModal(detailModal(ui.overlay.sessionId, model, theme, width, height));
+    else if (ui.overlay.kind === 'call') {
+      const text = callModal(ui.overlay.seq, ui.overlay.scroll, model, theme, width, height);
+      ctx.callScrollMax = text.scrollMax ?? 0;
+      showModal(text);
+    } else if (ui.overlay.kind === 'detail') showModal(detailModal(ui.overlay.sessionId, model, theme, width, height));
     else if (ui.overlay.kind === 'confirm-revoke' || ui.overlay.kind === 'confirm-revoke-grant' || ui.overlay.kind === 'confirm-quit') showModal(confirmModal(ui.overlay, model, theme, width));
     else modal.hide();
 
@@ -271,7 +283,8 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
 
   const run = async (command: Command): Promise<void> => {
     const note = (outcome: Awaited<ReturnType<typeof settle>>, okText: string) => {
-      if (outcome.ok) model.setFlash('info', `${okText}${outcome.message && outcome.message !== okText ? `: ${outcome.message}` : ''}`);
+      // The gateway's message usually restates what was done (`approved 7dx6: …`): show it alone, never twice.
+      if (outcome.ok) model.setFlash('info', flashText(okText, outcome.message));
       else model.setFlash('error', outcome.error);
     };
     switch (command.type) {

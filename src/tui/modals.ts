@@ -83,7 +83,8 @@ export function approvalDetails(row: PendingRow, theme: Theme, inner: number): s
   field('Service account', row.serviceAccount, 'title');
   field('Action', row.action, 'hold');
   field('Resource', row.resource, undefined, true);
-  field('Rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`);
+  // Why it was held: the rule, and its message (or the escalation's, which arrives as the decision message).
+  field('Held by rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`, 'hold', true);
   field('Session', `${row.sessionId}  (approval ${row.id})`);
   row.pairs.forEach((pair, i) => field(i === 0 ? `Covers ${row.pairs.length} pair${row.pairs.length === 1 ? '' : 's'}` : '', describePair(pair), 'hold', true));
   field('Body', bodySummary(row.body));
@@ -194,7 +195,7 @@ export const HELP_ROWS: [string, string][] = [
   ['?', 'this help (? Esc q Enter close it)'],
   ['Tab / Shift-Tab, 1 2 3', 'focus sessions, pending, log'],
   ['↑ ↓ PgUp PgDn g G', 'move in the focused panel'],
-  ['Enter', 'session detail (sessions) · answer (pending)'],
+  ['Enter', 'session detail · answer (pending) · call (log, bottom row)'],
   ['k', 'revoke session · in Pending: end grant (asks)'],
   ['/', 'filter the log (account, action, decision; !x)'],
   ['Esc', 'clear the filter · resume following'],
@@ -230,6 +231,20 @@ export function detailModal(sessionId: string, model: DashboardModel, theme: The
   if (s) {
     field('Age', `${formatDuration(now - s.startMs)}, expires in ${formatDuration(s.expiresAtMs - now)}${s.revoked ? ' (revoked)' : ''}`, s.revoked ? 'deny' : undefined);
     field('Calls', `${s.calls} (${s.denied} denied)`);
+    // Who this is: the role it took and the token it came with (claims as the IdP issued them, one line).
+    if (s.roleArn) field('Role', s.roleArn);
+    field('Issuer', s.issuer ?? '? (started before this dashboard attached)', s.issuer ? undefined : 'dim');
+    if (s.subject) field('Subject', s.subject);
+    if (s.userAgent || s.sourceIp) field('Client', `${s.sourceIp ?? '?'}${s.userAgent ? `  ${s.userAgent}` : ''}`);
+    if (s.claims) {
+      let text: string;
+      try {
+        text = JSON.stringify(s.claims);
+      } catch {
+        text = String(s.claims);
+      }
+      wrapCells(text, inner - 13).slice(0, 4).forEach((piece, i) => lines.push(styled([[` ${(i === 0 ? 'Claims' : '').padEnd(12)}`, 'dim'], [piece]], inner, theme)));
+    }
   } else field('State', 'ended');
   // Pairs, headers and hashes are what was approved: wrapped, never cut.
   const bound = (text: string, role?: ThemeRole) => {

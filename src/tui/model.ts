@@ -5,6 +5,7 @@ import type { GatewayStatus, Grant, PendingApproval, SessionSummary } from '../a
 import { pairsOf } from '../approval/summary.js';
 import { describeStop, type GatewayEvent } from '../events.js';
 import { formatDuration, formatPolicyErrors } from './format.js';
+import { CallBook, maskedCount } from './calls.js';
 import { compileFilter } from './log-filter.js';
 import { Ring } from './ring.js';
 import type { Banner, BannerKind, ConnectionState, GrantRow, LogDecision, LogEntry, PendingRow, SessionRow } from './rows.js';
@@ -82,12 +83,16 @@ export class DashboardModel {
   buffer?: { inUseBytes: number; budgetBytes: number };
   banner?: Banner;
   flash?: Banner;
+  /** Per-call detail (Enter on a log row). */
+  readonly calls = new CallBook();
   /** Bumped on every change; the view renders when it moved. */
   revision = 0;
   /** Approval ids proposed since the view last took them (bell + modal). */
   #fresh: string[] = [];
   #seq = 0;
   #byRequest = new Map<string, LogEntry>();
+  /** The HOLD line of each held call, so it is logged once, when the hold starts. */
+  #heldLines = new Map<string, LogEntry>();
   #requestTimes: number[] = [];
   #bannerMs: number;
   #flashMs: number;
@@ -109,6 +114,7 @@ export class DashboardModel {
     const full = { ...entry, seq: (this.#seq += 1) };
     const evicted = this.log.push(full);
     if (evicted?.requestId && this.#byRequest.get(evicted.requestId) === evicted) this.#byRequest.delete(evicted.requestId);
+    if (evicted?.requestId && this.#heldLines.get(evicted.requestId) === evicted) this.#heldLines.delete(evicted.requestId);
     if (full.requestId && full.decision !== 'approved' && full.decision !== 'denied') {
       this.#byRequest.set(full.requestId, full);
       if (this.#byRequest.size > MAX_LATENCY_TRACKED) this.#byRequest.delete(this.#byRequest.keys().next().value as string);
@@ -143,10 +149,14 @@ export class DashboardModel {
 
   /** Replaces the session table with a snapshot of active sessions. */
   applySessions(list: SessionSummary[]): void {
+    const previous = new Map(this.sessions);
     this.sessions.clear();
     for (const s of list) {
       if (!s.active) continue;
+      const known = previous.get(s.sessionId);
       this.sessions.set(s.sessionId, {
+        ...(known ? { issuer: known.issuer, subject: known.subject, userAgent: known.userAgent, sourceIp: known.sourceIp, claims: known.claims } : {}),
+        roleArn: s.roleArn,
         sessionId: s.sessionId,
         serviceAccount: s.serviceAccount,
         startMs: ms(s.start, this.now()),
@@ -198,6 +208,7 @@ export class DashboardModel {
 
   apply(event: GatewayEvent): void {
     const at = ms(event.at, this.now());
+    this.calls.apply(event, at);
     switch (event.type) {
       case 'listening':
         this.url = event.url;
@@ -229,6 +240,12 @@ export class DashboardModel {
           calls: this.sessions.get(event.sessionId)?.calls ?? 0,
           denied: this.sessions.get(event.sessionId)?.denied ?? 0,
           revoked: false,
+          roleArn: event.roleArn,
+          issuer: event.issuer,
+          subject: event.subject,
+          userAgent: event.userAgent,
+          sourceIp: event.sourceIp,
+          claims: event.claims,
         });
         this.#addLog({ atMs: at, sessionId: event.sessionId, account: event.serviceAccount, action: 'session.started', resource: event.roleArn, decision: 'info', note: event.sourceIp });
         break;
@@ -253,16 +270,22 @@ export class DashboardModel {
           const s = this.sessions.get(event.sessionId);
           if (s) s.denied += 1;
         }
-        this.#addLog({
+        // A held call is logged when its hold starts (approval.proposed), not when the hold ends.
+        if (decision === 'hold' && this.#heldLines.has(event.requestId)) break;
+        // After a hold (or by a duration grant): a human decided, not the rule.
+        const byHuman = event.via === 'grant';
+        const line = this.#addLog({
           atMs: at,
           sessionId: event.sessionId,
           requestId: event.requestId,
           account: event.serviceAccount,
           action: event.action,
           resource: event.resource,
-          decision,
-          note: event.via === 'grant' ? `${event.ruleId} (grant)` : event.ruleId,
+          decision: byHuman && decision === 'deny' ? 'denied' : decision,
+          rule: event.ruleId,
+          note: byHuman ? (decision === 'deny' ? `not approved: denied by ${event.message ?? 'an approver'}` : 'approved') : event.message,
         });
+        if (decision === 'hold') this.#heldLines.set(event.requestId, line);
         break;
       }
       case 'limit.hit': {
@@ -275,12 +298,20 @@ export class DashboardModel {
       case 'limit.escalated':
         this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action, resource: event.resource, decision: event.then === 'deny' ? 'deny' : 'hold', note: `escalated by rule ${event.ruleId}: ${event.count} within the window (after ${event.after})` });
         break;
-      case 'approval.proposed':
+      case 'approval.proposed': {
+        const held = this.#heldLines.get(event.requestId);
+        const note = `waiting for approval ${event.approvalId}${event.message ? `: ${event.message}` : ''}`;
+        if (held) held.note = note;
+        else {
+          const line = this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action, resource: event.resource, decision: 'hold', rule: event.ruleId, note });
+          this.#heldLines.set(event.requestId, line);
+        }
         if (!this.pending.has(event.approvalId)) {
           this.pending.set(event.approvalId, pendingRow(event.approvalId, event, at, ms(event.expiresAt, at)));
           this.#fresh.push(event.approvalId);
         }
         break;
+      }
       case 'approval.decided': {
         const p = this.pending.get(event.approvalId);
         this.pending.delete(event.approvalId);
@@ -289,11 +320,12 @@ export class DashboardModel {
         this.#addLog({
           atMs: at,
           sessionId: p?.sessionId ?? event.sessionId,
-          requestId: p?.requestId,
+          requestId: p?.requestId ?? this.calls.requestOf(event.approvalId),
           account: p?.serviceAccount ?? '-',
           action: p?.action ?? `approval ${event.approvalId}`,
           resource: p?.resource ?? '-',
           decision: approved ? 'approved' : 'denied',
+          rule: p?.ruleId,
           note: `by ${event.by}${event.forMs ? ` for ${formatDuration(event.forMs)}` : ''}${event.reason ? `: ${event.reason}` : ''}`,
         });
         if (!approved) {
@@ -365,6 +397,8 @@ export class DashboardModel {
         if (entry) {
           entry.latencyMs = event.durationMs;
           entry.status = event.status;
+          const masked = maskedCount(event.masking);
+          if (masked > 0) entry.masked = masked;
           this.#byRequest.delete(event.requestId);
         }
         break;
@@ -432,6 +466,20 @@ export class DashboardModel {
     }
     if (changed) this.#touch();
     return changed;
+  }
+
+  /** A log entry by sequence number, if still in the scrollback. */
+  logEntry(seq: number): LogEntry | undefined {
+    let lo = 0;
+    let hi = this.log.size - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = this.log.at(mid)!;
+      if (e.seq === seq) return e;
+      if (e.seq < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   sessionList(): SessionRow[] {

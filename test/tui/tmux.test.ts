@@ -101,7 +101,6 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     // The modal covers the middle of the log's title.
     expect(screen).toMatch(/Log\[\d+\] ─ ▼ follo/);
     expect(screen).toMatch(/│\d\d:\d\d:\d\d (ci-deploye|etl-nightl|mcp-agent)/);
-    expect(screen).toMatch(/ALLOW\s+\d+ms│/);
     expect(screen).toContain('Service account ci-deployer');
     expect(screen).toContain('"VersionId": "****"');
     expect(screen).toMatch(/Approval 1 of 1 — \d+s left/);
@@ -111,6 +110,11 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     expect(approve!.forMs).toBeUndefined();
     const after = await waitFor(t, (s) => !s.includes('Approval 1 of') && s.includes('APPROVED'), 'the modal to close');
     expect(after).toContain('Pending[0]');
+    // ACTION keeps its meaning, RULE comes before RESOURCE, and the resource drops `arn:aws:`.
+    expect(after).toMatch(/ALLOW\s+allow-reads\s+\d+ms (s3:::|dynamodb:)/);
+    expect(after).toMatch(/secretsmanager:GetSecretValue DENY\s+deny-secrets/);
+    // The held call was logged when its hold started; the approval by the human follows it.
+    expect(after).toMatch(/s3:DeleteObject +HOLD +approve-delet…[^\n]*\n[^]*s3:DeleteObject +APPROVED +approve-delet…/);
   });
 
   it('queues several prompts ("1 of N"); `d` asks a reason, Enter skips it; `A` asks a duration', async () => {
@@ -160,12 +164,14 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     expect(screen).toContain('Pending[0]');
     expect(screen).toMatch(/Log\[\d+\]/);
     expect(screen.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    // At 80 columns the rule stays, before the resource.
+    expect(screen).toMatch(/TIME +ACTION +DECISION +RULE +RESOURCE/);
     execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '70', '-y', '20']);
     screen = await shows(t, 'Terminal too small: 70×20');
     expect(screen).toContain('at least 80×24');
-    execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '140', '-y', '45']);
-    // Wider than 140 columns the log gains its rule/note column.
-    screen = await shows(t, 'RULE / NOTE');
+    execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '160', '-y', '45']);
+    // From 150 columns the log gains its note column.
+    screen = await shows(t, /RULE +LATENCY +RESOURCE +NOTE/);
     expect(screen).toContain('Sessions[3]');
     expect(screen).not.toContain('Terminal too small');
   });
