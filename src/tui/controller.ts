@@ -141,10 +141,11 @@ function scrollLog(ui: UiState, ctx: KeyContext, key: string): boolean {
   if (seqs.length === 0) return ['up', 'down', 'pageup', 'pagedown', 'home', 'g', 'C-b', 'C-f', 'j'].includes(key);
   let bottom = ui.logAnchor === undefined ? seqs.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor);
   const delta: Record<string, number> = { up: -1, down: 1, j: 1, pageup: -page, pagedown: page, 'C-b': -page, 'C-f': page };
-  if (key === 'home' || key === 'g') bottom = Math.min(seqs.length - 1, page - 1);
+  // `bottom` is the log's cursor: the bottom row shown, or a row of the first page (the view keeps a page full).
+  if (key === 'home' || key === 'g') bottom = 0;
   else if (delta[key] !== undefined) bottom += delta[key]!;
   else return false;
-  bottom = Math.max(Math.min(seqs.length - 1, page - 1), bottom);
+  bottom = Math.max(0, bottom);
   ui.logAnchor = bottom >= seqs.length - 1 ? undefined : seqs[bottom];
   return true;
 }

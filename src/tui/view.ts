@@ -308,18 +308,21 @@ export function logView(model: DashboardModel, ui: UiState, theme: Theme, innerW
   const seqs = entries.map((e) => e.seq);
   const visible = Math.max(0, rows - 1);
   const following = ui.logAnchor === undefined;
-  let bottom = following ? entries.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor!);
-  if (bottom < 0) bottom = Math.min(entries.length - 1, visible - 1);
+  // The cursor (Enter opens its call) is the anchor while paused, the newest line while following; the view shows
+  // it as its bottom row, or keeps the first page full when the cursor is within it.
+  let cursor = following ? entries.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor!);
+  if (cursor < 0) cursor = Math.min(entries.length - 1, 0);
+  const bottom = Math.max(cursor, Math.min(entries.length - 1, visible - 1));
   const start = Math.max(0, bottom - visible + 1);
   const cols = fitColumns(LOG_COLUMNS, innerWidth);
   const withNote = cols.some((c) => c.key === 'note');
   const lines = [headerRow(cols, innerWidth, theme)];
   // The bottom row is the log's cursor: Enter opens that call (highlighted while the log has focus).
   const shown = entries.slice(start, bottom + 1);
-  shown.forEach((e, i) => lines.push(row(cols, logValues(e, withNote), innerWidth, theme, focused && i === shown.length - 1)));
+  shown.forEach((e, i) => lines.push(row(cols, logValues(e, withNote), innerWidth, theme, focused && start + i === cursor)));
   if (entries.length === 0) lines.push(styled([[ui.filter ? ' nothing matches the filter' : ' waiting for calls…', 'dim']], innerWidth, theme));
   const filter = ui.filter ? ` </${ui.filter}>` : '';
-  const state = following ? ' ▼ following ' : ` ‖ PAUSED (${entries.length - 1 - bottom} newer) `;
+  const state = following ? ' ▼ following ' : ` ‖ PAUSED (${entries.length - 1 - cursor} newer) `;
   return { label: ` Log[${entries.length}]${filter} ─${state}`, lines, seqs, following };
 }
 

@@ -48,9 +48,13 @@ function call(i) {
   const [account, sessionId] = accounts[i % accounts.length];
   const [action, resource, effect] = actions[i % actions.length];
   const requestId = `r-${(seq += 1)}`;
-  emit({ type: 'request', at: iso(), sessionId, requestId, serviceAccount: account, service: action.split(':')[0], action, resource, region: 'eu-west-1' });
-  emit({ type: 'decision', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, effect, ruleId: effect === 'deny' ? 'deny-secrets' : 'allow-reads' });
-  emit({ type: 'response', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, status: effect === 'deny' ? 403 : 200, bytes: 120, durationMs: 8 + (i % 7) * 3 });
+  const ruleId = effect === 'deny' ? 'deny-secrets' : 'allow-reads';
+  const query = action === 'dynamodb:Query';
+  emit({ type: 'request', at: iso(), sessionId, requestId, serviceAccount: account, service: action.split(':')[0], action, resource, region: 'eu-west-1', sourceIp: '10.0.0.7', params: query ? { TableName: 'orders', KeyConditionExpression: 'pk = :p' } : undefined });
+  emit({ type: 'decision', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, effect, ruleId, pairs: [{ action, resource, effect, ruleId }] });
+  // dynamodb:Query answers carry two masked e-mail addresses (the log marks them ⊘; the call detail says so).
+  const masking = query ? { fields: {}, detectors: { email: 2 } } : { fields: {}, detectors: {} };
+  emit({ type: 'response', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, status: effect === 'deny' ? 403 : 200, bytes: 120, durationMs: 8 + (i % 7) * 3, masking, ...(query ? { bodyExcerpt: '{"Items":[{"email":{"S":"****"}}]}' } : {}) });
 }
 
 function propose(n) {

@@ -322,4 +322,31 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     await shows(u, '__EXITED__ 0');
     expect(calls(u)).toEqual([{ method: 'quit', exit: 'stop' }]);
   });
+
+  it('Enter on a log row opens the call: pairs with their rule, timings, masking counts, masked params and excerpt; ⊘ marks masked calls', async () => {
+    const t = start({ width: 80, height: 24, env: { HARNESS_PENDING: '0', HARNESS_RATE: '0' } });
+    const screen = await shows(t, /dynamodb:Query +ALLOW +⊘/);
+    expect(screen.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    // Six calls arrive at start; the newest (the cursor while following) is a Query. Focus the log, open it.
+    keys(t, '3');
+    await shows(t, 'Enter call detail');
+    keys(t, 'Enter');
+    const detail = await shows(t, 'Pairs decided (1)');
+    expect(detail).toMatch(/Call dynamodb:Query r-\d+/);
+    // Every pair with the rule that decided it, the resource whole (wrapped at a separator, never cut).
+    expect(detail).toMatch(/ALLOW +dynamodb:Query on arn:aws:dynamodb:eu-west-1:123456789012: +│.*\n.*│ {10}table\/orders  \(rule allow-reads\)/);
+    expect(detail).toContain('From        10.0.0.7  region eu-west-1');
+    expect(detail).toContain('Masking     2 values masked: email ×2');
+    expect(detail.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    keys(t, 'G');
+    const end = await shows(t, 'Response excerpt (masked)');
+    expect(end).toContain('"KeyConditionExpression": "pk = :p"');
+    expect(end).toContain('{"Items":[{"email":{"S":"****"}}]}');
+    keys(t, 'Escape');
+    // Opening a call pauses the log on it; Up moves the cursor within a page that is not full yet.
+    await waitFor(t, (s) => !s.includes('Pairs decided') && s.includes('PAUSED (0 newer)'), 'the detail to close');
+    keys(t, 'Up', 'Enter');
+    await shows(t, /Call secretsmanager:GetSecretValue r-\d+|Call s3:GetObject r-\d+/);
+    expect(calls(t)).toEqual([]);
+  });
 });

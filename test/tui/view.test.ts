@@ -305,3 +305,14 @@ describe('view text', () => {
     [65_000, '65.0s'],
   ])('formatLatency(%s) = %s', (ms, text) => expect(formatLatency(ms)).toBe(text));
 });
+
+describe('flash text', () => {
+  it('never repeats what the gateway already says', async () => {
+    const { flashText } = await import('../../src/tui/dashboard.js');
+    expect(flashText('approved 7dx6', 'approved 7dx6: s3:DeleteObject on arn:aws:s3:::b/k for ci')).toBe('approved 7dx6: s3:DeleteObject on arn:aws:s3:::b/k for ci');
+    expect(flashText('policy reload', 'policy reloaded (ab12)')).toBe('policy reloaded (ab12)');
+    expect(flashText('ended grant g-1', 'ok')).toBe('ended grant g-1: ok');
+    expect(flashText('revoked s1', 'revoked s1')).toBe('revoked s1');
+    expect(flashText('revoked s1', undefined)).toBe('revoked s1');
+  });
+});
