@@ -7,7 +7,8 @@
 // `r` answer with a rejected policy; HARNESS_DOWN=1 simulates a gateway that is not running;
 // HARNESS_RATE=N background calls per second (default 4); HARNESS_COPY=1 proposes S3 copies (two pairs, a body,
 // effect-changing headers); HARNESS_GRANTS=1 starts with a live grant (grants, revokeGrant); HARNESS_OWNER=1 runs it as
-// the dashboard of `start` (leaving asks: stop or detach; the exit is recorded).
+// the dashboard of `start` (leaving asks: stop or detach; the exit is recorded); HARNESS_LONG_KEY=1 holds a call on a
+// long S3 key.
 
 import { appendFileSync } from 'node:fs';
 import { runDashboard } from '../../dist/tui/dashboard.js';
@@ -68,7 +69,7 @@ function propose(n) {
     requestId: `held-${n}`,
     serviceAccount: account,
     action: 's3:DeleteObject',
-    resource: `arn:aws:s3:::prod-data/customers-${n}.parquet`,
+    resource: env.HARNESS_LONG_KEY === '1' ? `arn:aws:s3:::prod-data/exports/2024/q1/region=eu-west-1/tenant=acme-industries/customers-${n}.parquet` : `arn:aws:s3:::prod-data/customers-${n}.parquet`,
     params: { Bucket: 'prod-data', Key: `customers-${n}.parquet`, VersionId: '****' },
     ...(env.HARNESS_COPY === '1'
       ? {

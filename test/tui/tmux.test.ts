@@ -349,4 +349,14 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     await shows(t, /Call secretsmanager:GetSecretValue r-\d+|Call s3:GetObject r-\d+/);
     expect(calls(t)).toEqual([]);
   });
+
+  it('at 80×24 the prompt shows the whole resource (wrapped, never cut) and why the call was held', async () => {
+    const t = start({ width: 80, height: 24, env: { HARNESS_LONG_KEY: '1' } });
+    const screen = await shows(t, 'Approval 1 of 1');
+    expect(screen.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    const text = screen.split('\n').map((l) => l.replace(/^.*?│ /, '').replace(/ *│.*$/, '')).join('\n');
+    expect(text).toMatch(/Resource +arn:aws:s3:::prod-data\/exports\/2024\/q1\/\n {16}region=eu-west-1\/tenant=acme-industries\/\n {16}customers-0\.parquet\n/);
+    expect(text).toMatch(/Held by rule +approve-deletes — deleting production data needs a\n {16}human\n/);
+    expect(screen).not.toMatch(/prod-data\/exports[^│\n]*…/);
+  });
 });
