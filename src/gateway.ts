@@ -9,6 +9,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CompactSign } from 'jose';
 import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, Grant, PendingApproval, SessionSummary } from './admin/types.js';
+import { EVENT_HISTORY_CAPACITY } from './admin/protocol.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { ApprovalManager } from './approval/manager.js';
 import { loadServiceIndex } from './aws/models.js';
@@ -245,7 +246,7 @@ export class Gateway implements GatewayControl {
       cleanups.push(() => gateway.#teardown());
       await gateway.#restoreSessions();
       // Start: the admin socket first (it refuses to start when another gateway owns this state dir), then listen.
-      gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir });
+      gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir, historyEvents: EVENT_HISTORY_CAPACITY });
       cleanups.push(() => gateway.#admin?.close());
       await gateway.#listen();
       // The operations table (≈1.4 MB of JSON) is parsed once, after listening rather than on the first call.

@@ -50,6 +50,9 @@ export interface DashboardOptions {
   statusIntervalMs?: number;
 }
 
+/** Recent events asked for on attach (the admin server keeps up to 1000). */
+export const HISTORY_EVENTS = 500;
+
 export function defaultTerminal(env: Record<string, string | undefined>): string | undefined {
   const term = env.TERM ?? '';
   if (/^(tmux|screen)/.test(term) && /256/.test(term)) return 'xterm-256color';
@@ -379,7 +382,9 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
       streamAbort = abort;
       let statusTimer: NodeJS.Timeout | undefined;
       try {
-        const iterator = source.events({ signal: abort.signal })[Symbol.asyncIterator]();
+        // The first attach fills the log with recent history; a reconnect has its log already.
+        const history = model.log.size === 0 ? HISTORY_EVENTS : 0;
+        const iterator = source.events({ signal: abort.signal, ...(history > 0 ? { history } : {}) })[Symbol.asyncIterator]();
         const first = iterator.next();
         first.catch(() => undefined);
         const [status, sessions, pending, grants] = await Promise.all([

@@ -206,7 +206,54 @@ export class DashboardModel {
     return fresh;
   }
 
-  apply(event: GatewayEvent): void {
+  /**
+   * Applies one event. A `replayed` one (history sent when the dashboard attaches) only fills the log and the call
+   * detail, and tells who a session is: counts, sessions, the queue and grants come from the snapshots taken at
+   * attach time, which already include it.
+   */
+  apply(event: GatewayEvent & { replayed?: true }): void {
+    if (event.replayed !== true) {
+      this.#apply(event);
+      return;
+    }
+    const saved = {
+      counts: { ...this.counts },
+      limited: this.limited,
+      sessions: new Map([...this.sessions].map(([id, row]) => [id, { ...row }])),
+      pending: new Map(this.pending),
+      deferred: new Set(this.deferred),
+      grants: new Map([...this.grants].map(([id, g]) => [id, { ...g }])),
+      fresh: this.#fresh.length,
+      requestTimes: this.#requestTimes.length,
+      banner: this.banner,
+      policy: { file: this.policyFile, state: this.policyState, rules: this.policyRules },
+      gatewayStopped: this.gatewayStopped,
+    };
+    this.#apply(event);
+    this.counts = saved.counts;
+    this.limited = saved.limited;
+    this.sessions.clear();
+    for (const [id, row] of saved.sessions) this.sessions.set(id, row);
+    this.pending.clear();
+    for (const [id, row] of saved.pending) this.pending.set(id, row);
+    this.deferred.clear();
+    for (const id of saved.deferred) this.deferred.add(id);
+    this.grants.clear();
+    for (const [id, g] of saved.grants) this.grants.set(id, g);
+    this.#fresh.length = saved.fresh;
+    this.#requestTimes.length = saved.requestTimes;
+    this.banner = saved.banner;
+    this.policyFile = saved.policy.file;
+    this.policyState = saved.policy.state;
+    this.policyRules = saved.policy.rules;
+    this.gatewayStopped = saved.gatewayStopped;
+    if (event.type === 'session.started') {
+      const row = this.sessions.get(event.sessionId);
+      if (row) Object.assign(row, { issuer: event.issuer, subject: event.subject, userAgent: event.userAgent, sourceIp: event.sourceIp, claims: event.claims, roleArn: event.roleArn });
+    }
+  }
+
+  #apply(event: GatewayEvent): void {
     const at = ms(event.at, this.now());
     this.calls.apply(event, at);
     switch (event.type) {

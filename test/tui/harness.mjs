@@ -58,6 +58,17 @@ function call(i) {
   emit({ type: 'response', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, status: effect === 'deny' ? 403 : 200, bytes: 120, durationMs: 8 + (i % 7) * 3, masking, ...(query ? { bodyExcerpt: '{"Items":[{"email":{"S":"****"}}]}' } : {}) });
 }
 
+/** What happened before the dashboard attached: a session that already ended, and s-ci-7f3a's start and calls. */
+function historyEvents() {
+  const at = (agoMs) => iso(Date.now() - agoMs);
+  return [
+    { type: 'session.started', at: at(900_000), sessionId: 's-old-0001', serviceAccount: 'old-job', issuer: 'https://idp.example', subject: 'old', claims: {}, roleArn: 'arn:aws:iam::123456789012:role/old', expiresAt: at(0), policySha256: 'ab' },
+    { type: 'session.started', at: at(600_000), sessionId: 's-ci-7f3a', serviceAccount: 'ci-deployer', issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:acme/app:ref:refs/heads/main', claims: { repository: 'acme/app', ref: 'refs/heads/main' }, roleArn: 'arn:aws:iam::123456789012:role/ci-deployer', sourceIp: '10.0.0.9', userAgent: 'aws-cli/2.15.0', expiresAt: iso(Date.now() + 3_000_000), policySha256: 'ab' },
+    { type: 'decision', at: at(500_000), sessionId: 's-ci-7f3a', requestId: 'r-hist-1', serviceAccount: 'ci-deployer', action: 'cloudformation:DescribeStacks', resource: '*', effect: 'allow', ruleId: 'allow-reads' },
+    { type: 'decision', at: at(400_000), sessionId: 's-ci-7f3a', requestId: 'r-hist-2', serviceAccount: 'ci-deployer', action: 'iam:PassRole', resource: 'arn:aws:iam::123456789012:role/admin', effect: 'deny', ruleId: 'no-passrole' },
+  ];
+}
+
 function propose(n) {
   const [account, sessionId] = accounts[n % accounts.length];
   const approvalId = `ap${n + 1}`;
@@ -170,10 +181,12 @@ const source = {
     }, 20);
     return { ok: true, message: 'policy reloaded' };
   },
-  events({ signal } = {}) {
+  events({ signal, history } = {}) {
     return {
       async *[Symbol.asyncIterator]() {
         if (down) throw unavailable();
+        record({ method: 'events', history: history ?? 0 });
+        if (env.HARNESS_HISTORY === '1' && history > 0) for (const event of historyEvents()) yield { ...event, replayed: true };
         const queue = [];
         let wake;
         const listener = (event) => {

@@ -359,4 +359,23 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     expect(text).toMatch(/Held by rule +approve-deletes — deleting production data needs a\n {16}human\n/);
     expect(screen).not.toMatch(/prod-data\/exports[^│\n]*…/);
   });
+
+  it('attaching fills the log with recent history (in time order) without counting it again; session detail shows who', async () => {
+    const t = start({ env: { HARNESS_PENDING: '0', HARNESS_RATE: '0', HARNESS_HISTORY: '1' } });
+    const screen = await shows(t, 'iam:PassRole');
+    const [events] = await waitForCall(t, 'events');
+    expect(events).toEqual({ method: 'events', history: 500 });
+    // History first (older times), then live calls.
+    expect(screen).toMatch(/cloudformation:DescribeStacks +ALLOW[^\n]*\n[^\n]*iam:PassRole +DENY +no-passrole/);
+    // The ended session from history is not a live row; the snapshot's three stay.
+    expect(screen).toContain('Sessions[3]');
+    expect(screen).not.toMatch(/old-job +s-old-0001/);
+    keys(t, 'Enter');
+    const detail = await shows(t, 'Recent events');
+    expect(detail).toContain('Role        arn:aws:iam::123456789012:role/ci-deployer');
+    expect(detail).toContain('Issuer      https://token.actions.githubusercontent.com');
+    expect(detail).toContain('Subject     repo:acme/app:ref:refs/heads/main');
+    expect(detail).toContain('Client      10.0.0.9  aws-cli/2.15.0');
+    expect(detail).toContain('"repository":"acme/app"');
+  });
 });
