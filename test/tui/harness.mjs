@@ -185,7 +185,7 @@ const source = {
     return {
       async *[Symbol.asyncIterator]() {
         if (down) throw unavailable();
-        record({ method: 'events', history: history ?? 0 });
+        if (env.HARNESS_HISTORY === '1') record({ method: 'events', history: history ?? 0 });
         if (env.HARNESS_HISTORY === '1' && history > 0) for (const event of historyEvents()) yield { ...event, replayed: true };
         const queue = [];
         let wake;
