@@ -80,6 +80,13 @@ export function buildProgram(): Command {
     .addOption(stateDirOption())
     .action(async (opts: Opts) => (await import('./env.js')).env(opts));
 
+  const ca = program.command('ca').description('the gateway CA that clients trust');
+  ca.command('export')
+    .description('write the gateway CA certificate (PEM) for clients: a copy other users can read (0644)')
+    .option('-o, --output <file>', 'write to FILE (mode 0644) instead of stdout')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./ca.js')).caExport(opts));
+
   program
     .command('credentials')
     .description('print credential_process JSON obtained from the gateway')
