@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../lib/atomic-write.js';
 import { caFilePath } from '../proxy/tls.js';
 import { gatewayInfoPath, resolveStateDir, type GatewayInfo } from '../state.js';
 import { CliError, printLine } from './output.js';
+import { unreadableWarning } from './readable.js';
 
 export type EnvFormat = 'shell' | 'json' | 'mcp' | 'aws-config';
 const FORMATS: readonly EnvFormat[] = ['shell', 'json', 'mcp', 'aws-config'];
@@ -370,4 +371,6 @@ export async function env(opts: Opts): Promise<void> {
   } else {
     printLine(formatShell(environment));
   }
+  const closed = unreadableWarning('AWS_CA_BUNDLE', environment.vars.AWS_CA_BUNDLE);
+  if (closed) process.stderr.write(`portcullis: warning: ${closed}\n`);
 }
