@@ -3,6 +3,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../version.js';
+import { finishHelp } from './help.js';
 import { CliError, type ExitCode } from './output.js';
 
 type Opts = Record<string, unknown>;
@@ -230,6 +231,16 @@ export function buildProgram(): Command {
     .addOption(stateDirOption())
     .action(async (target: string | undefined, opts: Opts) => (await import('./recording.js')).verify(target, opts));
 
+  program
+    .command('completion')
+    .description('print shell completion: bash, zsh or fish')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./completion.js');
+      process.stdout.write(completionScript(program, shell));
+    });
+
+  finishHelp(program);
   return program;
 }
 
