@@ -253,9 +253,28 @@ export type GatewayEvent =
   | (Base & { type: 'session.revoked'; sessionId: string; by: string; reason?: string })
   /** A session closed by the gateway before its credentials expired (expiry itself is noticed by the recorder). */
   | (Base & { type: 'session.ended'; sessionId: string; reason: 'revoked' })
-  | (Base & { type: 'error'; message: string; code: ErrorEventCode });
+  | (Base & { type: 'error'; message: string; code: ErrorEventCode })
+  /**
+   * The gateway is stopping (the last event it emits): what the stop cuts off. Active sessions lose access, pending
+   * calls are denied, grants end.
+   */
+  | (Base & { type: 'stopped'; activeSessions: number; pending: number; grants: number; requests: number; allowed: number; denied: number; uptimeMs: number });
 
 export type GatewayEventType = GatewayEvent['type'];
+
+export type StopCounts = Omit<Extract<GatewayEvent, { type: 'stopped' }>, 'type' | 'at'>;
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** What stopping cuts off, in one line (the stop confirm, the last line `start` prints, `tail`). */
+export function describeStop(c: Pick<StopCounts, 'activeSessions' | 'pending' | 'grants'>): string {
+  const parts = [`${plural(c.activeSessions, 'active session')} ${c.activeSessions === 1 ? 'loses' : 'lose'} access`];
+  if (c.pending > 0) parts.push(`${plural(c.pending, 'held call')} ${c.pending === 1 ? 'is' : 'are'} denied`);
+  if (c.grants > 0) parts.push(`${plural(c.grants, 'grant')} ${c.grants === 1 ? 'ends' : 'end'}`);
+  return parts.join(', ');
+}
 
 /** An event as its producer builds it: the bus stamps `at`. */
 export type UnstampedEvent = GatewayEvent extends infer E ? (E extends unknown ? Omit<E, 'at'> : never) : never;

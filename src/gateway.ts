@@ -9,6 +9,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CompactSign } from 'jose';
 import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, Grant, PendingApproval, SessionSummary } from './admin/types.js';
+import { EVENT_HISTORY_CAPACITY } from './admin/protocol.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { OpenToolCalls } from './mcp/attribution.js';
 import { ApprovalManager } from './approval/manager.js';
@@ -206,7 +207,7 @@ export class Gateway implements GatewayControl {
       cleanups.push(() => gateway.#teardown());
       await gateway.#restoreSessions();
       // Start: the admin socket first (it refuses to start when another gateway owns this state dir), then listen.
-      gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir });
+      gateway.#admin = await startAdminServer(gateway, { stateDir: options.stateDir, historyEvents: EVENT_HISTORY_CAPACITY });
       cleanups.push(() => gateway.#admin?.close());
       await gateway.#listen();
       // The operations table (≈1.4 MB of JSON) is parsed once, after listening rather than on the first call.
@@ -423,6 +424,8 @@ export class Gateway implements GatewayControl {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    // Counted before anything closes: what this stop cuts off, for the last line an operator (or a log) reads.
+    this.#emit({ type: 'stopped', ...this.#stopCounts() });
     const closed = this.#listener.stopAccepting();
     this.approvals.close();
     const deadline = Date.now() + (this.options.drainMs ?? DEFAULTS.drainMs);
@@ -435,6 +438,19 @@ export class Gateway implements GatewayControl {
     for (const sink of this.#sinks) await sink.close().catch(() => undefined);
     await this.policy.close();
     await rm(gatewayInfoPath(this.options.stateDir), { force: true });
+  }
+
+  #stopCounts(): Omit<Extract<GatewayEvent, { type: 'stopped' }>, 'type' | 'at'> {
+    const counts = this.#sessions.counts;
+    return {
+      activeSessions: this.sessions({ active: true }).length,
+      pending: this.approvals.pending().length,
+      grants: this.approvals.grants.list().length,
+      requests: counts.requests,
+      allowed: counts.allowed,
+      denied: counts.denied,
+      uptimeMs: Math.max(0, this.#now().getTime() - this.startedAt.getTime()),
+    };
   }
 
   #teardown(): void {

@@ -33,6 +33,8 @@ export interface DenyInput {
 export interface EventsOptions {
   session?: string;
   types?: GatewayEventType[];
+  /** Up to this many recent events first (marked `replayed: true`); 0 or absent: live events only. */
+  history?: number;
   /** Aborting ends the iteration quietly (no error). */
   signal?: AbortSignal;
 }
@@ -137,6 +139,7 @@ export class AdminClient {
     const path = eventsQuery({
       ...(options.session === undefined ? {} : { session: options.session }),
       ...(options.types === undefined ? {} : { types: options.types }),
+      ...(options.history === undefined ? {} : { history: options.history }),
     });
     const controller = new AbortController();
     const onAbort = (): void => controller.abort();

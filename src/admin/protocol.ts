@@ -48,6 +48,7 @@ const EVENT_TYPES_RECORD = {
   'tool.call.ended': true,
   'tool.changed': true,
   error: true,
+  stopped: true,
 } satisfies Record<GatewayEventType, true>;
 
 export const EVENT_TYPES: readonly GatewayEventType[] = Object.keys(EVENT_TYPES_RECORD) as GatewayEventType[];
@@ -74,7 +75,15 @@ export type Route =
 export interface EventFilter {
   session?: string;
   types?: GatewayEventType[];
+  /** Send up to this many recent events (that pass the filter) first, each marked `replayed: true`. */
+  history?: number;
 }
+
+/** Most recent events the admin server keeps for `?history=N` (and the largest N it accepts). */
+export const EVENT_HISTORY_CAPACITY = 1000;
+
+/** An event as the stream carries it: history sent on connect is marked so a client does not count it twice. */
+export type StreamedEvent = GatewayEvent & { replayed?: true };
 
 export type RouteMatch = { ok: true; route: Route } | { ok: false; status: 400 | 404 | 405; error: string };
 
@@ -117,6 +126,12 @@ export function parseEventFilter(query: URLSearchParams): Parsed<EventFilter> {
     const unknown = list.filter((t) => !isEventType(t));
     if (unknown.length > 0) return { ok: false, error: `types: unknown event type "${unknown[0]}" (known: ${EVENT_TYPES.join(', ')})` };
     filter.types = [...new Set(list)] as GatewayEventType[];
+  }
+  const history = query.get('history');
+  if (history !== null) {
+    const n = Number(history);
+    if (!/^\d+$/.test(history) || n > EVENT_HISTORY_CAPACITY) return { ok: false, error: `history: expected a whole number from 0 to ${EVENT_HISTORY_CAPACITY}` };
+    filter.history = n;
   }
   return { ok: true, value: filter };
 }
@@ -230,6 +245,7 @@ export function eventsQuery(filter: EventFilter): string {
   const query = new URLSearchParams();
   if (filter.session !== undefined) query.set('session', filter.session);
   if (filter.types && filter.types.length > 0) query.set('types', filter.types.join(','));
+  if (filter.history !== undefined && filter.history > 0) query.set('history', String(filter.history));
   const text = query.toString();
   return `${API_PREFIX}/events${text ? `?${text}` : ''}`;
 }

@@ -13,6 +13,7 @@ import { AdminError } from './errors.js';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_QUEUED_EVENTS,
+  EVENT_HISTORY_CAPACITY,
   MAX_BODY_BYTES,
   OVERFLOW_CODE,
   eventMatches,
@@ -36,6 +37,8 @@ export interface AdminServerOptions {
   overflowGraceMs?: number;
   /** On close, how long in-flight requests may finish before their connections are cut. Default 2 s. */
   closeGraceMs?: number;
+  /** Recent events kept for `events?history=N` (an attaching dashboard fills its log), at most 1000. Default 0: none. */
+  historyEvents?: number;
   now?: () => Date;
 }
 
@@ -122,12 +125,34 @@ interface StreamOptions {
  * back, they wait in a bounded queue, and a client that falls further behind is dropped with a final
  * overflow line, so a stalled reader costs at most `maxQueuedEvents` lines of memory.
  */
+/** The last `capacity` events, oldest first (trimmed in batches so a push stays O(1) amortised). */
+class RecentEvents {
+  readonly #events: GatewayEvent[] = [];
+  constructor(readonly capacity: number) {}
+  push(event: GatewayEvent): void {
+    if (this.capacity <= 0) return;
+    this.#events.push(event);
+    if (this.#events.length >= this.capacity * 2) this.#events.splice(0, this.#events.length - this.capacity);
+  }
+  /** Up to `n` of the most recent events that pass `filter`, oldest first. */
+  last(n: number, filter: EventFilter): GatewayEvent[] {
+    const out: GatewayEvent[] = [];
+    const floor = Math.max(0, this.#events.length - this.capacity);
+    for (let i = this.#events.length - 1; i >= floor && out.length < n; i -= 1) {
+      const event = this.#events[i]!;
+      if (eventMatches(event, filter)) out.push(event);
+    }
+    return out.reverse();
+  }
+}
+
 function openEventStream(
   res: ServerResponse,
   control: GatewayControl,
   filter: EventFilter,
   options: StreamOptions,
   onClosed: () => void,
+  history: GatewayEvent[] = [],
 ): EventStream {
   res.writeHead(200, {
     'content-type': 'application/x-ndjson; charset=utf-8',
@@ -191,6 +216,8 @@ function openEventStream(
     onClosed();
   });
 
+  // History first, then live events: both in the same turn, so nothing falls between them.
+  for (const event of history) write(`${JSON.stringify({ ...event, replayed: true })}\n`);
   const unsubscribe = control.bus.subscribe((event: GatewayEvent) => {
     if (eventMatches(event, filter)) write(`${JSON.stringify(event)}\n`);
   });
@@ -291,6 +318,8 @@ export async function startAdminServer(control: GatewayControl, options: AdminSe
 
   const streams = new Set<EventStream>();
   let closing = false;
+  const recent = new RecentEvents(Math.min(EVENT_HISTORY_CAPACITY, options.historyEvents ?? 0));
+  const stopRecording = recent.capacity > 0 ? control.bus.subscribe((event) => recent.push(event)) : () => undefined;
 
   const dispatch = async (route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     switch (route.name) {
@@ -311,7 +340,8 @@ export async function startAdminServer(control: GatewayControl, options: AdminSe
           sendError(res, 409, 'the gateway is shutting down');
           return;
         }
-        const stream = openEventStream(res, control, route.filter, streamOptions, () => streams.delete(stream));
+        const history = route.filter.history ? recent.last(route.filter.history, route.filter) : [];
+        const stream = openEventStream(res, control, route.filter, streamOptions, () => streams.delete(stream), history);
         streams.add(stream);
         return;
       }
@@ -387,6 +417,7 @@ export async function startAdminServer(control: GatewayControl, options: AdminSe
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
+      stopRecording();
       for (const stream of streams) stream.end();
       await new Promise<void>((resolveClose) => {
         const cut = setTimeout(() => server.closeAllConnections(), closeGraceMs);

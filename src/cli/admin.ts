@@ -7,7 +7,7 @@ import { AdminClient } from '../admin/client.js';
 import { AdminError, AdminUnavailableError } from '../admin/errors.js';
 import type { ControlResult, Grant, PendingApproval, SessionSummary } from '../admin/types.js';
 import { bodySummary, describePair, headerLines, pairsOf, splitPair } from '../approval/summary.js';
-import type { GatewayEvent } from '../events.js';
+import { describeStop, type GatewayEvent } from '../events.js';
 import { resolveStateDir } from '../state.js';
 import { CliError, printJson, printLine, requireDurationMs } from './output.js';
 
@@ -207,6 +207,8 @@ export class TailFormatter {
         return `- session ${e.sessionId} ended (${e.reason})`;
       case 'error':
         return `- error: ${e.message}${e.code ? ` (${e.code})` : ''}`;
+      case 'stopped':
+        return `- gateway stopped after ${formatDuration(e.uptimeMs)}: ${describeStop(e)} (${e.requests} calls served)`;
     }
   }
 }

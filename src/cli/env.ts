@@ -17,6 +17,7 @@ import { caFilePath } from '../proxy/tls.js';
 import { gatewayInfoPath, resolveStateDir } from '../state.js';
 import { loadCliPolicy, readRunningGateway } from './gateway-info.js';
 import { CliError, printLine } from './output.js';
+import { unreadableWarning } from './readable.js';
 
 export { readRunningGateway };
 
@@ -329,4 +330,6 @@ export async function env(opts: Opts, command: string[] = []): Promise<void> {
   } else {
     printLine(formatShell(environment));
   }
+  const closed = unreadableWarning('AWS_CA_BUNDLE', environment.vars.AWS_CA_BUNDLE);
+  if (closed) process.stderr.write(`portcullis: warning: ${closed}\n`);
 }

@@ -9,7 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import { loadOrCreateGatewayKeys, keyPaths } from '../identity/keys.js';
 import { caFilePath, loadOrCreateCa } from '../proxy/tls.js';
 import { resolveStateDir } from '../state.js';
-import { clientEnvironment, formatShell } from './env.js';
+import { PLACEHOLDER } from '../config/validate.js';
 import { CliError, printLine } from './output.js';
 
 /** Where `portcullis start` listens by default, so the URL clients will use once it runs. */
@@ -26,14 +26,33 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The example with a header naming this host; the rules are the documented reference, to be edited. */
+/**
+ * The example's values that say which identity provider (tenant, org, cluster, audience) to trust, replaced by the
+ * placeholder: a policy fresh from `init` must trust nobody's tokens, and fails `policy check` (and `start`) at
+ * each of these lines until the operator puts in their own. `[example value, placeholder]`.
+ */
+export const INIT_PLACEHOLDERS: readonly (readonly [string, string])[] = [
+  ['org: dev-123456.okta.com', `org: ${PLACEHOLDER}.okta.com`],
+  ['tenant: 72f988bf-86f1-41af-91ab-2d7cd011db47', `tenant: ${PLACEHOLDER}`],
+  ['audience: https://portcullis.acme.example', `audience: ${PLACEHOLDER}`],
+  ['audience: sts.amazonaws.com     # what aws-actions', `audience: ${PLACEHOLDER}               # sts.amazonaws.com is what aws-actions`],
+  ['issuer: https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE', `issuer: https://oidc.eks.eu-west-1.amazonaws.com/id/${PLACEHOLDER}`],
+  ['trust_domain: acme.internal', `trust_domain: ${PLACEHOLDER}`],
+];
+
+/** The example with a header naming this host and its issuers' identifying values replaced by placeholders. */
 export function initialPolicy(example: string, host: string, now: Date): string {
   const header = [
     `# portcullis policy for the gateway on ${host}, written by \`portcullis init\` on ${now.toISOString().slice(0, 10)}.`,
     '# It starts as a copy of policy.example.yaml: replace the issuer, service accounts and roles with yours.',
+    `# Every ${PLACEHOLDER} marks a value only you know (your IdP's org, tenant, cluster, audience): until each is`,
+    '# replaced, `portcullis policy check` lists them and `portcullis start` refuses the file. Delete the issuers',
+    '# (and their service accounts) you do not use.',
     '#',
   ].join('\n');
-  return `${header}\n${example}`;
+  let body = example;
+  for (const [from, to] of INIT_PLACEHOLDERS) body = body.replace(from, to);
+  return `${header}\n${body}`;
 }
 
 function shellPath(path: string): string {
@@ -102,28 +121,26 @@ export async function init(opts: Record<string, unknown>): Promise<void> {
   printLine(`${caExisted ? 'kept' : 'created'} the gateway CA: ${caFilePath(stateDir)} (clients trust this file)`);
   printLine('');
   printLine('Next steps:');
-  printLine(`  1. Edit ${policyArg}: your IdP issuer, service accounts and the IAM roles they may assume. Then check it:`);
+  printLine(`  1. Edit ${policyArg}: your IdP issuer, service accounts and the IAM roles they may assume. Every ${PLACEHOLDER}`);
+  printLine('     marks a value only you know; `policy check` lists each one with its line until all are replaced:');
   printLine(`       portcullis policy check ${policyArg}`);
   printLine('  2. Start the gateway (dashboard on a terminal, JSON lines otherwise). It uses the AWS credentials of this');
   printLine('     host (env, profile, SSO or instance role) to assume the roles the policy names:');
   printLine(`       portcullis start --policy ${policyArg}${stateArg}`);
   printLine(`     For clients on other machines: --listen 0.0.0.0:8443 --public-host ${host} (and use https://${host}:8443).`);
-  printLine('  3. Point a client at it. For the policy\'s first service account:');
-
-  const first = await readFirstAccount(policyFile);
-  if (first === undefined) {
-    printLine(`       portcullis env --service-account NAME --policy ${policyArg}${stateArg}`);
-    return;
-  }
-  const environment = await clientEnvironment({ stateDir, policy: policyFile, serviceAccount: first, url: DEFAULT_GATEWAY_URL });
-  printLine('');
-  printLine(formatShell(environment));
-  printLine('');
-  printLine(`  (once the gateway runs: portcullis env --service-account ${first} --policy ${policyArg}${stateArg} [--format json|mcp|aws-config])`);
+  printLine(`  3. Point a client at it (once the policy checks clean and the gateway runs), e.g. for ${'`'}${(await readFirstAccount(policyFile)) ?? 'NAME'}${'`'}:`);
+  printLine(`       portcullis env --service-account ${(await readFirstAccount(policyFile)) ?? 'NAME'} --policy ${policyArg}${stateArg} [--format json|mcp|aws-config]`);
+  printLine(`     Clients trust the gateway CA: portcullis ca export -o gateway-ca.pem${stateArg} (a copy readable by their users).`);
 }
 
+/** The first service account's name, read without validating (the fresh policy fails until its placeholders are edited). */
 async function readFirstAccount(policyFile: string): Promise<string | undefined> {
-  const { loadPolicyFile } = await import('../config/load.js');
-  const loaded = await loadPolicyFile(policyFile);
-  return loaded.ok ? loaded.policy.config.serviceAccounts[0]?.name : undefined;
+  const { parse } = await import('yaml');
+  try {
+    const doc = parse(await readFile(policyFile, 'utf8')) as { service_accounts?: { name?: unknown }[] } | null;
+    const name = doc?.service_accounts?.[0]?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }

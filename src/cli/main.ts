@@ -3,6 +3,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../version.js';
+import { finishHelp } from './help.js';
 import { CliError, type ExitCode } from './output.js';
 
 type Opts = Record<string, unknown>;
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8443')
     .addOption(stateDirOption())
     .option('--headless', 'no dashboard: print JSON event lines')
+    .option('--log-file <file>', 'also append the JSON event lines to FILE (0600); what a detached gateway keeps writing')
     .option('--upstream-endpoint <url>', 'send every AWS call here instead of AWS (moto, LocalStack, MinIO)')
     .option('--public-host <name>', 'extra host name for the server certificate (repeatable)', collect, [])
     .option('--theme <name>', 'dashboard theme: dark, light, high-contrast, mono, or a theme file (or $PORTCULLIS_THEME)')
@@ -99,6 +101,13 @@ export function buildProgram(): Command {
     .argument('<command...>', 'the MCP server command and its arguments, after --')
     .passThroughOptions()
     .action(async (command: string[], opts: Opts) => (await import('./mcp.js')).mcpRun(command, opts));
+
+  const ca = program.command('ca').description('the gateway CA that clients trust');
+  ca.command('export')
+    .description('write the gateway CA certificate (PEM) for clients: a copy other users can read (0644)')
+    .option('-o, --output <file>', 'write to FILE (mode 0644) instead of stdout')
+    .addOption(stateDirOption())
+    .action(async (opts: Opts) => (await import('./ca.js')).caExport(opts));
 
   program
     .command('credentials')
@@ -261,6 +270,16 @@ Exit codes:
     )
     .action(async (target: string | undefined, opts: Opts) => (await import('./recording.js')).verify(target, opts));
 
+  program
+    .command('completion')
+    .description('print shell completion: bash, zsh or fish')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./completion.js');
+      process.stdout.write(completionScript(program, shell));
+    });
+
+  finishHelp(program);
   return program;
 }
 

@@ -1,8 +1,9 @@
 // `portcullis start`: the gateway in the foreground. Headless (or without a TTY) it prints one JSON
 // event per line on stdout, the first being {"event":"listening",...}.
 
-import { statSync } from 'node:fs';
-import { EventBus, type GatewayEvent } from '../events.js';
+import { closeSync, openSync, statSync } from 'node:fs';
+import { describeStop, EventBus, type GatewayEvent, type StopCounts } from '../events.js';
+import { formatDuration } from '../tui/format.js';
 import { Gateway } from '../gateway.js';
 import { resolveStateDir } from '../state.js';
 import { parseByteSize } from '../lib/bytes.js';
@@ -98,6 +99,23 @@ export function limitOptions(opts: Record<string, unknown>): { accountConcurrenc
   return out;
 }
 
+/** Writes to the terminal, or to nothing once it is gone (a detached gateway outlives its terminal). */
+function writeStderr(text: string): void {
+  try {
+    process.stderr.write(text);
+  } catch {
+    // no terminal any more
+  }
+}
+
+function openLogFile(file: string): number {
+  try {
+    return openSync(file, 'a', 0o600);
+  } catch (error) {
+    throw new CliError(`--log-file: cannot open ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 2);
+  }
+}
+
 /** The state dir must be a directory (or not exist yet). */
 function checkStateDir(stateDir: string): void {
   let info;
@@ -131,6 +149,26 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     ? createHeadlessWriter({ onClosed: () => process.stderr.write('portcullis: stdout closed; event lines are no longer written (the gateway keeps running)\n') })
     : undefined;
   if (log) attachHeadlessLog(bus, log);
+  // --log-file: the same JSON lines appended to a file, whatever the mode (what a detached gateway leaves behind).
+  const logFile = opts.logFile === undefined ? undefined : openLogFile(String(opts.logFile));
+  const fileLog = logFile === undefined ? undefined : createHeadlessWriter({ fd: logFile });
+  if (fileLog) attachHeadlessLog(bus, fileLog);
+  let stopCounts: StopCounts | undefined;
+  bus.subscribe((event) => {
+    if (event.type === 'stopped') stopCounts = event;
+  });
+  const flushLogs = async () => {
+    await log?.flush();
+    await fileLog?.flush();
+    if (logFile !== undefined) closeSync(logFile);
+  };
+  /** Every stop ends with one line on stderr saying what it cut off (the `stopped` event carries the same counts). */
+  const stopped = async () => {
+    await flushLogs();
+    if (stopCounts) {
+      writeStderr(`portcullis: stopped after ${formatDuration(stopCounts.uptimeMs)}: ${describeStop(stopCounts)}; ${stopCounts.requests} calls served (${stopCounts.allowed} allowed, ${stopCounts.denied} denied)\n`);
+    }
+  };
   let gateway: Gateway;
   try {
     gateway = await Gateway.start({
@@ -148,7 +186,7 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new CliError(`--listen ${listen.host}:${listen.port}: address already in use`);
     if (code === 'EACCES') throw new CliError(`--listen ${listen.host}:${listen.port}: permission denied`);
-    await log?.flush();
+    await flushLogs();
     throw new CliError((error as Error).message);
   }
   if (!headless) {
@@ -157,25 +195,46 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     process.off('SIGTERM', onSignal);
     if (stopRequested) {
       await gateway.close();
+      await stopped();
       return;
     }
     const { runDashboard } = await import('../tui/dashboard.js');
     const { AdminClient } = await import('../admin/client.js');
+    let exit: Awaited<ReturnType<typeof runDashboard>> = 'stop';
     try {
-      await runDashboard(AdminClient.connect(stateDir), { theme: opts.theme as string | undefined, stateDir, title: 'portcullis' });
+      exit = await runDashboard(AdminClient.connect(stateDir), { theme: opts.theme as string | undefined, stateDir, title: 'portcullis', owner: true });
     } finally {
-      await gateway.close();
+      if (exit !== 'detach') {
+        await gateway.close();
+        await stopped();
+      }
     }
+    if (exit !== 'detach') return;
+    // Detached: keep serving without a screen. Closing the terminal (SIGHUP) does not stop it; ctrl-c or SIGTERM do.
+    process.stderr.on('error', () => undefined);
+    process.on('SIGHUP', () => undefined);
+    const where = opts.stateDir === undefined ? '' : ` --state-dir ${stateDir}`;
+    writeStderr(
+      `portcullis: detached; the gateway keeps serving ${gateway.url} (pid ${process.pid}).\n` +
+        `  reattach: portcullis dash${where}   stop: ctrl-c here, or kill ${process.pid}\n` +
+        `  event log: ${opts.logFile === undefined ? 'none (start with --log-file FILE to keep JSON lines)' : String(opts.logFile)}\n`,
+    );
+    await new Promise<void>((resolve) => {
+      const onStop = () => {
+        process.off('SIGINT', onStop);
+        process.off('SIGTERM', onStop);
+        void gateway.close().then(stopped).then(resolve, resolve);
+      };
+      process.on('SIGINT', onStop);
+      process.on('SIGTERM', onStop);
+    });
     return;
   }
   await new Promise<void>((resolve) => {
     stop = () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      void gateway
-        .close()
-        .then(() => log?.flush())
-        .then(resolve, resolve);
+      void gateway.close().then(stopped).then(resolve, resolve);
     };
     if (stopRequested) stop();
   });

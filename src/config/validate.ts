@@ -4,7 +4,7 @@
 // section has its own validator in validate/; they share one Walker (the YAML reads and the error list).
 
 import type { Document, LineCounter, Node } from 'yaml';
-import { isScalar } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, visit } from 'yaml';
 import type { PolicyErrorItem } from '../events.js';
 import { suggest } from '../lib/suggest.js';
 import { serviceAccounts } from './validate/accounts.js';
@@ -22,6 +22,35 @@ export interface ValidationResult {
   errors: PolicyErrorItem[];
   /** Rules that can never take effect and the like: reported by `policy check`, never stop a load. */
   warnings: PolicyErrorItem[];
+}
+
+/** What `portcullis init` writes where only the operator knows the value (issuer tenant, org, audience…). */
+export const PLACEHOLDER = 'EDIT-ME';
+
+/**
+ * A policy written by `init` trusts nobody until edited: every value still holding the placeholder is an error at
+ * its line and column, so `policy check` lists exactly what to edit and `start` refuses to run it.
+ */
+function placeholders(w: Walker, doc: Document): void {
+  const marked = new Set<string>();
+  visit(doc, {
+    Scalar(_key, node, ancestors) {
+      if (typeof node.value !== 'string' || !node.value.includes(PLACEHOLDER)) return;
+      let path = '';
+      for (let i = 0; i < ancestors.length; i += 1) {
+        const a = ancestors[i];
+        const next = ancestors[i + 1] ?? node;
+        if (isPair(a) && isScalar(a.key) && a.value === next) path += `${path ? '.' : ''}${String(a.key.value)}`;
+        else if (isSeq(a)) path += `[${a.items.indexOf(next as never)}]`;
+        else if (isMap(a)) continue;
+      }
+      marked.add(path);
+      w.error(node, path, `placeholder \`${PLACEHOLDER}\` written by \`portcullis init\`: replace it with your own value (the comment beside it says which)`);
+    },
+  });
+  // The placeholder is the one thing to say about such a value (not also "is not a tenant id").
+  const keep = w.errors.filter((e) => !marked.has(e.path) || e.message.startsWith('placeholder'));
+  w.errors.splice(0, w.errors.length, ...keep);
 }
 
 export function validatePolicyDocument(doc: Document, lineCounter: LineCounter, file: string): ValidationResult {
@@ -44,6 +73,7 @@ export function validatePolicyDocument(doc: Document, lineCounter: LineCounter, 
   const pass = passthrough(w, top.get('passthrough'));
   const approvals = approval(w, top.get('approval'));
   const tele = telemetry(w, top.get('telemetry'));
+  placeholders(w, doc);
 
   if (w.errors.length > 0) return { errors: w.sorted(), warnings: w.sorted(w.warnings) };
   return {

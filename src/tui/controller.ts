@@ -15,9 +15,16 @@ export type Overlay =
   | { kind: 'help' }
   | { kind: 'filter' }
   | { kind: 'detail'; sessionId: string }
+  /** One call (Enter on the log's cursor row): `scroll` is the first line shown when it is taller than the screen. */
+  | { kind: 'call'; seq: number; scroll: number }
   | { kind: 'confirm-revoke'; sessionId: string; focus: 'cancel' | 'confirm' }
   | { kind: 'confirm-revoke-grant'; grantId: string; focus: 'cancel' | 'confirm' }
-  | { kind: 'confirm-quit'; focus: 'cancel' | 'confirm' };
+  | { kind: 'confirm-quit'; focus: 'cancel' | 'confirm' }
+  /** Leaving the dashboard of `start`: stopping the gateway cuts every session off; detaching keeps it serving. */
+  | { kind: 'confirm-stop'; focus: StopButton };
+
+export type StopButton = 'cancel' | 'detach' | 'stop';
+export const STOP_BUTTONS: readonly StopButton[] = ['cancel', 'detach', 'stop'];
 
 export type ApprovalStep = 'choose' | 'duration' | 'reason';
 export type ApprovalButton = 'approve' | 'approveFor' | 'deny' | 'later';
@@ -36,6 +43,8 @@ export interface ApprovalUi {
 }
 
 export interface UiState {
+  /** The dashboard of `portcullis start`: quitting it stops the gateway (so `q` and ctrl-c ask first). */
+  owner: boolean;
   focus: Panel;
   overlay: Overlay;
   filter: string;
@@ -52,7 +61,11 @@ export type Command =
   | { type: 'revoke'; sessionId: string }
   | { type: 'revokeGrant'; id: string }
   | { type: 'reload' }
-  | { type: 'quit' };
+  | { type: 'quit' }
+  /** Leave the dashboard and stop the gateway (owner only). */
+  | { type: 'stop' }
+  /** Leave the dashboard; the gateway keeps serving headless (owner only). */
+  | { type: 'detach' };
 
 /** What the screen shows right now, in display order. */
 export interface KeyContext {
@@ -64,13 +77,15 @@ export interface KeyContext {
   logPageRows: number;
   /** How far the open approval prompt can scroll (0 when it fits). */
   approvalScrollMax?: number;
+  /** How far the open call detail can scroll (0 when it fits). */
+  callScrollMax?: number;
 }
 
 export const MAX_REASON_CHARS = 200;
 export const MAX_DURATION_CHARS = 16;
 
-export function initialUi(): UiState {
-  return { focus: 'sessions', overlay: { kind: 'none' }, filter: '', approval: { step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON, scroll: 0 } };
+export function initialUi(owner = false): UiState {
+  return { owner, focus: 'sessions', overlay: { kind: 'none' }, filter: '', approval: { step: 'choose', input: '', button: SAFE_APPROVAL_BUTTON, scroll: 0 } };
 }
 
 /** blessed's (ch, key) → one name: printable characters as themselves, others as blessed's `full` name. */
@@ -126,10 +141,11 @@ function scrollLog(ui: UiState, ctx: KeyContext, key: string): boolean {
   if (seqs.length === 0) return ['up', 'down', 'pageup', 'pagedown', 'home', 'g', 'C-b', 'C-f', 'j'].includes(key);
   let bottom = ui.logAnchor === undefined ? seqs.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor);
   const delta: Record<string, number> = { up: -1, down: 1, j: 1, pageup: -page, pagedown: page, 'C-b': -page, 'C-f': page };
-  if (key === 'home' || key === 'g') bottom = Math.min(seqs.length - 1, page - 1);
+  // `bottom` is the log's cursor: the bottom row shown, or a row of the first page (the view keeps a page full).
+  if (key === 'home' || key === 'g') bottom = 0;
   else if (delta[key] !== undefined) bottom += delta[key]!;
   else return false;
-  bottom = Math.max(Math.min(seqs.length - 1, page - 1), bottom);
+  bottom = Math.max(0, bottom);
   ui.logAnchor = bottom >= seqs.length - 1 ? undefined : seqs[bottom];
   return true;
 }
@@ -150,7 +166,8 @@ export function lastIndexAtOrBefore(seqs: number[], anchor: number): number {
 
 /** Handles one key. Mutates `ui` (and marks approvals deferred/deciding on the model); returns commands to run. */
 export function handleKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
-  if (key === 'C-c') return [{ type: 'quit' }];
+  if (ui.overlay.kind === 'confirm-stop') return stopKey(ui, ui.overlay, key);
+  if (key === 'C-c') return leave(ui, ctx, true);
   const prompt = syncApproval(ui, ctx.model);
   if (prompt) return approvalKey(ui, key, ctx, prompt.row.id);
   const overlay = ui.overlay;
@@ -167,6 +184,12 @@ export function handleKey(ui: UiState, key: string, ctx: KeyContext): Command[] 
       else if (isPrintable(key) && ui.filter.length < 100) ui.filter += key;
       ui.logAnchor = undefined;
       return [];
+    case 'call': {
+      const scrollBy: Record<string, number> = { up: -1, k: -1, down: 1, j: 1, pageup: -10, pagedown: 10, home: -Infinity, g: -Infinity, end: Infinity, G: Infinity };
+      if (['escape', 'q', 'enter'].includes(key)) ui.overlay = { kind: 'none' };
+      else if (scrollBy[key] !== undefined) overlay.scroll = Math.max(0, Math.min(ctx.callScrollMax ?? 0, overlay.scroll + scrollBy[key]!));
+      return [];
+    }
     case 'detail':
       if (['escape', 'q', 'enter'].includes(key)) ui.overlay = { kind: 'none' };
       else if (key === 'k') ui.overlay = { kind: 'confirm-revoke', sessionId: overlay.sessionId, focus: 'cancel' };
@@ -224,11 +247,7 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
     case 'r':
       return [{ type: 'reload' }];
     case 'q':
-      if (ctx.model.queue().length > 0) {
-        ui.overlay = { kind: 'confirm-quit', focus: 'cancel' };
-        return [];
-      }
-      return [{ type: 'quit' }];
+      return leave(ui, ctx, false);
     case 'k': {
       // In the pending panel a selected grant is what `k` ends; elsewhere it is the selected session.
       const grantId = ui.focus === 'pending' ? syncSelection(ui.selectedPending, ctx.pendingIds) : undefined;
@@ -245,6 +264,17 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
       if (ui.focus === 'sessions') {
         const sessionId = syncSelection(ui.selectedSession, ctx.sessionIds);
         if (sessionId) ui.overlay = { kind: 'detail', sessionId };
+      } else if (ui.focus === 'log') {
+        // The cursor is the bottom row shown: the newest while following, the anchor while paused.
+        const seqs = ctx.logSeqs;
+        const index = ui.logAnchor === undefined ? seqs.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor);
+        const seq = seqs[index];
+        if (seq === undefined) ctx.model.setFlash('info', 'no call to show');
+        else {
+          // Opening a call pauses the log on it, so the row stays where it was when the detail closes.
+          ui.logAnchor = seq;
+          ui.overlay = { kind: 'call', seq, scroll: 0 };
+        }
       } else if (ui.focus === 'pending') {
         const id = syncSelection(ui.selectedPending, ctx.pendingIds);
         if (id && ctx.model.grants.has(id)) ui.overlay = { kind: 'confirm-revoke-grant', grantId: id, focus: 'cancel' };
@@ -260,6 +290,41 @@ function mainKey(ui: UiState, key: string, ctx: KeyContext): Command[] {
       else scrollLog(ui, ctx, key);
       return [];
   }
+}
+
+/**
+ * `q` / ctrl-c. An attached dashboard leaves freely (ctrl-c at once; `q` asks only while calls wait for approval:
+ * they stay pending). The dashboard of `start` always asks, Cancel focused, because leaving it stops the gateway.
+ */
+function leave(ui: UiState, ctx: KeyContext, ctrlC: boolean): Command[] {
+  if (ui.owner) {
+    ui.overlay = { kind: 'confirm-stop', focus: 'cancel' };
+    return [];
+  }
+  if (!ctrlC && ctx.model.queue().length > 0) {
+    ui.overlay = { kind: 'confirm-quit', focus: 'cancel' };
+    return [];
+  }
+  return [{ type: 'quit' }];
+}
+
+/** The stop dialog: Tab/←→ move, Enter chooses, Esc cancels, `d` detaches; ctrl-c again stops (as a second ctrl-c does elsewhere). */
+function stopKey(ui: UiState, overlay: Extract<Overlay, { kind: 'confirm-stop' }>, key: string): Command[] {
+  if (['tab', 'S-tab', 'left', 'right', 'h', 'l'].includes(key)) {
+    const i = STOP_BUTTONS.indexOf(overlay.focus);
+    const delta = ['tab', 'right', 'l'].includes(key) ? 1 : STOP_BUTTONS.length - 1;
+    overlay.focus = STOP_BUTTONS[(i + delta) % STOP_BUTTONS.length]!;
+    return [];
+  }
+  const close = (commands: Command[]): Command[] => {
+    ui.overlay = { kind: 'none' };
+    return commands;
+  };
+  if (key === 'escape' || key === 'q') return close([]);
+  if (key === 'C-c') return close([{ type: 'stop' }]);
+  if (key === 'd') return close([{ type: 'detach' }]);
+  if (key === 'enter') return close(overlay.focus === 'cancel' ? [] : [{ type: overlay.focus }]);
+  return [];
 }
 
 function approvalKey(ui: UiState, key: string, ctx: KeyContext, id: string): Command[] {

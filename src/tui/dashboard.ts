@@ -10,7 +10,8 @@ import { computeLayout, modalBox, type Rect } from './layout.js';
 import { DashboardModel } from './model.js';
 import { settle, type DashboardSource } from './source.js';
 import { blessedStyle, chooseThemeName, loadTheme, type Theme } from './theme.js';
-import { approvalModal, confirmModal, detailModal, helpModal, tooSmallText, type ModalText } from './modals.js';
+import { callModal } from './call-modal.js';
+import { approvalModal, confirmModal, detailModal, helpModal, stopModal, tooSmallText, type ModalText } from './modals.js';
 import { footerLine, headerLines, logView, pendingView, sessionsView } from './view.js';
 
 export interface DashboardOptions {
@@ -22,6 +23,11 @@ export interface DashboardOptions {
   title?: string;
   /** Called once after the screen is restored, when the operator quits. */
   onQuit?: () => void;
+  /**
+   * The dashboard of `portcullis start`: leaving it stops the gateway, so `q` and ctrl-c ask first (Cancel focused)
+   * and offer to detach. `runDashboard` then resolves with what the operator chose.
+   */
+  owner?: boolean;
   /** Shown in the disconnected line so the operator knows which gateway is meant. */
   stateDir?: string;
   // For tests and the bench:
@@ -44,6 +50,9 @@ export interface DashboardOptions {
   statusIntervalMs?: number;
 }
 
+/** Recent events asked for on attach (the admin server keeps up to 1000). */
+export const HISTORY_EVENTS = 500;
+
 export function defaultTerminal(env: Record<string, string | undefined>): string | undefined {
   const term = env.TERM ?? '';
   if (/^(tmux|screen)/.test(term) && /256/.test(term)) return 'xterm-256color';
@@ -64,12 +73,22 @@ function osUser(): string {
   }
 }
 
+/** One toast for a command's outcome: the gateway's message when it already says what was done, else both. */
+export function flashText(okText: string, message: string | undefined): string {
+  if (!message || message === okText) return okText;
+  if (message.startsWith(okText)) return message;
+  return `${okText}: ${message}`;
+}
+
 function describe(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.length > 160 ? `${text.slice(0, 159)}…` : text;
 }
 
-export async function runDashboard(source: DashboardSource, options: DashboardOptions = {}): Promise<void> {
+/** How the dashboard ended: `quit` (an attached dashboard left, or SIGTERM), `stop` or `detach` (owner only). */
+export type DashboardExit = 'quit' | 'stop' | 'detach';
+
+export async function runDashboard(source: DashboardSource, options: DashboardOptions = {}): Promise<DashboardExit> {
   const env = options.env ?? process.env;
   // Resolve the theme before touching the terminal, so a bad --theme is one clean error line.
   const theme = loadTheme(chooseThemeName(options.theme, env));
@@ -77,7 +96,7 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
   const by = options.user ?? osUser();
   const maxFps = Math.max(1, Math.min(60, options.maxFps ?? 10));
   const model = new DashboardModel({ now: options.now });
-  const ui = initialUi();
+  const ui = initialUi(options.owner ?? false);
 
   const screen = blessed.screen({
     smartCSR: true,
@@ -164,7 +183,7 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
     for (const box of [header, sessionsBox, pendingBox, logBox, footer]) box[layout.tooSmall ? 'hide' : 'show']();
     if (layout.tooSmall) {
       modal.hide();
-      tooSmall.setContent(tooSmallText(width, height));
+      tooSmall.setContent(tooSmallText(width, height, ui.owner));
       tooSmall.show();
       screen.render();
       return;
@@ -187,7 +206,7 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
     setBorder(pendingBox, ui.focus === 'pending');
 
     place(logBox, layout.log);
-    const lv = logView(model, ui, theme, width - 2, layout.log.height - 2);
+    const lv = logView(model, ui, theme, width - 2, layout.log.height - 2, ui.focus === 'log');
     logBox.setLabel(lv.label);
     logBox.setContent(lv.lines.join('\n'));
     setBorder(logBox, ui.focus === 'log');
@@ -195,24 +214,29 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
     ctx = { model, sessionIds: sv.ids, pendingIds: pv.ids, logSeqs: lv.seqs, logPageRows: Math.max(1, layout.log.height - 3) };
 
     const prompt = syncApproval(ui, model);
-    if (prompt) {
+    if (ui.overlay.kind === 'confirm-stop') showModal(stopModal(ui.overlay, model, theme, width, options.stateDir));
+    else if (prompt) {
       const text = approvalModal(prompt.row, prompt.index, prompt.total, ui, model, theme, width, height);
       ctx.approvalScrollMax = text.scrollMax ?? 0;
       showModal(text);
     }
     else if (ui.overlay.kind === 'help') showModal(helpModal(theme, width));
-    else if (ui.overlay.kind === 'detail') showModal(detailModal(ui.overlay.sessionId, model, theme, width, height));
+    else if (ui.overlay.kind === 'call') {
+      const text = callModal(ui.overlay.seq, ui.overlay.scroll, model, theme, width, height);
+      ctx.callScrollMax = text.scrollMax ?? 0;
+      showModal(text);
+    } else if (ui.overlay.kind === 'detail') showModal(detailModal(ui.overlay.sessionId, model, theme, width, height));
     else if (ui.overlay.kind === 'confirm-revoke' || ui.overlay.kind === 'confirm-revoke-grant' || ui.overlay.kind === 'confirm-quit') showModal(confirmModal(ui.overlay, model, theme, width));
     else modal.hide();
 
-    footer.setContent(footerLine(ui, prompt !== undefined, theme, width));
+    footer.setContent(footerLine(ui, prompt !== undefined && ui.overlay.kind !== 'confirm-stop', theme, width));
     screen.render();
   }
 
   let stopped = false;
-  let finish!: (error?: unknown) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    finish = (error?: unknown) => {
+  let finish!: (error?: unknown, exit?: DashboardExit) => void;
+  const done = new Promise<DashboardExit>((resolve, reject) => {
+    finish = (error?: unknown, exit: DashboardExit = 'quit') => {
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
@@ -232,7 +256,7 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
         try {
           options.onQuit?.();
         } finally {
-          resolve();
+          resolve(exit);
         }
       }
     };
@@ -262,12 +286,15 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
 
   const run = async (command: Command): Promise<void> => {
     const note = (outcome: Awaited<ReturnType<typeof settle>>, okText: string) => {
-      if (outcome.ok) model.setFlash('info', `${okText}${outcome.message && outcome.message !== okText ? `: ${outcome.message}` : ''}`);
+      // The gateway's message usually restates what was done (`approved 7dx6: …`): show it alone, never twice.
+      if (outcome.ok) model.setFlash('info', flashText(okText, outcome.message));
       else model.setFlash('error', outcome.error);
     };
     switch (command.type) {
       case 'quit':
-        finish();
+      case 'stop':
+      case 'detach':
+        finish(undefined, command.type);
         return;
       case 'approve': {
         const outcome = await settle(() => source.approve(command.id, { by, ...(command.forMs ? { forMs: command.forMs } : {}) }), `approved ${command.id}`);
@@ -310,7 +337,8 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
     if (!name) return;
     try {
       if (tooSmallNow) {
-        if (name === 'q' || name === 'C-c') finish();
+        // Too small to show the stop dialog: the owner's dashboard cannot be left from here (SIGTERM still stops).
+        if (!ui.owner && (name === 'q' || name === 'C-c')) finish();
         return;
       }
       for (const command of handleKey(ui, name, ctx)) void run(command);
@@ -354,7 +382,9 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
       streamAbort = abort;
       let statusTimer: NodeJS.Timeout | undefined;
       try {
-        const iterator = source.events({ signal: abort.signal })[Symbol.asyncIterator]();
+        // The first attach fills the log with recent history; a reconnect has its log already.
+        const history = model.log.size === 0 ? HISTORY_EVENTS : 0;
+        const iterator = source.events({ signal: abort.signal, ...(history > 0 ? { history } : {}) })[Symbol.asyncIterator]();
         const first = iterator.next();
         first.catch(() => undefined);
         const [status, sessions, pending, grants] = await Promise.all([
@@ -370,6 +400,7 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
         model.applyPending(pending);
         if (grants) model.applyGrants(grants);
         model.setConnection('connected');
+        model.gatewayStopped = false;
         delay = retryMin;
         statusTimer = setInterval(() => {
           source.status().then((s) => model.applyStatus(s), () => undefined);
@@ -379,7 +410,7 @@ export async function runDashboard(source: DashboardSource, options: DashboardOp
           if (stopped) break;
         }
         if (stopped) break;
-        model.setConnection('disconnected', `the gateway closed the event stream${where}`);
+        model.setConnection('disconnected', model.gatewayStopped ? `the gateway stopped${where}` : `the gateway closed the event stream${where}`);
       } catch (error) {
         if (stopped) break;
         model.setConnection('disconnected', describe(error));

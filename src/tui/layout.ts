@@ -107,6 +107,25 @@ export function cell(text: string, width: number, align: 'left' | 'right' = 'lef
   return align === 'right' ? cut.padStart(width) : cut.padEnd(width);
 }
 
+/**
+ * Cut to `width` cells keeping both ends (`reports/…/q1.csv`): the start says where (bucket, table), the end says
+ * what (key, item). Pads like `cell`.
+ */
+export function cellMiddle(text: string, width: number): string {
+  if (width <= 0) return '';
+  const clean = sanitize(text);
+  if (clean.length <= width) return clean.padEnd(width);
+  if (width < 4) return `${clean.slice(0, Math.max(0, width - 1))}…`;
+  const head = Math.floor((width - 1) * 0.4);
+  const tail = width - 1 - head;
+  return `${clean.slice(0, head)}…${clean.slice(clean.length - tail)}`;
+}
+
+/** An ARN without its `arn:aws:` (or `arn:aws-cn:`…) prefix: in a table every row would repeat it. */
+export function shortArn(resource: string): string {
+  return resource.replace(/^arn:aws(?:-[a-z-]+)?:/, '');
+}
+
 /** Cut to `width` without padding. */
 export function truncate(text: string, width: number): string {
   if (width <= 0) return '';

@@ -1,8 +1,9 @@
 // The text of the dashboard's modal boxes: the approval prompt, confirmations, help, session detail, and the
 // too-small notice. Pure, like view.ts, whose styling helpers it uses.
 
-import type { ApprovalButton, Overlay, UiState } from './controller.js';
-import { APPROVAL_BUTTONS } from './controller.js';
+import type { ApprovalButton, Overlay, StopButton, UiState } from './controller.js';
+import { APPROVAL_BUTTONS, STOP_BUTTONS } from './controller.js';
+import { describeStop } from '../events.js';
 import { bodySummary, describePair, headerLines } from '../approval/summary.js';
 import { formatDuration, secondsLeft } from './format.js';
 import { cell, MIN_HEIGHT, MIN_WIDTH, sanitize, truncate } from './layout.js';
@@ -82,7 +83,8 @@ export function approvalDetails(row: PendingRow, theme: Theme, inner: number): s
   field('Service account', row.serviceAccount, 'title');
   field('Action', row.action, 'hold');
   field('Resource', row.resource, undefined, true);
-  field('Rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`);
+  // Why it was held: the rule, and its message (or the escalation's, which arrives as the decision message).
+  field('Held by rule', `${row.ruleId}${row.message ? ` — ${row.message}` : ''}`, 'hold', true);
   field('Session', `${row.sessionId}  (approval ${row.id})`);
   row.pairs.forEach((pair, i) => field(i === 0 ? `Covers ${row.pairs.length} pair${row.pairs.length === 1 ? '' : 's'}` : '', describePair(pair), 'hold', true));
   field('Body', bodySummary(row.body));
@@ -168,17 +170,38 @@ export function confirmModal(overlay: Extract<Overlay, { kind: 'confirm-revoke' 
   return { label, lines, width };
 }
 
+const STOP_BUTTON_TEXT: Record<StopButton, string> = { cancel: ' Cancel ', detach: ' Detach (keep serving) ', stop: ' Stop the gateway ' };
+
+/** `q` in `start`: stopping cuts every machine off, so the dialog says how many and offers to detach instead. */
+export function stopModal(overlay: Extract<Overlay, { kind: 'confirm-stop' }>, model: DashboardModel, theme: Theme, screenWidth: number, stateDir?: string): ModalText {
+  const width = Math.min(76, screenWidth - 4);
+  const inner = width - 4;
+  const active = model.sessionList().filter((s) => !s.revoked).length;
+  const counts = { activeSessions: active, pending: model.queue().length, grants: model.grantList().length };
+  const lines: string[] = [''];
+  lines.push(styled([[` Stop the gateway? ${active} active session${active === 1 ? '' : 's'} will lose access.`, active > 0 ? 'hold' : 'title']], inner, theme));
+  if (counts.pending > 0 || counts.grants > 0) lines.push(styled([[` Stopping: ${describeStop(counts)}.`]], inner, theme));
+  for (const piece of wrapCells(`Detach leaves the gateway serving without this screen; \`portcullis dash${stateDir ? ` --state-dir ${stateDir}` : ''}\` reattaches.`, inner - 2)) {
+    lines.push(styled([[` ${piece}`, 'dim']], inner, theme));
+  }
+  lines.push('');
+  const segs: Seg[] = [[' ']];
+  for (const b of STOP_BUTTONS) segs.push([STOP_BUTTON_TEXT[b], overlay.focus === b ? 'buttonFocus' : 'button'], ['  ']);
+  lines.push(styled(segs, inner, theme));
+  return { label: ' Stop the gateway? ', lines, width };
+}
+
 export const HELP_ROWS: [string, string][] = [
   ['?', 'this help (? Esc q Enter close it)'],
   ['Tab / Shift-Tab, 1 2 3', 'focus sessions, pending, log'],
   ['↑ ↓ PgUp PgDn g G', 'move in the focused panel'],
-  ['Enter', 'session detail (sessions) · answer (pending)'],
+  ['Enter', 'session detail · answer (pending) · call (log, bottom row)'],
   ['k', 'revoke session · in Pending: end grant (asks)'],
   ['/', 'filter the log (account, action, decision; !x)'],
   ['Esc', 'clear the filter · resume following'],
   ['Space', 'pause / follow the log'],
   ['r', 'reload the policy file now'],
-  ['q, Ctrl-C', 'quit (q asks while approvals are pending)'],
+  ['q, Ctrl-C', 'quit · in `start`: asks, Cancel focused (stop or detach)'],
   ['', ''],
   ['Approval prompt', ''],
   ['a', 'approve once'],
@@ -208,6 +231,20 @@ export function detailModal(sessionId: string, model: DashboardModel, theme: The
   if (s) {
     field('Age', `${formatDuration(now - s.startMs)}, expires in ${formatDuration(s.expiresAtMs - now)}${s.revoked ? ' (revoked)' : ''}`, s.revoked ? 'deny' : undefined);
     field('Calls', `${s.calls} (${s.denied} denied)`);
+    // Who this is: the role it took and the token it came with (claims as the IdP issued them, one line).
+    if (s.roleArn) field('Role', s.roleArn);
+    field('Issuer', s.issuer ?? '? (started before this dashboard attached)', s.issuer ? undefined : 'dim');
+    if (s.subject) field('Subject', s.subject);
+    if (s.userAgent || s.sourceIp) field('Client', `${s.sourceIp ?? '?'}${s.userAgent ? `  ${s.userAgent}` : ''}`);
+    if (s.claims) {
+      let text: string;
+      try {
+        text = JSON.stringify(s.claims);
+      } catch {
+        text = String(s.claims);
+      }
+      wrapCells(text, inner - 13).slice(0, 4).forEach((piece, i) => lines.push(styled([[` ${(i === 0 ? 'Claims' : '').padEnd(12)}`, 'dim'], [piece]], inner, theme)));
+    }
   } else field('State', 'ended');
   // Pairs, headers and hashes are what was approved: wrapped, never cut.
   const bound = (text: string, role?: ThemeRole) => {
@@ -240,6 +277,7 @@ export function detailModal(sessionId: string, model: DashboardModel, theme: The
   return { label: ` Session ${sessionId} `, lines, width };
 }
 
-export function tooSmallText(width: number, height: number): string {
-  return `Terminal too small: ${width}×${height}. portcullis needs at least ${MIN_WIDTH}×${MIN_HEIGHT}.\nEnlarge the window, or press q to quit.`;
+export function tooSmallText(width: number, height: number, owner = false): string {
+  const leave = owner ? 'Enlarge the window to stop or detach the gateway.' : 'Enlarge the window, or press q to quit.';
+  return `Terminal too small: ${width}×${height}. portcullis needs at least ${MIN_WIDTH}×${MIN_HEIGHT}.\n${leave}`;
 }

@@ -3,8 +3,9 @@
 
 import type { GatewayStatus, Grant, PendingApproval, SessionSummary } from '../admin/types.js';
 import { pairsOf } from '../approval/summary.js';
-import type { GatewayEvent } from '../events.js';
+import { describeStop, type GatewayEvent } from '../events.js';
 import { formatDuration, formatPolicyErrors } from './format.js';
+import { CallBook, maskedCount } from './calls.js';
 import { compileFilter } from './log-filter.js';
 import { Ring } from './ring.js';
 import type { Banner, BannerKind, ConnectionState, GrantRow, LogDecision, LogEntry, PendingRow, SessionRow } from './rows.js';
@@ -67,6 +68,8 @@ export class DashboardModel {
   readonly grants = new Map<string, GrantRow>();
   connection: ConnectionState = 'connecting';
   connectionDetail = '';
+  /** The gateway said it is stopping (its last event): the lost connection is not a fault. */
+  gatewayStopped = false;
   url = '';
   version = '';
   policyFile = '';
@@ -80,12 +83,16 @@ export class DashboardModel {
   buffer?: { inUseBytes: number; budgetBytes: number };
   banner?: Banner;
   flash?: Banner;
+  /** Per-call detail (Enter on a log row). */
+  readonly calls = new CallBook();
   /** Bumped on every change; the view renders when it moved. */
   revision = 0;
   /** Approval ids proposed since the view last took them (bell + modal). */
   #fresh: string[] = [];
   #seq = 0;
   #byRequest = new Map<string, LogEntry>();
+  /** The HOLD line of each held call, so it is logged once, when the hold starts. */
+  #heldLines = new Map<string, LogEntry>();
   #requestTimes: number[] = [];
   #bannerMs: number;
   #flashMs: number;
@@ -107,6 +114,7 @@ export class DashboardModel {
     const full = { ...entry, seq: (this.#seq += 1) };
     const evicted = this.log.push(full);
     if (evicted?.requestId && this.#byRequest.get(evicted.requestId) === evicted) this.#byRequest.delete(evicted.requestId);
+    if (evicted?.requestId && this.#heldLines.get(evicted.requestId) === evicted) this.#heldLines.delete(evicted.requestId);
     if (full.requestId && full.decision !== 'approved' && full.decision !== 'denied') {
       this.#byRequest.set(full.requestId, full);
       if (this.#byRequest.size > MAX_LATENCY_TRACKED) this.#byRequest.delete(this.#byRequest.keys().next().value as string);
@@ -141,10 +149,14 @@ export class DashboardModel {
 
   /** Replaces the session table with a snapshot of active sessions. */
   applySessions(list: SessionSummary[]): void {
+    const previous = new Map(this.sessions);
     this.sessions.clear();
     for (const s of list) {
       if (!s.active) continue;
+      const known = previous.get(s.sessionId);
       this.sessions.set(s.sessionId, {
+        ...(known ? { issuer: known.issuer, subject: known.subject, userAgent: known.userAgent, sourceIp: known.sourceIp, claims: known.claims } : {}),
+        roleArn: s.roleArn,
         sessionId: s.sessionId,
         serviceAccount: s.serviceAccount,
         startMs: ms(s.start, this.now()),
@@ -194,8 +206,56 @@ export class DashboardModel {
     return fresh;
   }
 
-  apply(event: GatewayEvent): void {
+  /**
+   * Applies one event. A `replayed` one (history sent when the dashboard attaches) only fills the log and the call
+   * detail, and tells who a session is: counts, sessions, the queue and grants come from the snapshots taken at
+   * attach time, which already include it.
+   */
+  apply(event: GatewayEvent & { replayed?: true }): void {
+    if (event.replayed !== true) {
+      this.#apply(event);
+      return;
+    }
+    const saved = {
+      counts: { ...this.counts },
+      limited: this.limited,
+      sessions: new Map([...this.sessions].map(([id, row]) => [id, { ...row }])),
+      pending: new Map(this.pending),
+      deferred: new Set(this.deferred),
+      grants: new Map([...this.grants].map(([id, g]) => [id, { ...g }])),
+      fresh: this.#fresh.length,
+      requestTimes: this.#requestTimes.length,
+      banner: this.banner,
+      policy: { file: this.policyFile, state: this.policyState, rules: this.policyRules },
+      gatewayStopped: this.gatewayStopped,
+    };
+    this.#apply(event);
+    this.counts = saved.counts;
+    this.limited = saved.limited;
+    this.sessions.clear();
+    for (const [id, row] of saved.sessions) this.sessions.set(id, row);
+    this.pending.clear();
+    for (const [id, row] of saved.pending) this.pending.set(id, row);
+    this.deferred.clear();
+    for (const id of saved.deferred) this.deferred.add(id);
+    this.grants.clear();
+    for (const [id, g] of saved.grants) this.grants.set(id, g);
+    this.#fresh.length = saved.fresh;
+    this.#requestTimes.length = saved.requestTimes;
+    this.banner = saved.banner;
+    this.policyFile = saved.policy.file;
+    this.policyState = saved.policy.state;
+    this.policyRules = saved.policy.rules;
+    this.gatewayStopped = saved.gatewayStopped;
+    if (event.type === 'session.started') {
+      const row = this.sessions.get(event.sessionId);
+      if (row) Object.assign(row, { issuer: event.issuer, subject: event.subject, userAgent: event.userAgent, sourceIp: event.sourceIp, claims: event.claims, roleArn: event.roleArn });
+    }
+  }
+
+  #apply(event: GatewayEvent): void {
     const at = ms(event.at, this.now());
+    this.calls.apply(event, at);
     switch (event.type) {
       case 'listening':
         this.url = event.url;
@@ -227,6 +287,12 @@ export class DashboardModel {
           calls: this.sessions.get(event.sessionId)?.calls ?? 0,
           denied: this.sessions.get(event.sessionId)?.denied ?? 0,
           revoked: false,
+          roleArn: event.roleArn,
+          issuer: event.issuer,
+          subject: event.subject,
+          userAgent: event.userAgent,
+          sourceIp: event.sourceIp,
+          claims: event.claims,
         });
         this.#addLog({ atMs: at, sessionId: event.sessionId, account: event.serviceAccount, action: 'session.started', resource: event.roleArn, decision: 'info', note: event.sourceIp });
         break;
@@ -251,16 +317,22 @@ export class DashboardModel {
           const s = this.sessions.get(event.sessionId);
           if (s) s.denied += 1;
         }
-        this.#addLog({
+        // A held call is logged when its hold starts (approval.proposed), not when the hold ends.
+        if (decision === 'hold' && this.#heldLines.has(event.requestId)) break;
+        // After a hold (or by a duration grant): a human decided, not the rule.
+        const byHuman = event.via === 'grant';
+        const line = this.#addLog({
           atMs: at,
           sessionId: event.sessionId,
           requestId: event.requestId,
           account: event.serviceAccount,
           action: event.action,
           resource: event.resource,
-          decision,
-          note: event.via === 'grant' ? `${event.ruleId} (grant)` : event.ruleId,
+          decision: byHuman && decision === 'deny' ? 'denied' : decision,
+          rule: event.ruleId,
+          note: byHuman ? (decision === 'deny' ? `not approved: denied by ${event.message ?? 'an approver'}` : 'approved') : event.message,
         });
+        if (decision === 'hold') this.#heldLines.set(event.requestId, line);
         break;
       }
       case 'limit.hit': {
@@ -273,12 +345,20 @@ export class DashboardModel {
       case 'limit.escalated':
         this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action, resource: event.resource, decision: event.then === 'deny' ? 'deny' : 'hold', note: `escalated by rule ${event.ruleId}: ${event.count} within the window (after ${event.after})` });
         break;
-      case 'approval.proposed':
+      case 'approval.proposed': {
+        const held = this.#heldLines.get(event.requestId);
+        const note = `waiting for approval ${event.approvalId}${event.message ? `: ${event.message}` : ''}`;
+        if (held) held.note = note;
+        else {
+          const line = this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action, resource: event.resource, decision: 'hold', rule: event.ruleId, note });
+          this.#heldLines.set(event.requestId, line);
+        }
         if (!this.pending.has(event.approvalId)) {
           this.pending.set(event.approvalId, pendingRow(event.approvalId, event, at, ms(event.expiresAt, at)));
           this.#fresh.push(event.approvalId);
         }
         break;
+      }
       case 'approval.decided': {
         const p = this.pending.get(event.approvalId);
         this.pending.delete(event.approvalId);
@@ -287,11 +367,12 @@ export class DashboardModel {
         this.#addLog({
           atMs: at,
           sessionId: p?.sessionId ?? event.sessionId,
-          requestId: p?.requestId,
+          requestId: p?.requestId ?? this.calls.requestOf(event.approvalId),
           account: p?.serviceAccount ?? '-',
           action: p?.action ?? `approval ${event.approvalId}`,
           resource: p?.resource ?? '-',
           decision: approved ? 'approved' : 'denied',
+          rule: p?.ruleId,
           note: `by ${event.by}${event.forMs ? ` for ${formatDuration(event.forMs)}` : ''}${event.reason ? `: ${event.reason}` : ''}`,
         });
         if (!approved) {
@@ -363,6 +444,8 @@ export class DashboardModel {
         if (entry) {
           entry.latencyMs = event.durationMs;
           entry.status = event.status;
+          const masked = maskedCount(event.masking);
+          if (masked > 0) entry.masked = masked;
           this.#byRequest.delete(event.requestId);
         }
         break;
@@ -379,6 +462,10 @@ export class DashboardModel {
         this.#addLog({ atMs: at, sessionId: event.sessionId, account: s?.serviceAccount ?? '-', action: 'session.ended', resource: event.sessionId, decision: 'info', note: event.reason });
         break;
       }
+      case 'stopped':
+        this.gatewayStopped = true;
+        this.#addLog({ atMs: at, account: '-', action: 'gateway.stopped', resource: '-', decision: 'info', note: `${describeStop(event)}; ${event.requests} calls served` });
+        break;
       case 'error':
         this.#addLog({ atMs: at, account: '-', action: 'error', resource: event.code ?? '-', decision: 'error', note: event.message });
         break;
@@ -426,6 +513,20 @@ export class DashboardModel {
     }
     if (changed) this.#touch();
     return changed;
+  }
+
+  /** A log entry by sequence number, if still in the scrollback. */
+  logEntry(seq: number): LogEntry | undefined {
+    let lo = 0;
+    let hi = this.log.size - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const e = this.log.at(mid)!;
+      if (e.seq === seq) return e;
+      if (e.seq < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   sessionList(): SessionRow[] {

@@ -13,8 +13,12 @@ export interface LogEntry {
   decision: LogDecision;
   latencyMs?: number;
   status?: number;
-  /** Rule id, reason or message, shown in session detail. */
+  /** The rule that decided it (decisions, held calls, approvals). */
+  rule?: string;
+  /** Reason or message. */
   note?: string;
+  /** Values the response's masking report counted (marked in the log). */
+  masked?: number;
 }
 
 export interface SessionRow {
@@ -29,6 +33,13 @@ export interface SessionRow {
   lastAction?: string;
   lastAtMs?: number;
   revoked: boolean;
+  /** From session.started (a snapshot carries only the role). */
+  roleArn?: string;
+  issuer?: string;
+  subject?: string;
+  userAgent?: string;
+  sourceIp?: string;
+  claims?: Record<string, unknown>;
 }
 
 export interface PendingRow {

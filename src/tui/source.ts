@@ -17,7 +17,8 @@ export interface DashboardSource {
   /** Live grants; a source without them shows none (older stand-ins). */
   grants?(): Promise<Grant[]>;
   revokeGrant?(id: string, by: string): Promise<unknown>;
-  events(options?: { session?: string; types?: GatewayEventType[]; signal?: AbortSignal }): AsyncIterable<GatewayEvent>;
+  /** `history`: recent events first, marked `replayed: true` (the log is filled; counts come from snapshots). */
+  events(options?: { session?: string; types?: GatewayEventType[]; history?: number; signal?: AbortSignal }): AsyncIterable<GatewayEvent & { replayed?: true }>;
 }
 
 export type CommandOutcome = { ok: true; message: string } | { ok: false; error: string };

@@ -7,7 +7,7 @@ import type { Overlay, Panel, UiState } from './controller.js';
 import { lastIndexAtOrBefore } from './controller.js';
 import { describePair } from '../approval/summary.js';
 import { formatDuration, secondsLeft } from './format.js';
-import { cell, fitColumns, scrollTop, type Column, type ColumnSpec } from './layout.js';
+import { cell, cellMiddle, fitColumns, scrollTop, shortArn, type Column, type ColumnSpec } from './layout.js';
 import type { DashboardModel } from './model.js';
 import type { LogDecision, LogEntry, PendingRow, SessionRow } from './rows.js';
 import { sgr, SGR_RESET, type Theme, type ThemeRole } from './theme.js';
@@ -154,27 +154,36 @@ export const PENDING_COLUMNS: ColumnSpec<PendingKey>[] = [
   { key: 'left', title: 'LEFT', width: 6, drop: 0, align: 'right' },
 ];
 
-type LogKey = 'time' | 'account' | 'action' | 'resource' | 'decision' | 'latency' | 'note';
+type LogKey = 'time' | 'account' | 'action' | 'decision' | 'rule' | 'latency' | 'resource' | 'note';
+/**
+ * The log keeps its meaning at 80 columns: ACTION fits `secretsmanager:GetSecretValue`, the deciding RULE stays
+ * (before RESOURCE, which takes the rest and is cut in the middle); ACCOUNT, LATENCY and NOTE come back as room
+ * allows. DECISION carries a `⊘` when the response had values masked.
+ */
 export const LOG_COLUMNS: ColumnSpec<LogKey>[] = [
   { key: 'time', title: 'TIME', width: 8, drop: 0 },
-  { key: 'account', title: 'ACCOUNT', width: 14, drop: 1 },
-  { key: 'action', title: 'ACTION', width: 24, drop: 0 },
-  { key: 'resource', title: 'RESOURCE', width: 10, drop: 0, flex: true, prefer: 40 },
-  { key: 'decision', title: 'DECISION', width: 8, drop: 0 },
-  { key: 'latency', title: 'LATENCY', width: 7, drop: 2, align: 'right' },
-  { key: 'note', title: 'RULE / NOTE', width: 24, drop: 4 },
+  { key: 'account', title: 'ACCOUNT', width: 14, drop: 2 },
+  { key: 'action', title: 'ACTION', width: 29, drop: 0 },
+  { key: 'decision', title: 'DECISION', width: 9, drop: 0 },
+  { key: 'rule', title: 'RULE', width: 14, drop: 1 },
+  { key: 'latency', title: 'LATENCY', width: 7, drop: 3, align: 'right' },
+  { key: 'resource', title: 'RESOURCE', width: 14, drop: 0, flex: true, prefer: 30 },
+  { key: 'note', title: 'NOTE', width: 30, drop: 4 },
 ];
 
 function headerRow<K extends string>(cols: Column<K>[], width: number, theme: Theme): string {
   return styled([[cols.map((c) => cell(c.title, c.width, c.align)).join(' '), 'dim']], width, theme);
 }
 
+/** Columns whose text is cut in the middle (both ends mean something). */
+const MIDDLE_CUT = new Set<string>(['resource']);
+
 function row<K extends string>(cols: Column<K>[], values: Record<K, Seg>, width: number, theme: Theme, selected: boolean): string {
   const segs: Seg[] = [];
   cols.forEach((c, i) => {
     const [text, role] = values[c.key];
     if (i > 0) segs.push([' ']);
-    segs.push([cell(text, c.width, c.align), role]);
+    segs.push([MIDDLE_CUT.has(c.key) ? cellMiddle(text, c.width) : cell(text, c.width, c.align), role]);
   });
   if (selected) return styled([[segs.map(([t]) => t).join(''), 'selected']], width, theme, true);
   return styled(segs, width, theme);
@@ -247,6 +256,7 @@ export function pendingView(model: DashboardModel, ui: UiState, theme: Theme, in
   const all: Line[] = [];
   if (queue.length > 0) {
     const cols = fitColumns(PENDING_COLUMNS, innerWidth);
+    const resourceWidth = cols.find((c) => c.key === 'resource')?.width ?? 0;
     all.push({ text: () => headerRow(cols, innerWidth, theme) });
     for (const p of queue) {
       const left = secondsLeft(p.expiresAtMs, now);
@@ -254,7 +264,7 @@ export function pendingView(model: DashboardModel, ui: UiState, theme: Theme, in
         id: [p.id, 'hold'],
         account: [p.serviceAccount],
         action: [p.action],
-        resource: [p.pairs.length > 1 ? `${p.pairs.length} pairs: ${p.resource}` : p.resource],
+        resource: [pairsAndResource(p.pairs.length, p.resource, resourceWidth)],
         left: [p.deciding ? 'sent' : left > 0 ? `${left}s` : 'expired', left <= 10 ? 'deny' : 'hold'],
       };
       all.push({ id: p.id, text: (selected) => row(cols, values, innerWidth, theme, selected) });
@@ -282,35 +292,49 @@ export function pendingView(model: DashboardModel, ui: UiState, theme: Theme, in
   return { label, lines, ids, top };
 }
 
+/** `3 pairs: s3:::bucket/…/key`: the count stays whole, the resource is cut in the middle. */
+function pairsAndResource(pairs: number, resource: string, width: number): string {
+  const prefix = pairs > 1 ? `${pairs} pairs: ` : '';
+  return `${prefix}${cellMiddle(shortArn(resource), Math.max(1, width - prefix.length)).trimEnd()}`;
+}
+
 export interface LogView extends PanelText {
   seqs: number[];
   following: boolean;
 }
 
-export function logView(model: DashboardModel, ui: UiState, theme: Theme, innerWidth: number, rows: number): LogView {
+export function logView(model: DashboardModel, ui: UiState, theme: Theme, innerWidth: number, rows: number, focused = false): LogView {
   const entries = model.filteredLog(ui.filter);
   const seqs = entries.map((e) => e.seq);
   const visible = Math.max(0, rows - 1);
   const following = ui.logAnchor === undefined;
-  let bottom = following ? entries.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor!);
-  if (bottom < 0) bottom = Math.min(entries.length - 1, visible - 1);
+  // The cursor (Enter opens its call) is the anchor while paused, the newest line while following; the view shows
+  // it as its bottom row, or keeps the first page full when the cursor is within it.
+  let cursor = following ? entries.length - 1 : lastIndexAtOrBefore(seqs, ui.logAnchor!);
+  if (cursor < 0) cursor = Math.min(entries.length - 1, 0);
+  const bottom = Math.max(cursor, Math.min(entries.length - 1, visible - 1));
   const start = Math.max(0, bottom - visible + 1);
   const cols = fitColumns(LOG_COLUMNS, innerWidth);
+  const withNote = cols.some((c) => c.key === 'note');
   const lines = [headerRow(cols, innerWidth, theme)];
-  for (const e of entries.slice(start, bottom + 1)) lines.push(row(cols, logValues(e), innerWidth, theme, false));
+  // The bottom row is the log's cursor: Enter opens that call (highlighted while the log has focus).
+  const shown = entries.slice(start, bottom + 1);
+  shown.forEach((e, i) => lines.push(row(cols, logValues(e, withNote), innerWidth, theme, focused && start + i === cursor)));
   if (entries.length === 0) lines.push(styled([[ui.filter ? ' nothing matches the filter' : ' waiting for calls…', 'dim']], innerWidth, theme));
   const filter = ui.filter ? ` </${ui.filter}>` : '';
-  const state = following ? ' ▼ following ' : ` ‖ PAUSED (${entries.length - 1 - bottom} newer) `;
+  const state = following ? ' ▼ following ' : ` ‖ PAUSED (${entries.length - 1 - cursor} newer) `;
   return { label: ` Log[${entries.length}]${filter} ─${state}`, lines, seqs, following };
 }
 
-export function logValues(e: LogEntry): Record<LogKey, Seg> {
+/** `withNote`: the NOTE column is shown; without it a line with no rule shows its note in RULE. */
+export function logValues(e: LogEntry, withNote = true): Record<LogKey, Seg> {
   return {
     time: [timeOfDay(e.atMs), 'dim'],
     account: [e.account],
     action: [e.action],
-    resource: [e.resource],
-    decision: [DECISION_LABEL[e.decision], DECISION_ROLE[e.decision]],
+    resource: [shortArn(e.resource)],
+    decision: [`${DECISION_LABEL[e.decision].padEnd(8)}${e.masked ? '⊘' : ''}`, DECISION_ROLE[e.decision]],
+    rule: [e.rule ?? (withNote ? '' : (e.note ?? '')), e.rule ? undefined : 'dim'],
     latency: [formatLatency(e.latencyMs)],
     note: [e.note ?? '', 'dim'],
   };
@@ -321,7 +345,7 @@ export function logValues(e: LogEntry): Record<LogKey, Seg> {
 const FOOTER_KEYS: Record<Panel, [string, string][]> = {
   sessions: [['↑↓', 'select'], ['Enter', 'detail'], ['k', 'revoke'], ['Tab', 'focus'], ['/', 'filter log'], ['r', 'reload policy'], ['?', 'help'], ['q', 'quit']],
   pending: [['↑↓', 'select'], ['Enter', 'answer'], ['k', 'end grant'], ['Tab', 'focus'], ['/', 'filter log'], ['r', 'reload policy'], ['?', 'help'], ['q', 'quit']],
-  log: [['↑↓ PgUp PgDn', 'scroll'], ['Space', 'pause'], ['G', 'follow'], ['/', 'filter'], ['Esc', 'clear filter'], ['Tab', 'focus'], ['?', 'help'], ['q', 'quit']],
+  log: [['↑↓ PgUp PgDn', 'scroll'], ['Enter', 'call detail'], ['Space', 'pause'], ['G', 'follow'], ['/', 'filter'], ['Esc', 'clear filter'], ['Tab', 'focus'], ['?', 'help'], ['q', 'quit']],
 };
 
 export function footerLine(ui: UiState, approvalOpen: boolean, theme: Theme, width: number): string {
@@ -342,8 +366,14 @@ export function footerLine(ui: UiState, approvalOpen: boolean, theme: Theme, wid
       case 'help':
         keys = [['?/Esc/q/Enter', 'close']];
         break;
+      case 'call':
+        keys = [['↑↓ PgUp PgDn', 'scroll'], ['Esc/q/Enter', 'close']];
+        break;
       case 'detail':
         keys = [['k', 'revoke this session'], ['Esc/q/Enter', 'close']];
+        break;
+      case 'confirm-stop':
+        keys = [['Tab ←→', 'move'], ['Enter', 'choose'], ['d', 'detach'], ['Esc', 'cancel'], ['Ctrl-C', 'stop']];
         break;
       case 'confirm-quit':
       case 'confirm-revoke':

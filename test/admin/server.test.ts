@@ -291,6 +291,22 @@ describe('admin event stream', () => {
     expect(await byTypes).toEqual([events[0], events[2], events[4]]);
   });
 
+  it('?history=N sends the last N matching events first, marked replayed, then live ones; the ring is bounded', async () => {
+    const server = await start({ historyEvents: 4 });
+    const before = [policyLoaded, decisionEvent('s1', 'r1'), responseEvent('s1', 'r1'), decisionEvent('s2', 'r2'), responseEvent('s2', 'r2'), decisionEvent('s1', 'r3')];
+    for (const e of before) control.emit(e);
+    const client = new AdminClient(server.path);
+    const got = collect(client.events({ history: 3 }), 4);
+    const kept = collect(client.events({ history: 10, session: 's1' }), 2);
+    await control.bus.waitForListeners(3);
+    const live = decisionEvent('s1', 'r9');
+    control.emit(live);
+    expect(await got).toEqual([...before.slice(3).map((e) => ({ ...e, replayed: true })), live]);
+    // Only 4 are kept: of s1's events, the response r1 and the decision r3 (policy.loaded and decision r1 are gone).
+    expect(await kept).toEqual([{ ...before[2], replayed: true }, { ...before[5], replayed: true }]);
+    expect((await raw(server.path, 'GET', '/v1/events?history=5000')).body).toContain('history: expected a whole number from 0 to 1000');
+  });
+
   it('sends NDJSON with a heartbeat line, which the client skips', async () => {
     const server = await start({ heartbeatMs: 5 });
     const lines = await new Promise<string[]>((resolve, reject) => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../src/config/load.js';
-import { initialPolicy } from '../../src/cli/init.js';
+import { INIT_PLACEHOLDERS, initialPolicy } from '../../src/cli/init.js';
 
 const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../policy.example.yaml', import.meta.url));
@@ -20,8 +20,12 @@ interface Result {
 }
 
 function init(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Result> {
+  return run(['init', ...args], cwd, env);
+}
+
+function run(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, 'init', ...args], { cwd, timeout: 30_000, env: { PATH: process.env.PATH ?? '', HOME: join(cwd, 'home'), ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, timeout: 30_000, env: { PATH: process.env.PATH ?? '', HOME: join(cwd, 'home'), ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -53,13 +57,51 @@ describe('portcullis init --dir DIR --state-dir DIR', () => {
     expect(result.code).toBe(0);
   });
 
-  it('writes policy.yaml: the example, headed with this host name, valid', async () => {
-    const text = await readFile(join(cwd, 'conf', 'policy.yaml'), 'utf8');
+  it('writes policy.yaml: the example with placeholders for every issuer; it fails with located placeholder errors, and loads once they are replaced', async () => {
+    const file = join(cwd, 'conf', 'policy.yaml');
+    const text = await readFile(file, 'utf8');
     const example = await readFile(EXAMPLE, 'utf8');
-    expect(text.endsWith(example)).toBe(true);
     expect(text.split('\n')[0]).toContain(`gateway on ${hostname()}`);
-    const loaded = await loadPolicyFile(join(cwd, 'conf', 'policy.yaml'));
-    expect(loaded.ok).toBe(true);
+    // The example's real tenants, orgs and audiences are gone: a fresh policy trusts nobody.
+    expect(text).not.toContain('dev-123456.okta.com');
+    expect(text).not.toContain('72f988bf-86f1-41af-91ab-2d7cd011db47');
+    let restored = text.slice(text.indexOf('version:'));
+    for (const [from, to] of INIT_PLACEHOLDERS) restored = restored.replace(to, from);
+    expect(restored).toBe(example.slice(example.indexOf('version:')));
+
+    const loaded = await loadPolicyFile(file);
+    expect(loaded.ok).toBe(false);
+    const errors = loaded.ok ? [] : loaded.errors;
+    expect(errors.map((e) => e.path)).toEqual([
+      'identity.issuers[0].org',
+      'identity.issuers[1].tenant',
+      'identity.issuers[2].audience',
+      'identity.issuers[3].audience',
+      'identity.issuers[4].issuer',
+      'identity.issuers[5].trust_domain',
+    ]);
+    for (const e of errors) {
+      expect(e.message).toMatch(/^placeholder `EDIT-ME` written by `portcullis init`: replace it with your own value/);
+      expect(text.split('\n')[e.line - 1]!.slice(e.column - 1)).toMatch(/^(https:\/\/\S*)?EDIT-ME/);
+    }
+    const check = await run(['policy', 'check', file], cwd);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain('6 errors; policy not valid');
+    expect(check.stdout + check.stderr).toMatch(/policy\.yaml:\d+:\d+: identity\.issuers\[0\]\.org: placeholder `EDIT-ME`/);
+
+    const edited = join(cwd, 'conf', 'edited.yaml');
+    await writeFile(
+      edited,
+      text
+        .replace('org: EDIT-ME.okta.com', 'org: acme.okta.com')
+        .replace('tenant: EDIT-ME', 'tenant: 11111111-2222-4333-8444-555555555555')
+        .replace('audience: EDIT-ME', 'audience: https://portcullis.acme.test')
+        .replace('audience: EDIT-ME', 'audience: sts.amazonaws.com')
+        .replace('/id/EDIT-ME', '/id/0123456789ABCDEF')
+        .replace('trust_domain: EDIT-ME', 'trust_domain: acme.test'),
+    );
+    const fixed = await loadPolicyFile(edited);
+    expect(fixed.ok ? [] : fixed.errors).toEqual([]);
   });
 
   it('creates the state dir 0700, the signing keys (private 0600) and the CA (key 0600)', async () => {
@@ -78,10 +120,22 @@ describe('portcullis init --dir DIR --state-dir DIR', () => {
     expect(result.stdout).toContain('portcullis policy check conf/policy.yaml');
     expect(result.stdout).toContain('portcullis start --policy conf/policy.yaml --state-dir state');
     expect(result.stdout).toContain(`--public-host ${hostname()}`);
-    expect(result.stdout).toContain('# portcullis client set-up for service account reports-mcp');
-    expect(result.stdout).toContain('export AWS_ENDPOINT_URL=https://127.0.0.1:8443');
-    expect(result.stdout).toContain(`export AWS_CA_BUNDLE=${join(state, 'tls', 'ca.cert.pem')}`);
-    expect(result.stdout).toContain('export AWS_ROLE_ARN=arn:aws:iam::123456789012:role/reports-readonly');
+    expect(result.stdout).toContain('Every EDIT-ME');
+    expect(result.stdout).toContain('portcullis env --service-account reports-mcp --policy conf/policy.yaml --state-dir state');
+    expect(result.stdout).toContain('portcullis ca export -o gateway-ca.pem --state-dir state');
+    expect(state).toContain('state');
+  });
+
+  it('ca export -o FILE writes the gateway CA as 0644; without -o it prints it', async () => {
+    const out = join(cwd, 'gateway-ca.pem');
+    const exported = await run(['ca', 'export', '-o', out, '--state-dir', 'state'], cwd);
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toContain(`export AWS_CA_BUNDLE=${out}`);
+    expect(await mode(out)).toBe(0o644);
+    const ca = await readFile(join(cwd, 'state', 'tls', 'ca.cert.pem'), 'utf8');
+    expect(await readFile(out, 'utf8')).toBe(ca);
+    const printed = await run(['ca', 'export', '--state-dir', 'state'], cwd);
+    expect(printed.stdout).toBe(ca.endsWith('\n') ? ca : `${ca}\n`);
   });
 
   it('refuses to overwrite an existing policy.yaml (exit 1, one line) and leaves it as it was', async () => {
@@ -160,10 +214,8 @@ describe('portcullis init defaults and errors', () => {
 describe('initialPolicy', () => {
   it('puts the host name and date in a comment header and keeps the example intact', () => {
     const text = initialPolicy('version: 1\n', 'bastion-1', new Date('2025-03-04T10:00:00Z'));
-    expect(text).toBe(
-      '# portcullis policy for the gateway on bastion-1, written by `portcullis init` on 2025-03-04.\n' +
-        '# It starts as a copy of policy.example.yaml: replace the issuer, service accounts and roles with yours.\n' +
-        '#\nversion: 1\n',
-    );
+    expect(text.split('\n')[0]).toBe('# portcullis policy for the gateway on bastion-1, written by `portcullis init` on 2025-03-04.');
+    expect(text.endsWith('#\nversion: 1\n')).toBe(true);
+    expect(text).toContain('Every EDIT-ME marks a value only you know');
   });
 });

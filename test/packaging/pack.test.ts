@@ -82,8 +82,10 @@ afterAll(async () => {
 });
 
 describe('npm pack', () => {
-  it('ships the compiled JS, the bin, the themes, the policy example and the operations table — no sources, tests or scripts', () => {
+  it('ships the compiled JS, the bin, the themes, the policy example, docs/ and the operations table — no sources, tests or scripts', () => {
     expect(files).toEqual(expect.arrayContaining(['package.json', 'bin/portcullis.js', 'dist/cli/main.js', 'dist/demo/run.js', 'dist/aws/operations.generated.json', 'policy.example.yaml', 'themes/dark.json']));
+    // The README links into docs/: every page ships with the package.
+    expect(files).toEqual(expect.arrayContaining(['docs/dashboard.md', 'docs/admin.md', 'docs/policy.md', 'docs/first-run.md']));
     expect(files.filter((f) => /^(src|test|scripts)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
   });
 });

@@ -170,8 +170,8 @@ describe('main screen keys', () => {
     { keys: ['up', 'up', 'down'], anchor: 9 },
     { keys: ['up', 'down'], anchor: undefined },
     { keys: ['pageup'], anchor: 7 },
-    { keys: ['pageup', 'pageup', 'pageup', 'pageup'], anchor: 3 },
-    { keys: ['g'], anchor: 3 },
+    { keys: ['pageup', 'pageup', 'pageup', 'pageup'], anchor: 1 },
+    { keys: ['g'], anchor: 1 },
     { keys: ['g', 'G'], anchor: undefined },
     { keys: ['up', 'escape'], anchor: undefined },
   ])('log focus: $keys → anchor $anchor', ({ keys, anchor }) => {
@@ -197,4 +197,47 @@ describe('syncSelection', () => {
     ['gone', ['a', 'b'], 'a'],
     ['a', [], undefined],
   ])('%s in %j → %s', (selected, ids, expected) => expect(syncSelection(selected, ids)).toBe(expected));
+});
+
+describe('leaving (issue #21)', () => {
+  it('the dashboard of `start` asks before q or ctrl-c stop the gateway (Cancel focused); d detaches; ctrl-c twice stops', () => {
+    const { ctx } = setup();
+    const ui = initialUi(true);
+    expect(handleKey(ui, 'q', ctx)).toEqual([]);
+    expect(ui.overlay).toEqual({ kind: 'confirm-stop', focus: 'cancel' });
+    expect(handleKey(ui, 'enter', ctx)).toEqual([]);
+    expect(ui.overlay.kind).toBe('none');
+    handleKey(ui, 'q', ctx);
+    expect(handleKey(ui, 'd', ctx)).toEqual([{ type: 'detach' }]);
+    handleKey(ui, 'q', ctx);
+    handleKey(ui, 'tab', ctx);
+    handleKey(ui, 'tab', ctx);
+    expect(handleKey(ui, 'enter', ctx)).toEqual([{ type: 'stop' }]);
+    expect(handleKey(ui, 'C-c', ctx)).toEqual([]);
+    expect(handleKey(ui, 'C-c', ctx)).toEqual([{ type: 'stop' }]);
+    handleKey(ui, 'q', ctx);
+    expect(handleKey(ui, 'escape', ctx)).toEqual([]);
+    expect(ui.overlay.kind).toBe('none');
+  });
+
+  it('an attached dashboard quits freely: ctrl-c at once, q at once when nothing is pending', () => {
+    const { ui, ctx } = setup();
+    expect(handleKey(ui, 'q', ctx)).toEqual([{ type: 'quit' }]);
+    const pending = setup(['a1']);
+    expect(handleKey(pending.ui, 'C-c', pending.ctx)).toEqual([{ type: 'quit' }]);
+  });
+
+  it('Enter in the log opens the call under the cursor and pauses there', () => {
+    const { ui, ctx } = setup();
+    ui.focus = 'log';
+    handleKey(ui, 'up', ctx);
+    handleKey(ui, 'enter', ctx);
+    expect(ui.overlay).toEqual({ kind: 'call', seq: 9, scroll: 0 });
+    ctx.callScrollMax = 4;
+    handleKey(ui, 'G', ctx);
+    expect(ui.overlay).toEqual({ kind: 'call', seq: 9, scroll: 4 });
+    handleKey(ui, 'escape', ctx);
+    expect(ui.overlay.kind).toBe('none');
+    expect(ui.logAnchor).toBe(9);
+  });
 });

@@ -6,7 +6,9 @@
 // Env: HARNESS_PENDING=N approvals proposed after start (default 1); HARNESS_RELOAD=rejected makes
 // `r` answer with a rejected policy; HARNESS_DOWN=1 simulates a gateway that is not running;
 // HARNESS_RATE=N background calls per second (default 4); HARNESS_COPY=1 proposes S3 copies (two pairs, a body,
-// effect-changing headers); HARNESS_GRANTS=1 starts with a live grant (grants, revokeGrant).
+// effect-changing headers); HARNESS_GRANTS=1 starts with a live grant (grants, revokeGrant); HARNESS_OWNER=1 runs it as
+// the dashboard of `start` (leaving asks: stop or detach; the exit is recorded); HARNESS_LONG_KEY=1 holds a call on a
+// long S3 key.
 
 import { appendFileSync } from 'node:fs';
 import { runDashboard } from '../../dist/tui/dashboard.js';
@@ -47,9 +49,24 @@ function call(i) {
   const [account, sessionId] = accounts[i % accounts.length];
   const [action, resource, effect] = actions[i % actions.length];
   const requestId = `r-${(seq += 1)}`;
-  emit({ type: 'request', at: iso(), sessionId, requestId, serviceAccount: account, service: action.split(':')[0], action, resource, region: 'eu-west-1' });
-  emit({ type: 'decision', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, effect, ruleId: effect === 'deny' ? 'deny-secrets' : 'allow-reads' });
-  emit({ type: 'response', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, status: effect === 'deny' ? 403 : 200, bytes: 120, durationMs: 8 + (i % 7) * 3 });
+  const ruleId = effect === 'deny' ? 'deny-secrets' : 'allow-reads';
+  const query = action === 'dynamodb:Query';
+  emit({ type: 'request', at: iso(), sessionId, requestId, serviceAccount: account, service: action.split(':')[0], action, resource, region: 'eu-west-1', sourceIp: '10.0.0.7', params: query ? { TableName: 'orders', KeyConditionExpression: 'pk = :p' } : undefined });
+  emit({ type: 'decision', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, effect, ruleId, pairs: [{ action, resource, effect, ruleId }] });
+  // dynamodb:Query answers carry two masked e-mail addresses (the log marks them ⊘; the call detail says so).
+  const masking = query ? { fields: {}, detectors: { email: 2 } } : { fields: {}, detectors: {} };
+  emit({ type: 'response', at: iso(), sessionId, requestId, serviceAccount: account, action, resource, status: effect === 'deny' ? 403 : 200, bytes: 120, durationMs: 8 + (i % 7) * 3, masking, ...(query ? { bodyExcerpt: '{"Items":[{"email":{"S":"****"}}]}' } : {}) });
+}
+
+/** What happened before the dashboard attached: a session that already ended, and s-ci-7f3a's start and calls. */
+function historyEvents() {
+  const at = (agoMs) => iso(Date.now() - agoMs);
+  return [
+    { type: 'session.started', at: at(900_000), sessionId: 's-old-0001', serviceAccount: 'old-job', issuer: 'https://idp.example', subject: 'old', claims: {}, roleArn: 'arn:aws:iam::123456789012:role/old', expiresAt: at(0), policySha256: 'ab' },
+    { type: 'session.started', at: at(600_000), sessionId: 's-ci-7f3a', serviceAccount: 'ci-deployer', issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:acme/app:ref:refs/heads/main', claims: { repository: 'acme/app', ref: 'refs/heads/main' }, roleArn: 'arn:aws:iam::123456789012:role/ci-deployer', sourceIp: '10.0.0.9', userAgent: 'aws-cli/2.15.0', expiresAt: iso(Date.now() + 3_000_000), policySha256: 'ab' },
+    { type: 'decision', at: at(500_000), sessionId: 's-ci-7f3a', requestId: 'r-hist-1', serviceAccount: 'ci-deployer', action: 'cloudformation:DescribeStacks', resource: '*', effect: 'allow', ruleId: 'allow-reads' },
+    { type: 'decision', at: at(400_000), sessionId: 's-ci-7f3a', requestId: 'r-hist-2', serviceAccount: 'ci-deployer', action: 'iam:PassRole', resource: 'arn:aws:iam::123456789012:role/admin', effect: 'deny', ruleId: 'no-passrole' },
+  ];
 }
 
 function propose(n) {
@@ -63,7 +80,7 @@ function propose(n) {
     requestId: `held-${n}`,
     serviceAccount: account,
     action: 's3:DeleteObject',
-    resource: `arn:aws:s3:::prod-data/customers-${n}.parquet`,
+    resource: env.HARNESS_LONG_KEY === '1' ? `arn:aws:s3:::prod-data/exports/2024/q1/region=eu-west-1/tenant=acme-industries/customers-${n}.parquet` : `arn:aws:s3:::prod-data/customers-${n}.parquet`,
     params: { Bucket: 'prod-data', Key: `customers-${n}.parquet`, VersionId: '****' },
     ...(env.HARNESS_COPY === '1'
       ? {
@@ -164,10 +181,12 @@ const source = {
     }, 20);
     return { ok: true, message: 'policy reloaded' };
   },
-  events({ signal } = {}) {
+  events({ signal, history } = {}) {
     return {
       async *[Symbol.asyncIterator]() {
         if (down) throw unavailable();
+        if (env.HARNESS_HISTORY === '1') record({ method: 'events', history: history ?? 0 });
+        if (env.HARNESS_HISTORY === '1' && history > 0) for (const event of historyEvents()) yield { ...event, replayed: true };
         const queue = [];
         let wake;
         const listener = (event) => {
@@ -200,9 +219,9 @@ if (!down) {
   for (let n = 0; n < pendingCount; n += 1) timers.push(setTimeout(() => propose(n), 800 + n * 150));
 }
 
-runDashboard(source, { title: 'portcullis harness', env: { ...process.env } })
-  .then(() => {
-    record({ method: 'quit' });
+runDashboard(source, { title: 'portcullis harness', env: { ...process.env }, owner: env.HARNESS_OWNER === '1', stateDir: env.HARNESS_OWNER === '1' ? '/tmp/harness' : undefined })
+  .then((exit) => {
+    record(exit === 'quit' ? { method: 'quit' } : { method: 'quit', exit });
     clearInterval(traffic);
     for (const t of timers) clearTimeout(t);
   })

@@ -283,3 +283,71 @@ describe('formatting', () => {
     expect(formatPolicyErrors('p.yaml', [])).toBe('p.yaml: policy rejected');
   });
 });
+
+describe('honest labels (issue #21)', () => {
+  const held = (requestId: string): GatewayEvent => ({
+    type: 'approval.proposed',
+    at: iso(1000),
+    approvalId: 'ap9',
+    sessionId: 's1',
+    requestId,
+    serviceAccount: 'ci',
+    action: 's3:DeleteObject',
+    resource: 'arn:aws:s3:::b/k',
+    ruleId: 'needs-human',
+    message: 'escalated: 21 deletes within 10m',
+    expiresAt: iso(600_000),
+  });
+  const decision = (requestId: string, effect: 'approve' | 'deny' | 'allow', via: 'policy' | 'grant', message?: string, offsetMs = 20_000): GatewayEvent => ({
+    type: 'decision',
+    at: iso(offsetMs),
+    sessionId: 's1',
+    requestId,
+    serviceAccount: 'ci',
+    action: 's3:DeleteObject',
+    resource: 'arn:aws:s3:::b/k',
+    effect,
+    ruleId: 'needs-human',
+    via,
+    ...(message ? { message } : {}),
+  });
+
+  it('a held call is logged once, when its hold starts, with the rule and why; the late decision adds no line', () => {
+    const m = new DashboardModel({ now: clock().now });
+    m.apply(held('r1'));
+    m.apply(decision('r1', 'approve', 'policy', undefined, 20_000));
+    const lines = m.log.toArray();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ decision: 'hold', rule: 'needs-human', atMs: T0 + 1000, requestId: 'r1' });
+    expect(lines[0]!.note).toBe('waiting for approval ap9: escalated: 21 deletes within 10m');
+  });
+
+  it('a held call the approver denied reads DENIED by the approver, not "(grant)"', () => {
+    const m = new DashboardModel({ now: clock().now });
+    m.apply(held('r1'));
+    m.apply(decision('r1', 'deny', 'grant', 'alice: not during the freeze', 5000));
+    const last = m.log.toArray().at(-1)!;
+    expect(last).toMatchObject({ decision: 'denied', rule: 'needs-human', note: 'not approved: denied by alice: not during the freeze' });
+    m.apply(decision('r2', 'allow', 'grant'));
+    expect(m.log.toArray().at(-1)).toMatchObject({ decision: 'allow', note: 'approved' });
+  });
+
+  it('marks calls whose response had values masked, and keeps the call for its detail', () => {
+    const m = new DashboardModel({ now: clock().now });
+    for (const e of callEvents('s1', 'r1', 'allow')) m.apply(e);
+    m.apply({ type: 'response', at: iso(5), sessionId: 's1', requestId: 'r1', serviceAccount: 'ci', action: 's3:GetObject', resource: 'arn:aws:s3:::b/k', status: 200, bytes: 10, durationMs: 5, masking: { fields: { SecretString: 1 }, detectors: { email: 2 } }, bodyExcerpt: '{"SecretString":"****"}' });
+    const line = m.log.toArray().at(-1)!;
+    expect(line.masked).toBe(3);
+    const call = m.calls.get('r1')!;
+    expect(call.decisions[0]!.pairs).toEqual([{ action: 's3:GetObject', resource: 'arn:aws:s3:::b/k', effect: 'allow', ruleId: 'r-allow' }]);
+    expect(call.response).toMatchObject({ status: 200, bodyExcerpt: '{"SecretString":"****"}' });
+    expect(m.logEntry(line.seq)).toBe(line);
+  });
+
+  it('session rows keep who the session is (role, issuer, subject, claims) across snapshots', () => {
+    const m = new DashboardModel({ now: clock().now });
+    m.apply(started('s1', 'ci'));
+    m.applySessions([{ sessionId: 's1', serviceAccount: 'ci', roleArn: 'arn:aws:iam::1:role/ci', start: iso(), expiresAt: iso(3_600_000), calls: 1, denied: 0, revoked: false, active: true }]);
+    expect(m.sessions.get('s1')).toMatchObject({ roleArn: 'arn:aws:iam::1:role/ci', issuer: 'idp', subject: 'sub', claims: {} });
+  });
+});

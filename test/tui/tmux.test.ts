@@ -101,7 +101,6 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     // The modal covers the middle of the log's title.
     expect(screen).toMatch(/Log\[\d+\] ─ ▼ follo/);
     expect(screen).toMatch(/│\d\d:\d\d:\d\d (ci-deploye|etl-nightl|mcp-agent)/);
-    expect(screen).toMatch(/ALLOW\s+\d+ms│/);
     expect(screen).toContain('Service account ci-deployer');
     expect(screen).toContain('"VersionId": "****"');
     expect(screen).toMatch(/Approval 1 of 1 — \d+s left/);
@@ -111,6 +110,11 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     expect(approve!.forMs).toBeUndefined();
     const after = await waitFor(t, (s) => !s.includes('Approval 1 of') && s.includes('APPROVED'), 'the modal to close');
     expect(after).toContain('Pending[0]');
+    // ACTION keeps its meaning, RULE comes before RESOURCE, and the resource drops `arn:aws:`.
+    expect(after).toMatch(/ALLOW\s+allow-reads\s+\d+ms (s3:::|dynamodb:)/);
+    expect(after).toMatch(/secretsmanager:GetSecretValue DENY\s+deny-secrets/);
+    // The held call was logged when its hold started; the approval by the human follows it.
+    expect(after).toMatch(/s3:DeleteObject +HOLD +approve-delet…[^\n]*\n[^]*s3:DeleteObject +APPROVED +approve-delet…/);
   });
 
   it('queues several prompts ("1 of N"); `d` asks a reason, Enter skips it; `A` asks a duration', async () => {
@@ -160,12 +164,14 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     expect(screen).toContain('Pending[0]');
     expect(screen).toMatch(/Log\[\d+\]/);
     expect(screen.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    // At 80 columns the rule stays, before the resource.
+    expect(screen).toMatch(/TIME +ACTION +DECISION +RULE +RESOURCE/);
     execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '70', '-y', '20']);
     screen = await shows(t, 'Terminal too small: 70×20');
     expect(screen).toContain('at least 80×24');
-    execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '140', '-y', '45']);
-    // Wider than 140 columns the log gains its rule/note column.
-    screen = await shows(t, 'RULE / NOTE');
+    execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '160', '-y', '45']);
+    // From 150 columns the log gains its note column.
+    screen = await shows(t, /RULE +LATENCY +RESOURCE +NOTE/);
     expect(screen).toContain('Sessions[3]');
     expect(screen).not.toContain('Terminal too small');
   });
@@ -289,5 +295,87 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     keys(b, 'C-c');
     expect(await shows(b, '__EXITED__ 0')).not.toContain('Approval');
     expect(calls(b)).toEqual([{ method: 'quit' }]);
+  });
+
+  it('in `start` (owner), `q` asks to stop with Cancel focused and the count of sessions; Enter cancels, `d` detaches, ctrl-c twice stops', async () => {
+    const t = start({ width: 80, height: 24, env: { HARNESS_PENDING: '0', HARNESS_OWNER: '1' } });
+    await shows(t, 'Sessions[3]');
+    keys(t, 'q');
+    const dialog = await shows(t, 'Stop the gateway? 3 active sessions will lose access.');
+    expect(dialog).toContain('dash --state-dir /tmp/harness` reattaches');
+    expect(dialog).toMatch(/Cancel .*Detach \(keep serving\).*Stop the gateway/);
+    expect(dialog.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    keys(t, 'Enter');
+    await waitFor(t, (s) => !s.includes('will lose access'), 'Cancel to close the dialog');
+    expect(calls(t)).toEqual([]);
+    keys(t, 'C-c');
+    await shows(t, 'will lose access');
+    keys(t, 'Escape');
+    await waitFor(t, (s) => !s.includes('will lose access'), 'Esc to close the dialog');
+    keys(t, 'q', 'Tab', 'Enter');
+    expect(await shows(t, '__EXITED__ 0')).not.toContain('Sessions[');
+    expect(calls(t)).toEqual([{ method: 'quit', exit: 'detach' }]);
+
+    const u = start({ env: { HARNESS_PENDING: '0', HARNESS_OWNER: '1' } });
+    await shows(u, 'Sessions[3]');
+    keys(u, 'C-c', 'C-c');
+    await shows(u, '__EXITED__ 0');
+    expect(calls(u)).toEqual([{ method: 'quit', exit: 'stop' }]);
+  });
+
+  it('Enter on a log row opens the call: pairs with their rule, timings, masking counts, masked params and excerpt; ⊘ marks masked calls', async () => {
+    const t = start({ width: 80, height: 24, env: { HARNESS_PENDING: '0', HARNESS_RATE: '0' } });
+    const screen = await shows(t, /dynamodb:Query +ALLOW +⊘/);
+    expect(screen.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    // Six calls arrive at start; the newest (the cursor while following) is a Query. Focus the log, open it.
+    keys(t, '3');
+    await shows(t, 'Enter call detail');
+    keys(t, 'Enter');
+    const detail = await shows(t, 'Pairs decided (1)');
+    expect(detail).toMatch(/Call dynamodb:Query r-\d+/);
+    // Every pair with the rule that decided it, the resource whole (wrapped at a separator, never cut).
+    expect(detail).toMatch(/ALLOW +dynamodb:Query on arn:aws:dynamodb:eu-west-1:123456789012: +│.*\n.*│ {10}table\/orders  \(rule allow-reads\)/);
+    expect(detail).toContain('From        10.0.0.7  region eu-west-1');
+    expect(detail).toContain('Masking     2 values masked: email ×2');
+    expect(detail.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    keys(t, 'G');
+    const end = await shows(t, 'Response excerpt (masked)');
+    expect(end).toContain('"KeyConditionExpression": "pk = :p"');
+    expect(end).toContain('{"Items":[{"email":{"S":"****"}}]}');
+    keys(t, 'Escape');
+    // Opening a call pauses the log on it; Up moves the cursor within a page that is not full yet.
+    await waitFor(t, (s) => !s.includes('Pairs decided') && s.includes('PAUSED (0 newer)'), 'the detail to close');
+    keys(t, 'Up', 'Enter');
+    await shows(t, /Call secretsmanager:GetSecretValue r-\d+|Call s3:GetObject r-\d+/);
+    expect(calls(t)).toEqual([]);
+  });
+
+  it('at 80×24 the prompt shows the whole resource (wrapped, never cut) and why the call was held', async () => {
+    const t = start({ width: 80, height: 24, env: { HARNESS_LONG_KEY: '1' } });
+    const screen = await shows(t, 'Approval 1 of 1');
+    expect(screen.split('\n').every((l) => [...l].length <= 80)).toBe(true);
+    const text = screen.split('\n').map((l) => l.replace(/^.*?│ /, '').replace(/ *│.*$/, '')).join('\n');
+    expect(text).toMatch(/Resource +arn:aws:s3:::prod-data\/exports\/2024\/q1\/\n {16}region=eu-west-1\/tenant=acme-industries\/\n {16}customers-0\.parquet\n/);
+    expect(text).toMatch(/Held by rule +approve-deletes — deleting production data needs a\n {16}human\n/);
+    expect(screen).not.toMatch(/prod-data\/exports[^│\n]*…/);
+  });
+
+  it('attaching fills the log with recent history (in time order) without counting it again; session detail shows who', async () => {
+    const t = start({ env: { HARNESS_PENDING: '0', HARNESS_RATE: '0', HARNESS_HISTORY: '1' } });
+    const screen = await shows(t, 'iam:PassRole');
+    const [events] = await waitForCall(t, 'events');
+    expect(events).toEqual({ method: 'events', history: 500 });
+    // History first (older times), then live calls.
+    expect(screen).toMatch(/cloudformation:DescribeStacks +ALLOW[^\n]*\n[^\n]*iam:PassRole +DENY +no-passrole/);
+    // The ended session from history is not a live row; the snapshot's three stay.
+    expect(screen).toContain('Sessions[3]');
+    expect(screen).not.toMatch(/old-job +s-old-0001/);
+    keys(t, 'Enter');
+    const detail = await shows(t, 'Recent events');
+    expect(detail).toContain('Role        arn:aws:iam::123456789012:role/ci-deployer');
+    expect(detail).toContain('Issuer      https://token.actions.githubusercontent.com');
+    expect(detail).toContain('Subject     repo:acme/app:ref:refs/heads/main');
+    expect(detail).toContain('Client      10.0.0.9  aws-cli/2.15.0');
+    expect(detail).toContain('"repository":"acme/app"');
   });
 });

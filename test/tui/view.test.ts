@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initialUi } from '../../src/tui/controller.js';
 import { bellEnabled, defaultTerminal } from '../../src/tui/dashboard.js';
-import { cell, computeLayout, fitColumns, modalBox, scrollTop, truncate, type ColumnSpec } from '../../src/tui/layout.js';
+import { cell, cellMiddle, computeLayout, fitColumns, modalBox, scrollTop, shortArn, truncate, type ColumnSpec } from '../../src/tui/layout.js';
 import { DashboardModel } from '../../src/tui/model.js';
 import { availableThemes, chooseThemeName, loadTheme, parseTheme, sgr, THEME_ROLES, ThemeError } from '../../src/tui/theme.js';
 import { approvalModal } from '../../src/tui/modals.js';
@@ -57,8 +57,28 @@ describe('fitColumns', () => {
     expect(cols.reduce((n, c) => n + c.width, 0) + cols.length - 1).toBe(total);
   });
 
-  it('log columns at 78 inner cells keep time, account, action, resource, decision and latency', () => {
-    expect(fitColumns(LOG_COLUMNS, 78).map((c) => c.key)).toEqual(['time', 'account', 'action', 'resource', 'decision', 'latency']);
+  it.each([
+    // 80×24: the rule stays, before the resource; ACTION fits secretsmanager:GetSecretValue (29).
+    [78, ['time', 'action', 'decision', 'rule', 'resource'], 14],
+    // 120×40: account and latency come back; the resource still gets 30+.
+    [118, ['time', 'account', 'action', 'decision', 'rule', 'latency', 'resource'], 31],
+    // 200×50: the note column too, and the resource takes the rest.
+    [198, ['time', 'account', 'action', 'decision', 'rule', 'latency', 'resource', 'note'], 80],
+  ] as const)('log columns at %i inner cells: %j, resource %i wide', (width, keys, resourceWidth) => {
+    const cols = fitColumns(LOG_COLUMNS, width);
+    expect(cols.map((c) => c.key)).toEqual(keys);
+    expect(cols.find((c) => c.key === 'action')!.width).toBeGreaterThanOrEqual('secretsmanager:GetSecretValue'.length);
+    expect(cols.find((c) => c.key === 'resource')!.width).toBe(resourceWidth);
+    expect(cols.reduce((n, c) => n + c.width, 0) + cols.length - 1).toBe(width);
+  });
+
+  it('cellMiddle keeps both ends; shortArn drops the arn:aws: prefix', () => {
+    expect(cellMiddle('s3:::reports/2024/q1.csv', 15)).toBe('s3:::…24/q1.csv');
+    expect(cellMiddle('short', 8)).toBe('short   ');
+    expect(cellMiddle('abcdef', 3)).toBe('ab…');
+    expect(shortArn('arn:aws:s3:::reports/2024/q1.csv')).toBe('s3:::reports/2024/q1.csv');
+    expect(shortArn('arn:aws-cn:dynamodb:cn-north-1:1:table/t')).toBe('dynamodb:cn-north-1:1:table/t');
+    expect(shortArn('*')).toBe('*');
   });
 });
 
@@ -262,7 +282,7 @@ describe('view text', () => {
     expect(modal.width).toBe(80);
     const text = modal.lines.map(plain).join('\n');
     expect(text).toMatch(/Service account +ci/);
-    expect(text).toMatch(/Rule +approve-deletes/);
+    expect(text).toMatch(/Held by rule +approve-deletes/);
     expect(text).toContain('"Token": "****"');
     const buttons = modal.lines.find((l) => plain(l).includes('Approve once'))!;
     expect(buttons).toContain(`${sgr(mono.styles.buttonFocus)} [d] Deny `);
@@ -284,4 +304,15 @@ describe('view text', () => {
     [1234, '1.23s'],
     [65_000, '65.0s'],
   ])('formatLatency(%s) = %s', (ms, text) => expect(formatLatency(ms)).toBe(text));
+});
+
+describe('flash text', () => {
+  it('never repeats what the gateway already says', async () => {
+    const { flashText } = await import('../../src/tui/dashboard.js');
+    expect(flashText('approved 7dx6', 'approved 7dx6: s3:DeleteObject on arn:aws:s3:::b/k for ci')).toBe('approved 7dx6: s3:DeleteObject on arn:aws:s3:::b/k for ci');
+    expect(flashText('policy reload', 'policy reloaded (ab12)')).toBe('policy reloaded (ab12)');
+    expect(flashText('ended grant g-1', 'ok')).toBe('ended grant g-1: ok');
+    expect(flashText('revoked s1', 'revoked s1')).toBe('revoked s1');
+    expect(flashText('revoked s1', undefined)).toBe('revoked s1');
+  });
 });
