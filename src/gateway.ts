@@ -14,21 +14,19 @@ import { startAdminServer, type AdminServer } from './admin/server.js';
 import { OpenToolCalls } from './mcp/attribution.js';
 import { ApprovalManager } from './approval/manager.js';
 import { loadServiceIndex } from './aws/models.js';
-import { UpstreamCredentials } from './aws/upstream.js';
 import type { LoadedPolicy } from './config/load.js';
 import { PolicyWatcher } from './config/watch.js';
 import { GatewayError } from './errors.js';
 import { EventBus, type GatewayEvent, type PolicyErrorItem, type UnstampedEvent } from './events.js';
 import type { Flow } from './flow.js';
-import { TokenVerifier } from './identity/jwt.js';
 import { loadOrCreateGatewayKeys, type GatewayKeys } from './identity/keys.js';
 import { VerifiedSessions } from './identity/session-cache.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { Limiter } from './limits/limiter.js';
 import { DEFAULT_UPLOAD_RATE, DEFAULT_UPSTREAM_SOCKETS } from './limits/types.js';
-import { compileMasker } from './masking/masker.js';
 import type { GatewayServices, PolicyRuntime } from './pipeline/context.js';
 import { membersOf, membershipRefusal } from './pipeline/authenticate.js';
+import { buildPolicyRuntime } from './pipeline/runtime.js';
 import { compilePipeline, type CompiledPipeline } from './pipeline/stages.js';
 import { handleConnect, type ConnectContext } from './proxy/connect.js';
 import { UpstreamClient } from './proxy/forward.js';
@@ -223,19 +221,7 @@ export class Gateway implements GatewayControl {
 
   /** Sessions whose credentials are still valid are listed again after a restart. */
   async #restoreSessions(): Promise<void> {
-    for (const session of await listSessions(this.options.stateDir, { active: true })) {
-      this.#sessions.restore({
-        sessionId: session.id,
-        serviceAccount: session.serviceAccount,
-        roleArn: session.roleArn,
-        start: session.start,
-        expiresAt: session.expiresAt,
-        calls: session.counts.calls,
-        denied: session.counts.denied,
-        revoked: this.#revocations.isSessionRevoked(session.id),
-        active: true,
-      });
-    }
+    this.#sessions.restoreFromIndex(await listSessions(this.options.stateDir, { active: true }), (id) => this.#revocations.isSessionRevoked(id));
   }
 
   /**
@@ -243,22 +229,15 @@ export class Gateway implements GatewayControl {
    * region and endpoint stay the same, so a reload does not throw away cached AssumeRole credentials.
    */
   #buildRuntime(policy: LoadedPolicy): PolicyRuntime {
-    const region = policy.config.upstream.region;
-    const override = this.options.upstreamEndpoint ?? policy.config.upstream.endpoint;
-    const stsOrigin = override ?? `https://sts.${region}.amazonaws.com`;
-    const previous = this.#runtime as PolicyRuntime | undefined;
-    const upstreamCredentials =
-      previous && previous.upstreamCredentials.stsOrigin === stsOrigin && previous.upstreamCredentials.region === region
-        ? previous.upstreamCredentials
-        : new UpstreamCredentials({ stsOrigin, region, baseProvider: this.options.baseCredentials, now: this.options.now, client: this.#services.upstreamClient });
-    return {
-      policy,
-      members: membersOf(policy),
-      verifier: new TokenVerifier({ issuers: policy.config.issuers, serviceAccounts: policy.config.serviceAccounts, localKeys: this.keys, now: this.options.now }),
-      masker: compileMasker(policy.config.masking),
-      upstreamCredentials,
-    };
+    return buildPolicyRuntime(policy, this.#runtime as PolicyRuntime | undefined, {
+      upstreamEndpoint: this.options.upstreamEndpoint,
+      baseCredentials: this.options.baseCredentials,
+      now: this.options.now,
+      keys: this.keys,
+      upstreamClient: this.#services.upstreamClient,
+    });
   }
+
 
   #observe(event: GatewayEvent): void {
     this.#sessions.observe(event);

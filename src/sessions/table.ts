@@ -37,6 +37,26 @@ export class SessionTable {
     this.#sessions.set(summary.sessionId, summary);
   }
 
+  /** The index's active sessions, at start: their credentials may still be used. */
+  restoreFromIndex(
+    records: readonly { id: string; serviceAccount: string; roleArn: string; start: string; expiresAt: string; counts: { calls: number; denied: number } }[],
+    isRevoked: (sessionId: string) => boolean,
+  ): void {
+    for (const session of records) {
+      this.restore({
+        sessionId: session.id,
+        serviceAccount: session.serviceAccount,
+        roleArn: session.roleArn,
+        start: session.start,
+        expiresAt: session.expiresAt,
+        calls: session.counts.calls,
+        denied: session.counts.denied,
+        revoked: isRevoked(session.id),
+        active: true,
+      });
+    }
+  }
+
   get(sessionId: string): SessionSummary | undefined {
     return this.#sessions.get(sessionId);
   }

@@ -2,13 +2,12 @@
 // Pure (no terminal, no I/O, injected clock) so every rule is unit-tested without blessed.
 
 import type { GatewayStatus, Grant, PendingApproval, SessionSummary } from '../admin/types.js';
-import { pairsOf } from '../approval/summary.js';
-import { describeStop, type GatewayEvent } from '../events.js';
-import { formatDuration, formatPolicyErrors } from './format.js';
-import { CallBook, maskedCount } from './calls.js';
+import type { GatewayEvent } from '../events.js';
+import { CallBook } from './calls.js';
 import { compileFilter } from './log-filter.js';
 import { Ring } from './ring.js';
-import type { Banner, BannerKind, ConnectionState, GrantRow, LogDecision, LogEntry, PendingRow, SessionRow } from './rows.js';
+import { ms, pendingRow, reduceEvent, type ReducerInternals } from './reduce.js';
+import type { Banner, BannerKind, ConnectionState, GrantRow, LogEntry, PendingRow, SessionRow } from './rows.js';
 
 export interface ModelOptions {
   /** Log lines kept for scrollback (DASHBOARD.md: bound it, 500–1000). */
@@ -23,38 +22,6 @@ export interface ModelOptions {
 }
 
 const MAX_LATENCY_TRACKED = 4096;
-
-function ms(iso: string | undefined, fallback: number): number {
-  if (!iso) return fallback;
-  const t = Date.parse(iso);
-  return Number.isNaN(t) ? fallback : t;
-}
-
-type HeldFields = Pick<PendingApproval, 'sessionId' | 'requestId' | 'serviceAccount' | 'action' | 'resource' | 'body' | 'headers' | 'params' | 'ruleId' | 'message'> & {
-  /** Older events may lack it: then the primary action and resource stand in. */
-  pairs?: readonly string[];
-};
-
-/** A pending row from a snapshot entry or an `approval.proposed` event (same fields, same wording). */
-function pendingRow(id: string, p: HeldFields, createdAtMs: number, expiresAtMs: number): PendingRow {
-  return {
-    id,
-    sessionId: p.sessionId,
-    requestId: p.requestId,
-    serviceAccount: p.serviceAccount,
-    action: p.action,
-    resource: p.resource,
-    pairs: pairsOf(p),
-    ...(p.body ? { body: p.body } : {}),
-    ...(p.headers ? { headers: p.headers } : {}),
-    params: p.params,
-    ruleId: p.ruleId,
-    message: p.message,
-    createdAtMs,
-    expiresAtMs,
-    deciding: false,
-  };
-}
 
 export class DashboardModel {
   readonly now: () => number;
@@ -254,228 +221,33 @@ export class DashboardModel {
   }
 
   #apply(event: GatewayEvent): void {
-    const at = ms(event.at, this.now());
-    this.calls.apply(event, at);
-    switch (event.type) {
-      case 'listening':
-        this.url = event.url;
-        this.policyFile = event.policyFile;
-        this.version = event.version;
-        this.startedAtMs ??= at;
-        break;
-      case 'policy.loaded':
-        this.policyFile = event.file;
-        this.policyState = 'ok';
-        this.policyRules = event.rules;
-        this.banner = { kind: 'ok', text: `policy loaded: ${event.file} (${event.rules} rules, ${event.sha256.slice(0, 12)})`, untilMs: this.now() + this.#bannerMs };
-        this.#addLog({ atMs: at, account: '-', action: 'policy.loaded', resource: event.file, decision: 'info', note: `${event.rules} rules` });
-        break;
-      case 'policy.rejected': {
-        this.policyFile = event.file;
-        this.policyState = 'error';
-        const text = formatPolicyErrors(event.file, event.errors);
-        this.banner = { kind: 'error', text, untilMs: Number.POSITIVE_INFINITY };
-        this.#addLog({ atMs: at, account: '-', action: 'policy.rejected', resource: event.file, decision: 'error', note: text });
-        break;
-      }
-      case 'session.started':
-        this.sessions.set(event.sessionId, {
-          sessionId: event.sessionId,
-          serviceAccount: event.serviceAccount,
-          startMs: at,
-          expiresAtMs: ms(event.expiresAt, at),
-          calls: this.sessions.get(event.sessionId)?.calls ?? 0,
-          denied: this.sessions.get(event.sessionId)?.denied ?? 0,
-          revoked: false,
-          roleArn: event.roleArn,
-          issuer: event.issuer,
-          subject: event.subject,
-          userAgent: event.userAgent,
-          sourceIp: event.sourceIp,
-          claims: event.claims,
-        });
-        this.#addLog({ atMs: at, sessionId: event.sessionId, account: event.serviceAccount, action: 'session.started', resource: event.roleArn, decision: 'info', note: event.sourceIp });
-        break;
-      case 'session.refused':
-        this.#addLog({ atMs: at, account: '-', action: 'session.refused', resource: event.sourceIp ?? '-', decision: 'deny', note: `${event.code}: ${event.reason}` });
-        break;
-      case 'request': {
-        this.#requestTimes.push(at);
-        const s = this.sessions.get(event.sessionId);
-        if (s) {
-          s.calls += 1;
-          s.lastAction = event.action;
-          s.lastAtMs = at;
-        }
-        break;
-      }
-      case 'decision': {
-        const decision: LogDecision = event.effect === 'allow' ? 'allow' : event.effect === 'deny' ? 'deny' : 'hold';
-        if (decision === 'allow') this.counts.allowed += 1;
-        if (decision === 'deny') {
-          this.counts.denied += 1;
-          const s = this.sessions.get(event.sessionId);
-          if (s) s.denied += 1;
-        }
-        // A held call is logged when its hold starts (approval.proposed), not when the hold ends.
-        if (decision === 'hold' && this.#heldLines.has(event.requestId)) break;
-        // After a hold (or by a duration grant): a human decided, not the rule.
-        const byHuman = event.via === 'grant';
-        const line = this.#addLog({
-          atMs: at,
-          sessionId: event.sessionId,
-          requestId: event.requestId,
-          account: event.serviceAccount,
-          action: event.action,
-          resource: event.resource,
-          decision: byHuman && decision === 'deny' ? 'denied' : decision,
-          rule: event.ruleId,
-          note: byHuman ? (decision === 'deny' ? `not approved: denied by ${event.message ?? 'an approver'}` : 'approved') : event.message,
-        });
-        if (decision === 'hold') this.#heldLines.set(event.requestId, line);
-        break;
-      }
-      case 'limit.hit': {
-        this.limited += 1;
-        const s = event.sessionId === undefined ? undefined : this.sessions.get(event.sessionId);
-        if (s) s.limited = (s.limited ?? 0) + 1;
-        this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action ?? 'limit.hit', resource: event.resource ?? '-', decision: 'deny', note: `limit ${event.limit}${event.ruleId ? ` (rule ${event.ruleId})` : ''}: ${event.message}` });
-        break;
-      }
-      case 'limit.escalated':
-        this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action, resource: event.resource, decision: event.then === 'deny' ? 'deny' : 'hold', note: `escalated by rule ${event.ruleId}: ${event.count} within the window (after ${event.after})` });
-        break;
-      case 'approval.proposed': {
-        const held = this.#heldLines.get(event.requestId);
-        const note = `waiting for approval ${event.approvalId}${event.message ? `: ${event.message}` : ''}`;
-        if (held) held.note = note;
-        else {
-          const line = this.#addLog({ atMs: at, sessionId: event.sessionId, requestId: event.requestId, account: event.serviceAccount, action: event.action, resource: event.resource, decision: 'hold', rule: event.ruleId, note });
-          this.#heldLines.set(event.requestId, line);
-        }
-        if (!this.pending.has(event.approvalId)) {
-          this.pending.set(event.approvalId, pendingRow(event.approvalId, event, at, ms(event.expiresAt, at)));
-          this.#fresh.push(event.approvalId);
-        }
-        break;
-      }
-      case 'approval.decided': {
-        const p = this.pending.get(event.approvalId);
-        this.pending.delete(event.approvalId);
-        this.deferred.delete(event.approvalId);
-        const approved = event.decision === 'approved';
-        this.#addLog({
-          atMs: at,
-          sessionId: p?.sessionId ?? event.sessionId,
-          requestId: p?.requestId ?? this.calls.requestOf(event.approvalId),
-          account: p?.serviceAccount ?? '-',
-          action: p?.action ?? `approval ${event.approvalId}`,
-          resource: p?.resource ?? '-',
-          decision: approved ? 'approved' : 'denied',
-          rule: p?.ruleId,
-          note: `by ${event.by}${event.forMs ? ` for ${formatDuration(event.forMs)}` : ''}${event.reason ? `: ${event.reason}` : ''}`,
-        });
-        if (!approved) {
-          this.counts.denied += 1;
-          const s = p && this.sessions.get(p.sessionId);
-          if (s) s.denied += 1;
-        }
-        break;
-      }
-      case 'approval.expired': {
-        const p = this.pending.get(event.approvalId);
-        this.pending.delete(event.approvalId);
-        this.deferred.delete(event.approvalId);
-        this.#addLog({
-          atMs: at,
-          sessionId: p?.sessionId ?? event.sessionId,
-          account: p?.serviceAccount ?? '-',
-          action: p?.action ?? `approval ${event.approvalId}`,
-          resource: p?.resource ?? '-',
-          decision: 'expired',
-          note: 'nobody answered: denied',
-        });
-        break;
-      }
-      case 'approval.executed':
-        break;
-      case 'grant.created':
-        this.grants.set(event.grantId, {
-          id: event.grantId,
-          approvalId: event.approvalId,
-          sessionId: event.sessionId,
-          serviceAccount: event.serviceAccount,
-          pairs: [...event.pairs],
-          by: event.by,
-          untilMs: ms(event.until, at),
-          uses: 0,
-        });
-        this.#addLog({
-          atMs: at,
-          sessionId: event.sessionId,
-          account: event.serviceAccount,
-          action: `grant ${event.grantId}`,
-          resource: `${event.pairs.length} pair${event.pairs.length === 1 ? '' : 's'}`,
-          decision: 'approved',
-          note: `by ${event.by} for ${formatDuration(ms(event.until, at) - at)}`,
-        });
-        break;
-      case 'grant.used': {
-        const g = this.grants.get(event.grantId);
-        if (g) g.uses += 1;
-        break;
-      }
-      case 'grant.ended': {
-        const g = this.grants.get(event.grantId);
-        this.grants.delete(event.grantId);
-        this.#addLog({
-          atMs: at,
-          sessionId: event.sessionId,
-          account: g?.serviceAccount ?? '-',
-          action: `grant ${event.grantId}`,
-          resource: g ? `${g.pairs.length} pair${g.pairs.length === 1 ? '' : 's'}` : '-',
-          decision: 'info',
-          note: `ended: ${event.reason}${event.by ? ` by ${event.by}` : ''}, ${event.uses} use${event.uses === 1 ? '' : 's'}`,
-        });
-        break;
-      }
-      case 'response': {
-        const entry = this.#byRequest.get(event.requestId);
-        if (entry) {
-          entry.latencyMs = event.durationMs;
-          entry.status = event.status;
-          const masked = maskedCount(event.masking);
-          if (masked > 0) entry.masked = masked;
-          this.#byRequest.delete(event.requestId);
-        }
-        break;
-      }
-      case 'session.revoked': {
-        const s = this.sessions.get(event.sessionId);
-        if (s) s.revoked = true;
-        this.#addLog({ atMs: at, sessionId: event.sessionId, account: s?.serviceAccount ?? '-', action: 'session.revoked', resource: event.sessionId, decision: 'deny', note: `by ${event.by}${event.reason ? `: ${event.reason}` : ''}` });
-        break;
-      }
-      case 'session.ended': {
-        const s = this.sessions.get(event.sessionId);
-        this.sessions.delete(event.sessionId);
-        this.#addLog({ atMs: at, sessionId: event.sessionId, account: s?.serviceAccount ?? '-', action: 'session.ended', resource: event.sessionId, decision: 'info', note: event.reason });
-        break;
-      }
-      case 'stopped':
-        this.gatewayStopped = true;
-        this.#addLog({ atMs: at, account: '-', action: 'gateway.stopped', resource: '-', decision: 'info', note: `${describeStop(event)}; ${event.requests} calls served` });
-        break;
-      case 'error':
-        this.#addLog({ atMs: at, account: '-', action: 'error', resource: event.code ?? '-', decision: 'error', note: event.message });
-        break;
-      default:
-        return;
-    }
-    this.#touch();
+    reduceEvent(this, this.#internals, event);
   }
 
-  /** Requests per second over the rate window (older timestamps are dropped as a side effect). */
+  /** What the event reducer (reduce.ts) may touch beyond the model's public state. */
+  readonly #internals: ReducerInternals = (() => {
+    const model = this;
+    return {
+      addLog: (entry: Omit<LogEntry, 'seq'>) => model.#addLog(entry),
+      touch: () => model.#touch(),
+      get heldLines() {
+        return model.#heldLines;
+      },
+      get byRequest() {
+        return model.#byRequest;
+      },
+      get requestTimes() {
+        return model.#requestTimes;
+      },
+      get fresh() {
+        return model.#fresh;
+      },
+      get bannerMs() {
+        return model.#bannerMs;
+      },
+    };
+  })();
+
   requestsPerSecond(): number {
     const cutoff = this.now() - this.#rateWindowMs;
     let drop = 0;
