@@ -12,6 +12,11 @@ export const EXAMPLES: Record<string, string[]> = {
   ],
   init: ['portcullis init', 'portcullis init --dir /etc/portcullis --state-dir /var/lib/portcullis'],
   demo: ['portcullis demo', 'portcullis demo --headless --duration 30'],
+  mcp: ['portcullis mcp run --service-account reports-mcp --name aws-api -- uvx awslabs.aws-api-mcp-server@latest'],
+  'mcp run': [
+    'portcullis mcp run --service-account reports-mcp --name aws-api -- uvx awslabs.aws-api-mcp-server@latest',
+    'portcullis mcp run --service-account ci --gateway https://gw.internal:8443 --token-file /run/secrets/idp.jwt -- node server.js',
+  ],
   dash: ['portcullis dash', 'portcullis dash --state-dir /var/lib/portcullis --theme high-contrast'],
   env: [
     'eval "$(portcullis env --service-account reports-mcp)"',
