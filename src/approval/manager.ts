@@ -217,7 +217,8 @@ export class ApprovalManager {
     return [...this.#byId.values()].filter((e) => e.state === 'pending').map((e) => ({ ...e.pending }));
   }
 
-  approve(id: string, input: DecisionInput): ApprovalResult {
+  /** The pending entry `id`, with its decision recorded; or why it cannot be decided. */
+  #decide(id: string, decision: 'approved' | 'denied', input: DecisionInput): Entry | ApprovalResult {
     const entry = this.#byId.get(id);
     if (!entry) return { ok: false, error: `no pending approval ${id}`, status: 404 };
     if (entry.state !== 'pending') return { ok: false, error: `approval ${id} is already ${entry.state}`, status: 409 };
@@ -225,11 +226,17 @@ export class ApprovalManager {
       type: 'approval.decided',
       approvalId: id,
       sessionId: entry.request.sessionId,
-      decision: 'approved',
+      decision,
       by: input.by,
       reason: input.reason,
-      forMs: input.forMs,
+      ...(decision === 'approved' && input.forMs !== undefined ? { forMs: input.forMs } : {}),
     } as UnstampedEvent);
+    return entry;
+  }
+
+  approve(id: string, input: DecisionInput): ApprovalResult {
+    const entry = this.#decide(id, 'approved', input);
+    if ('ok' in entry) return entry;
     this.#finish(entry, 'approved', input.reason);
     const grant =
       input.forMs === undefined
@@ -240,17 +247,8 @@ export class ApprovalManager {
   }
 
   deny(id: string, input: DecisionInput): ApprovalResult {
-    const entry = this.#byId.get(id);
-    if (!entry) return { ok: false, error: `no pending approval ${id}`, status: 404 };
-    if (entry.state !== 'pending') return { ok: false, error: `approval ${id} is already ${entry.state}`, status: 409 };
-    this.#emit({
-      type: 'approval.decided',
-      approvalId: id,
-      sessionId: entry.request.sessionId,
-      decision: 'denied',
-      by: input.by,
-      reason: input.reason,
-    } as UnstampedEvent);
+    const entry = this.#decide(id, 'denied', input);
+    if ('ok' in entry) return entry;
     this.#finish(entry, 'denied', input.reason ? `${input.by}: ${input.reason}` : input.by);
     return { ok: true, message: `denied ${id}: ${entry.request.action} on ${entry.request.resource} for ${entry.request.serviceAccount}` };
   }

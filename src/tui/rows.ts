@@ -1,5 +1,8 @@
 // What the dashboard's panels show, row by row: log entries, session, pending-approval and grant rows, banners.
 
+import type { Grant } from '../approval/grants.js';
+import type { HeldCall } from '../approval/manager.js';
+
 export type LogDecision = 'allow' | 'deny' | 'hold' | 'approved' | 'denied' | 'expired' | 'info' | 'error';
 
 export interface LogEntry {
@@ -42,22 +45,11 @@ export interface SessionRow {
   claims?: Record<string, unknown>;
 }
 
-export interface PendingRow {
+/** A held call as the queue shows it: the approval's own fields, with times as numbers. */
+export interface PendingRow extends Omit<HeldCall, 'region' | 'pairs'> {
   id: string;
-  sessionId: string;
-  requestId: string;
-  serviceAccount: string;
-  action: string;
-  resource: string;
   /** Every `action resource` pair an approval covers (the copy source too). */
   pairs: string[];
-  /** The body as it will be forwarded. */
-  body?: { bytes: number; sha256: string };
-  /** Forwarded headers that change the call's effect (masked). */
-  headers?: Record<string, string>;
-  params?: unknown;
-  ruleId: string;
-  message?: string;
   createdAtMs: number;
   expiresAtMs: number;
   /** A decision was sent and its event has not arrived yet. */
@@ -65,15 +57,8 @@ export interface PendingRow {
 }
 
 /** A live duration grant (approve --for). */
-export interface GrantRow {
-  id: string;
-  approvalId: string;
-  sessionId: string;
-  serviceAccount: string;
-  pairs: string[];
-  by: string;
+export interface GrantRow extends Omit<Grant, 'createdAt' | 'until'> {
   untilMs: number;
-  uses: number;
 }
 
 export type BannerKind = 'ok' | 'error' | 'info';
