@@ -26,7 +26,17 @@ export function membershipRefusal(members: ReadonlyMap<string, ReadonlySet<strin
 
 const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
 
+/** `?AWSAccessKeyId=…&Signature=…&Expires=…`: a SigV2 presigned URL (botocore's and `aws s3 presign`'s default). */
+const SIGV2_QUERY = /[?&]AWSAccessKeyId=[^&]*&?/;
+
 export const authenticate: StageFactory = (ctx) => async (flow) => {
+  if (SIGV2_QUERY.test(flow.rawPath) && /[?&]Signature=/.test(flow.rawPath) && !/[?&]X-Amz-Signature=/i.test(flow.rawPath)) {
+    throw new GatewayError(
+      'MISSING_AUTH',
+      "This is a SigV2 presigned URL, which the gateway cannot verify; presign with SigV4 (boto3: Config(signature_version='s3v4'); aws s3 presign after `aws configure set default.s3.signature_version s3v4`; the JS SDK's presigner always does)",
+      { awsCode: 'InvalidRequest', status: 400 },
+    );
+  }
   // Repeated headers kept apart: SigV4 joins them with ',', Node's req.headers with ', '.
   const request = { method: flow.method, rawPath: flow.rawPath, headers: flow.req.headersDistinct };
   const parsed = parseSigV4(request);
