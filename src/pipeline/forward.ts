@@ -5,10 +5,12 @@
 // relabel or slice what the masker reads (response-content-* overrides, Range, conditions: see masking/request.ts);
 // the mask stage answers those from the masked document.
 
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createChunkResigner } from '../aws/chunked.js';
 import { s3UpstreamPath, upstreamOrigin } from '../aws/endpoints.js';
 import { filterForwardHeaders } from '../aws/headers.js';
+import { rewriteQueueUrlForm, rewriteQueueUrls } from '../aws/sqs-urls.js';
 import { signOutgoingRequest } from '../aws/sign.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Flow } from '../flow.js';
@@ -59,6 +61,17 @@ function requestBody(ctx: StageContext, flow: Flow, signing: ReturnType<typeof s
   }
   if (buffered !== undefined) return buffered.length === 0 ? undefined : buffered;
   return flow.spool?.stream() ?? guardUpload(ctx, flow, flow.req);
+}
+
+/** Queue URLs the client got from the gateway (sqs-urls.ts) go upstream as the upstream's own; the body is re-hashed. */
+function queueUrlsToUpstream(flow: Flow, upstreamOrigin: string): void {
+  if (flow.body === undefined || flow.body.length === 0) return;
+  const text = flow.body.toString('utf8');
+  const form = (flow.req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+  const rewritten = form ? rewriteQueueUrlForm(text, upstreamOrigin) : rewriteQueueUrls(text, upstreamOrigin);
+  if (rewritten === text) return;
+  flow.body = Buffer.from(rewritten);
+  flow.signature = { ...flow.signature!, payloadHash: createHash('sha256').update(flow.body).digest('hex') };
 }
 
 /** Signs `request` for the upstream and sends it; fills flow.upstream. */
@@ -123,6 +136,9 @@ export const forward: StageFactory = (ctx) => async (flow) => {
   }
   // Only what the client signed goes on (vet refused the rest); user-agent is sent but never signed.
   const headers = filterForwardHeaders(flow.req.headersDistinct, { signedHeaders: parsed.signedHeaders, presigned: parsed.presigned, method: flow.method });
+  if (call.service === 'sqs') queueUrlsToUpstream(flow, target.origin);
+  // A buffered body is sent as it is now (an SQS queue URL may have been rewritten): its length, not the client's.
+  if (flow.body !== undefined && headers['content-length'] !== undefined) headers['content-length'] = String(flow.body.length);
   const plan = prepareMaskedRequest({ method: flow.method, path: rawPath, headers, operation: call.operation });
   flow.maskPlan = plan;
   await sendUpstream(ctx, flow, plan.forward);

@@ -9,7 +9,9 @@
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import type { Flow, FlowResponse } from '../flow.js';
+import { rewriteQueueUrls } from '../aws/sqs-urls.js';
 import { answerMasked } from '../masking/answer.js';
+import type { MaskedBody } from '../masking/masker.js';
 import type { MaskedHeaders } from '../masking/headers.js';
 import { mergeReports } from '../masking/report.js';
 import type { MaskedRequestPlan } from '../masking/request.js';
@@ -54,6 +56,18 @@ function streamed(flow: Flow, headers: MaskedHeaders, prefix?: Buffer): FlowResp
   return { status: upstream.status, headers: headers.headers, stream: upstream.body, prefix, masking: mergeReports(TOO_LARGE, headers.report) };
 }
 
+/** SQS answers name queues by URL; those URLs point at the gateway, as the client addressed it (sqs-urls.ts). */
+function keepQueueUrlsOnGateway(flow: Flow, result: MaskedBody): void {
+  const host = flow.req.headers.host;
+  if (host === undefined || result.format === 'binary') return;
+  const text = result.body.toString('utf8');
+  const rewritten = rewriteQueueUrls(text, `https://${host}`);
+  if (rewritten === text) return;
+  result.body = Buffer.from(rewritten);
+  result.changed = true;
+  result.outcome = 'masked';
+}
+
 async function maskedResponse(ctx: StageContext, flow: Flow): Promise<FlowResponse> {
   const call = flow.call!;
   const plan = flow.maskPlan!;
@@ -96,6 +110,7 @@ async function maskedResponse(ctx: StageContext, flow: Flow): Promise<FlowRespon
     );
   }
   const masking = mergeReports(result.report, headers.report);
+  if (call.service === 'sqs') keepQueueUrlsOnGateway(flow, result);
   const answer = answerMasked(upstream.status, headers.headers, result, plan.client);
   if (answer.kind === 'refuse') {
     const extra = Object.fromEntries(Object.entries(answer.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]));
