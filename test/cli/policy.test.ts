@@ -31,13 +31,13 @@ describe('policy check', () => {
     const { code, stdout, stderr } = run('policy', 'check', 'policy.example.yaml');
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toBe('ok: 10 rules, 7 service accounts\n');
+    expect(stdout).toBe('ok: 11 rules, 7 service accounts\n');
   });
 
   it('--json on a good file', () => {
     const { code, stdout } = run('policy', 'check', 'policy.example.yaml', '--json');
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ ok: true, file: 'policy.example.yaml', rules: 10, serviceAccounts: 7, warnings: [], sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.parse(stdout)).toMatchObject({ ok: true, file: 'policy.example.yaml', rules: 11, serviceAccounts: 7, warnings: [], sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
   it('lists every error as file:line:column: path: message and exits 1', () => {
