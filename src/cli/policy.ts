@@ -3,6 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { formatDurationMs } from '../lib/duration.js';
 import { formatPolicyError, loadPolicyFile, type LoadedPolicy } from '../config/load.js';
+import { decideTool, NO_TOOL_RULE } from '../mcp/endpoints.js';
+import { MCP_ACTIONS } from '../mcp/protocol.js';
 import { suggest } from '../config/validate.js';
 import { TokenVerifier, type TokenExplanation } from '../identity/jwt.js';
 import { iamActionsForOperation } from '../aws/authorize.js';
@@ -58,7 +60,7 @@ export async function policyExplain(opts: Opts): Promise<void> {
   }
   const region = typeof opts.region === 'string' ? opts.region : policy.config.upstream.region;
   const pairs = explainActions(action).map((a) => ({ action: a, resource }));
-  const { pairs: decided, combined: decision } = decideCall(policy.compiled, principal, pairs);
+  const { pairs: decided, combined: decision } = isMcpAction(action) ? explainTool(policy, principal, pairs[0]!) : decideCall(policy.compiled, principal, pairs);
   const byId = new Map(policy.config.rules.map((r) => [r.id, r]));
   const matched = decision.matched.map((id) => ({ id, effect: byId.get(id)!.effect }));
   const approval = decision.effect === 'approve' && decision.rule ? decision.rule.approval : undefined;
@@ -101,15 +103,34 @@ export async function policyExplain(opts: Opts): Promise<void> {
   if (decision.rule) {
     printLine(`deciding rule: ${decision.ruleId} (${decision.rule.effect})${decision.message !== undefined ? `: ${decision.message}` : ''}`);
   } else {
-    printLine(`deciding rule: ${decision.ruleId}: no rule matched`);
+    printLine(`deciding rule: ${decision.ruleId}: ${decision.ruleId === NO_TOOL_RULE ? decision.message : 'no rule matched'}`);
   }
   if (approval) printLine(`approval: holds the call ${formatDurationMs(approval.holdMs)}, denied after ${formatDurationMs(approval.timeoutMs)} without an answer`);
   for (const line of limitLines) printLine(line);
   printLine(`also matched: ${matched.length ? matched.map((m) => `${m.id} (${m.effect})`).join(', ') : 'none'}`);
 }
 
+const isMcpAction = (action: string): boolean => action.toLowerCase().startsWith('mcp:');
+
+/**
+ * MCP tools are decided as the gateway decides them (mcp/endpoints.ts decideTool): a tool no rule names runs, its AWS
+ * calls being decided one by one.
+ */
+function explainTool(policy: LoadedPolicy, principal: string, pair: { action: string; resource: string }): ReturnType<typeof decideCall> {
+  const server = /^mcp:([^/]+)\/tool\/(.+)$/.exec(pair.resource);
+  if (!server) throw new CliError(`policy explain: --resource: an MCP tool is mcp:<server>/tool/<name> (got ${pair.resource})`, 2);
+  const decision = decideTool({ policy }, principal, server[1]!, server[2]!, pair.action.toLowerCase() === 'mcp:callchangedtool');
+  const shown = decision.ruleId === NO_TOOL_RULE ? { ...decision, message: 'no rule names this tool: it runs, and the AWS calls it makes are decided one by one' } : decision;
+  return { pairs: [{ ...pair, decision: shown }], combined: shown };
+}
+
 /** The IAM actions to explain: the action itself, or those an API operation is authorized as. */
 function explainActions(action: string): string[] {
+  if (isMcpAction(action)) {
+    const name = MCP_ACTIONS.find((a) => a.toLowerCase() === action.slice(4).toLowerCase());
+    if (name === undefined) throw new CliError(`policy explain: --action: the mcp service has ${MCP_ACTIONS.map((a) => `mcp:${a}`).join(', ')} (got ${action})`, 2);
+    return [`mcp:${name}`];
+  }
   const info = iamActionInfo(action);
   if (info) return [info.action];
   const operation = Object.keys(OPERATION_ACTIONS).find((op) => op.toLowerCase() === action.toLowerCase());

@@ -360,3 +360,29 @@ service_accounts:
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('policy explain for MCP tools (decided as the gateway decides them)', () => {
+  it('a tool named by a deny rule is denied', () => {
+    const r = run('policy', 'explain', '--policy', 'policy.example.yaml', '--as', 'reports-mcp', '--action', 'mcp:CallTool', '--resource', 'mcp:aws-api/tool/call_aws');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('deny: reports-mcp mcp:CallTool on mcp:aws-api/tool/call_aws');
+    expect(r.stdout).toContain('deciding rule: no-raw-aws-cli-tool (deny)');
+  });
+
+  it('a tool no rule names runs (its AWS calls are still decided)', () => {
+    const r = run('policy', 'explain', '--policy', 'policy.example.yaml', '--as', 'reports-mcp', '--action', 'mcp:CallTool', '--resource', 'mcp:aws-api/tool/list_buckets');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('allow: reports-mcp mcp:CallTool');
+    expect(r.stdout).toContain('deciding rule: no-tool-rule: no rule names this tool');
+  });
+
+  it.each([
+    [['--action', 'mcp:CallToool', '--resource', 'mcp:a/tool/b'], /the mcp service has mcp:CallTool, mcp:CallChangedTool/],
+    [['--action', 'mcp:CallTool', '--resource', 'arn:aws:s3:::x'], /an MCP tool is mcp:<server>\/tool\/<name>/],
+  ])('bad input %j: one line, exit 2', (args, message) => {
+    const r = run('policy', 'explain', '--policy', 'policy.example.yaml', '--as', 'reports-mcp', ...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+  });
+});
