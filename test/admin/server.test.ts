@@ -391,8 +391,17 @@ describe('admin event stream', () => {
       socket.on('end', () => resolve(data));
       socket.resume();
     });
-    const body = text.slice(text.indexOf('\r\n\r\n') + 4);
-    const lines = body.split('\r\n').filter((l) => l.startsWith('{'));
+    // Undo the chunked transfer framing (a chunk may hold several lines, or part of one), then split into lines.
+    let rest = text.slice(text.indexOf('\r\n\r\n') + 4);
+    let body = '';
+    for (;;) {
+      const eol = rest.indexOf('\r\n');
+      const size = eol === -1 ? 0 : Number.parseInt(rest.slice(0, eol), 16);
+      if (!(size > 0)) break;
+      body += rest.slice(eol + 2, eol + 2 + size);
+      rest = rest.slice(eol + 2 + size + 2);
+    }
+    const lines = body.split('\n').filter((l) => l.startsWith('{'));
     const last = JSON.parse(lines.at(-1)!);
     expect(last).toMatchObject({ type: 'error', message: 'event stream overflow', code: 'EVENT_STREAM_OVERFLOW' });
     // Everything before the overflow line arrived in order, nothing after it.
