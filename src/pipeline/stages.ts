@@ -68,7 +68,9 @@ export function compilePipeline(context: StageContext, specs: readonly StageSpec
       for (const stage of stages) {
         if (flow.outcome !== undefined) break;
         try {
-          await stage(flow);
+          // Most stages are synchronous: await only a promise (an await per stage is a microtask turn per call).
+          const pending = stage(flow);
+          if (pending) await pending;
         } catch (error) {
           flow.outcome = outcomeOf(error, flow);
         }
