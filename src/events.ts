@@ -62,7 +62,18 @@ interface Base {
 }
 
 export type GatewayEvent =
-  | (Base & { type: 'listening'; url: string; stateDir: string; policyFile: string; version: string })
+  | (Base & {
+      type: 'listening';
+      url: string;
+      stateDir: string;
+      policyFile: string;
+      version: string;
+      /**
+       * The upstream as checked at start: who the gateway is there (sts:GetCallerIdentity with its own credentials),
+       * or the problem; `unchecked` when the credentials can only come from the instance role (asked at the first call).
+       */
+      upstream?: { sts: string; identity?: string; problem?: string; unchecked?: string };
+    })
   | (Base & {
       type: 'policy.loaded';
       file: string;

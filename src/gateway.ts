@@ -5,7 +5,10 @@
 // surface (GatewayControl).
 
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CompactSign } from 'jose';
 import type { ControlResult, DecisionInput, GatewayControl, GatewayStatus, Grant, PendingApproval, SessionSummary } from './admin/types.js';
@@ -44,6 +47,13 @@ export type { GatewayOptions };
 import { Revocations } from './sessions/revocations.js';
 import { SessionTable } from './sessions/table.js';
 import { gatewayInfoPath, type GatewayInfo } from './state.js';
+
+/** Credentials the standard chain finds without asking the instance metadata service. */
+function hasConfiguredCredentials(env: NodeJS.ProcessEnv): boolean {
+  if (env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE || env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) return true;
+  const home = homedir();
+  return [env.AWS_SHARED_CREDENTIALS_FILE ?? join(home, '.aws', 'credentials'), env.AWS_CONFIG_FILE ?? join(home, '.aws', 'config')].some((file) => existsSync(file));
+}
 
 // Request ids: a random per-process prefix and a counter (unique, cheap: no CSPRNG call per request).
 const REQUEST_ID_PREFIX = randomBytes(4).toString('hex').toUpperCase();
@@ -274,7 +284,23 @@ export class Gateway implements GatewayControl {
       version: this.options.version,
     };
     await writeFile(gatewayInfoPath(this.options.stateDir), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
-    this.#emit({ type: 'listening', url: this.url, stateDir: this.options.stateDir, policyFile: this.options.policyFile, version: this.options.version });
+    const upstream = await this.#checkUpstream();
+    this.#emit({ type: 'listening', url: this.url, stateDir: this.options.stateDir, policyFile: this.options.policyFile, version: this.options.version, upstream });
+  }
+
+  /**
+   * Fail at start, not at the first call: the gateway's own credentials and the upstream are checked once
+   * (GetCallerIdentity, bounded). Credentials that can only come from the instance role are not probed here (the
+   * metadata service is asked at the first call, as before).
+   */
+  async #checkUpstream(): Promise<{ sts: string; identity?: string; problem?: string; unchecked?: string }> {
+    const credentials = this.#runtime.upstreamCredentials;
+    const sts = credentials.stsOrigin;
+    if (this.options.baseCredentials === undefined && !hasConfiguredCredentials(process.env)) {
+      return { sts, unchecked: 'no AWS credentials in the environment or the shared files; the instance role is asked at the first call' };
+    }
+    const result = await credentials.checkIdentity();
+    return result.ok ? { sts, identity: result.arn } : { sts, problem: result.problem };
   }
 
   /** What forward-proxy mode (CONNECT) needs from the gateway. */

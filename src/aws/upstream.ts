@@ -107,16 +107,10 @@ export class UpstreamCredentials {
     }
   }
 
-  async #assumeRole(serviceAccount: string, roleArn: string): Promise<AwsCredentials> {
+  /** Signs an STS query call with the base credentials and sends it; the status and the parsed XML answer. */
+  async #stsCall(params: Record<string, string>, timeoutMs = 15_000): Promise<{ status: number; doc: Record<string, any>; text: string; origin: string }> {
     const base = await this.#baseCredentials();
-    const form = new URLSearchParams({
-      Action: 'AssumeRole',
-      Version: '2011-06-15',
-      RoleArn: roleArn,
-      RoleSessionName: stsSafeName(`portcullis-${serviceAccount}`),
-      SourceIdentity: stsSafeName(serviceAccount),
-      DurationSeconds: String(this.#options.durationSeconds),
-    }).toString();
+    const form = new URLSearchParams({ Version: '2011-06-15', ...params }).toString();
     const origin = new URL(this.#options.stsOrigin);
     const signed = aws4.sign(
       {
@@ -130,8 +124,6 @@ export class UpstreamCredentials {
       },
       { accessKeyId: base.accessKeyId, secretAccessKey: base.secretAccessKey, sessionToken: base.sessionToken },
     );
-    let status: number;
-    let text: string;
     try {
       const response = await this.#client.send({
         origin: origin.origin,
@@ -139,16 +131,48 @@ export class UpstreamCredentials {
         path: '/',
         headers: Object.fromEntries(Object.entries(signed.headers ?? {}).map(([name, value]) => [name, String(value)])),
         body: Buffer.from(form),
-        idleTimeoutMs: 15_000,
+        idleTimeoutMs: timeoutMs,
       });
-      status = response.statusCode;
       const chunks: Buffer[] = [];
       for await (const chunk of response.body) chunks.push(chunk as Buffer);
-      text = Buffer.concat(chunks).toString('utf8');
+      const text = Buffer.concat(chunks).toString('utf8');
+      return { status: response.statusCode, doc: xml.parse(text) as Record<string, any>, text, origin: origin.origin };
     } catch (error) {
-      throw new GatewayError('UPSTREAM_UNAVAILABLE', `sts:AssumeRole at ${origin.origin} failed: ${(error as Error).message}`, { cause: error });
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `sts:${params.Action} at ${origin.origin} failed: ${(error as Error).message}`, { cause: error });
     }
-    const doc = xml.parse(text) as Record<string, any>;
+  }
+
+  /**
+   * Who the gateway is upstream (sts:GetCallerIdentity with its own credentials): checked at start so a gateway
+   * without usable credentials says so at once, not at the first call.
+   */
+  async checkIdentity(timeoutMs = 3_000): Promise<{ ok: true; arn: string } | { ok: false; problem: string }> {
+    const deadline = new Promise<{ ok: false; problem: string }>((resolve) => {
+      setTimeout(() => resolve({ ok: false, problem: `no answer from ${this.#options.stsOrigin} within ${timeoutMs} ms` }), timeoutMs).unref();
+    });
+    const check = (async (): Promise<{ ok: true; arn: string } | { ok: false; problem: string }> => {
+      try {
+        const { status, doc, text } = await this.#stsCall({ Action: 'GetCallerIdentity' }, timeoutMs);
+        const arn = doc?.GetCallerIdentityResponse?.GetCallerIdentityResult?.Arn;
+        if (status === 200 && arn) return { ok: true, arn: String(arn) };
+        const code = doc?.ErrorResponse?.Error?.Code ?? `HTTP ${status}`;
+        const message = doc?.ErrorResponse?.Error?.Message ?? text.slice(0, 200);
+        return { ok: false, problem: `sts:GetCallerIdentity with the gateway's own credentials failed: ${code}: ${message}` };
+      } catch (error) {
+        return { ok: false, problem: (error as Error).message };
+      }
+    })();
+    return Promise.race([check, deadline]);
+  }
+
+  async #assumeRole(serviceAccount: string, roleArn: string): Promise<AwsCredentials> {
+    const { status, doc, text, origin } = await this.#stsCall({
+      Action: 'AssumeRole',
+      RoleArn: roleArn,
+      RoleSessionName: stsSafeName(`portcullis-${serviceAccount}`),
+      SourceIdentity: stsSafeName(serviceAccount),
+      DurationSeconds: String(this.#options.durationSeconds),
+    });
     if (status !== 200) {
       const code = doc?.ErrorResponse?.Error?.Code ?? `HTTP ${status}`;
       const message = doc?.ErrorResponse?.Error?.Message ?? text.slice(0, 200);
@@ -156,7 +180,7 @@ export class UpstreamCredentials {
     }
     const creds = doc?.AssumeRoleResponse?.AssumeRoleResult?.Credentials;
     if (!creds?.AccessKeyId || !creds?.SecretAccessKey) {
-      throw new GatewayError('UPSTREAM_UNAVAILABLE', `sts:AssumeRole at ${origin.origin} returned no credentials`);
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `sts:AssumeRole at ${origin} returned no credentials`);
     }
     return {
       accessKeyId: String(creds.AccessKeyId),

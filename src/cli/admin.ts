@@ -174,7 +174,7 @@ export class TailFormatter {
         return `${e.serviceAccount} ${e.action} ${e.resource} ${decision} ${e.status} ${e.durationMs}ms`;
       }
       case 'listening':
-        return `gateway listening on ${e.url} (policy ${e.policyFile})`;
+        return `gateway listening on ${e.url} (policy ${e.policyFile})${e.upstream?.identity ? `; upstream identity ${e.upstream.identity}` : ''}${e.upstream?.problem ? `; UPSTREAM PROBLEM: ${e.upstream.problem}` : ''}`;
       case 'policy.loaded':
         return `policy loaded ${e.file} (${e.rules} rules, ${e.serviceAccounts} service accounts, sha256 ${e.sha256.slice(0, 12)})${e.endedSessions ? `; ended ${e.endedSessions} live session(s) no longer in the policy` : ''}`;
       case 'policy.rejected': {

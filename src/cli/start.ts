@@ -149,6 +149,12 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     ? createHeadlessWriter({ onClosed: () => process.stderr.write('portcullis: stdout closed; event lines are no longer written (the gateway keeps running)\n') })
     : undefined;
   if (log) attachHeadlessLog(bus, log);
+  // A gateway that cannot reach AWS as itself says so at once, on stderr as well as in the listening line.
+  bus.subscribe((event) => {
+    if (headless && event.type === 'listening' && event.upstream?.problem) {
+      process.stderr.write(`portcullis: warning: ${event.upstream.problem}; calls through the gateway fail until it has working AWS credentials\n`);
+    }
+  });
   // --log-file: the same JSON lines appended to a file, whatever the mode (what a detached gateway leaves behind).
   const logFile = opts.logFile === undefined ? undefined : openLogFile(String(opts.logFile));
   const fileLog = logFile === undefined ? undefined : createHeadlessWriter({ fd: logFile });

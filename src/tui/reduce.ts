@@ -60,6 +60,7 @@ export function reduceEvent(m: DashboardModel, i: ReducerInternals, event: Gatew
         m.policyFile = event.policyFile;
         m.version = event.version;
         m.startedAtMs ??= at;
+        if (event.upstream?.problem) m.banner = { kind: 'error', text: `upstream: ${event.upstream.problem}`, untilMs: Number.POSITIVE_INFINITY };
         break;
       case 'policy.loaded':
         m.policyFile = event.file;
