@@ -37,7 +37,7 @@ export interface FakeUpstream {
   url: string;
   port: number;
   mode: UpstreamMode;
-  /** Data-plane requests (sts:AssumeRole from the gateway itself is not counted). */
+  /** Data-plane requests (sts:AssumeRole and GetCallerIdentity from the gateway itself are not counted). */
   readonly requests: SeenRequest[];
   readonly assumeRoles: number;
   /** Streaming answers the far end saw cut before they finished (client or gateway went away). */
@@ -73,6 +73,12 @@ export async function startUpstream(): Promise<FakeUpstream> {
     req.on('aborted', () => (truncatedUploads += 1));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      if (req.method === 'POST' && req.url === '/' && body.toString().includes('Action=GetCallerIdentity')) {
+        // The gateway's own check at start: not a data-plane request.
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        res.end(`<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::${ACCOUNT}:user/lab-gateway</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>`);
+        return;
+      }
       if (req.method === 'POST' && req.url === '/' && body.toString().includes('Action=AssumeRole')) {
         assumeRoles += 1;
         res.writeHead(200, { 'content-type': 'text/xml' });
