@@ -136,6 +136,11 @@ export class Limiter {
     return window.total();
   }
 
+  /** Takes back a count (a call that was only held: its retry will be counted instead). */
+  uncountEscalation(account: string, ruleId: string, withinMs: number): void {
+    this.#window(`e\0${account}\0${ruleId}`, withinMs).add(-1);
+  }
+
   hit(account: string, limit: LimitName): void {
     const hits = this.#hits.get(account) ?? {};
     hits[limit] = (hits[limit] ?? 0) + 1;

@@ -102,6 +102,12 @@ export const escalate: StageFactory = (ctx) => async (flow) => {
   const policy = rule.escalate;
   if (policy === undefined || decision.effect !== 'allow') return;
   const count = ctx.limiter.countEscalation(session.serviceAccount, rule.id, policy.withinMs);
+  // Counted as it arrives (concurrent calls cannot all slip under the threshold), but a call that ends held for
+  // approval is taken back: the SDK's retries of one held call are one call, counted when it goes through.
+  const countedAtMs = ctx.now().getTime();
+  onDone(flow, () => {
+    if (flow.outcome?.kind === 'pending' && ctx.now().getTime() - countedAtMs < policy.withinMs) ctx.limiter.uncountEscalation(session.serviceAccount, rule.id, policy.withinMs);
+  });
   if (count <= policy.after) return;
   const why = `${ordinal(count)} ${call.action} within ${formatDurationMs(policy.withinMs)} (escalate after ${policy.after})`;
   ctx.emit({ type: 'limit.escalated', ...callHeader(flow), ruleId: rule.id, count, after: policy.after, withinMs: policy.withinMs, then: policy.then });

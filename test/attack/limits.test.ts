@@ -204,6 +204,13 @@ describe('escalation by volume', () => {
     expect(pending[0]!.message).toBe('21st s3:DeleteObject within 10m (escalate after 20)');
     expect(l.events.find((e) => e.type === 'limit.escalated')).toMatchObject({ serviceAccount: 'alpha', ruleId: 'deletes', count: 21, after: 20, then: 'approve' });
     expect(l.upstream.requests.filter((r) => r.method === 'DELETE')).toHaveLength(20);
+    // The SDK retrying the held call is the same call: it is still the 21st, not the 22nd, 23rd…
+    for (let retry = 0; retry < 3; retry += 1) {
+      const again = await l.call(creds, { method: 'DELETE', path: '/bucket/k-21' });
+      expect(again.status).toBe(429);
+      expect(again.body).toContain('21st s3:DeleteObject within 10m');
+    }
+    expect(l.gateway.pending()).toHaveLength(1);
     expect(l.gateway.approve(pending[0]!.id, { by: 'test' }).ok).toBe(true);
     const retried = await l.call(creds, { method: 'DELETE', path: '/bucket/k-21' });
     expect(retried.status).toBe(200);
