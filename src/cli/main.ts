@@ -95,7 +95,7 @@ export function buildProgram(): Command {
     .option('--token-file <file>', 'identity token file (default: minted for issuer: local accounts, else the state dir\'s tokens/NAME.jwt)')
     .option('--client-id <id>', 'client id for the client-credentials grant')
     .option('--client-secret-file <file>', 'file holding the client secret')
-    .option('--policy <file>', 'policy file (for the role and region)', 'policy.yaml')
+    .option('--policy <file>', "policy file, for the role and region (default: the running gateway's, else ./policy.yaml)")
     .option('--role <arn>', "which of the service account's roles (default: the first)")
     .addOption(stateDirOption())
     .argument('<command...>', 'the MCP server command and its arguments, after --')
