@@ -5,24 +5,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatPolicyError, loadPolicyFile, parsePolicy } from '../../src/config/load.js';
 import { DEFAULT_MASKING_FIELDS, DETECTORS } from '../../src/config/validate.js';
+import { BASE_POLICY } from '../fixtures/policy-text.js';
 
 // A small valid policy; cases below replace one line or append one section to break exactly one thing.
-const BASE = `version: 1
-identity:
-  issuers:
-    - name: okta
-      issuer: https://idp.example.com
-      audience: portcullis
-service_accounts:
-  - name: reports-mcp
-    issuer: okta
-    subject: "0oa1"
-    roles: ["arn:aws:iam::123456789012:role/reports"]
-rules:
-  - id: no-destroy
-    effect: deny
-    actions: ["s3:Delete*"]
-`;
+const BASE = BASE_POLICY;
 
 function errorsOf(text: string) {
   const result = parsePolicy(text, 'p.yaml');

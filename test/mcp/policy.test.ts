@@ -4,20 +4,9 @@
 import { describe, expect, test } from 'vitest';
 import { formatPolicyError, parsePolicy } from '../../src/config/load.js';
 import { decideTool, NO_TOOL_RULE } from '../../src/mcp/endpoints.js';
+import { POLICY_HEAD } from '../fixtures/policy-text.js';
 
-const BASE = `version: 1
-identity:
-  issuers:
-    - name: okta
-      issuer: https://idp.example.com
-      audience: portcullis
-service_accounts:
-  - name: reports-mcp
-    issuer: okta
-    subject: "0oa1"
-    roles: ["arn:aws:iam::123456789012:role/reports"]
-rules:
-`;
+const BASE = POLICY_HEAD;
 
 function load(rules: string) {
   const result = parsePolicy(`${BASE}${rules}`, 'p.yaml');

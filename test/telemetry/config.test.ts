@@ -2,23 +2,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/config/load.js';
+import { BASE_POLICY } from '../fixtures/policy-text.js';
 
-const BASE = `version: 1
-identity:
-  issuers:
-    - name: okta
-      issuer: https://idp.example.com
-      audience: portcullis
-service_accounts:
-  - name: reports-mcp
-    issuer: okta
-    subject: "0oa1"
-    roles: ["arn:aws:iam::123456789012:role/reports"]
-rules:
-  - id: no-destroy
-    effect: deny
-    actions: ["s3:Delete*"]
-`;
+const BASE = BASE_POLICY;
 
 describe('telemetry policy section', () => {
   it('is absent unless configured', () => {
