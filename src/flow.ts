@@ -62,6 +62,8 @@ export interface Flow {
   call?: CallInfo;
   /** identify: the call's parameters as approvers and recordings see them. */
   maskedParams?: unknown;
+  /** vet: the headers that go upstream (only what was signed, or may travel unsigned); approve binds them. */
+  forwardHeaders?: Record<string, string>;
   /** decide: every (IAM action, resource) pair the call needs. */
   pairs?: AuthorizationPair[];
   /** decide: the decision for each pair. */

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { boundHeaders, callFingerprint, pairKeys } from '../approval/fingerprint.js';
 import { chunkedPayloadDigest } from '../aws/chunked-digest.js';
 import { streamingMode } from '../aws/chunked.js';
-import { filterForwardHeaders } from '../aws/headers.js';
 import { GatewayError } from '../errors.js';
 import type { Flow } from '../flow.js';
 import { formatBytes } from '../lib/bytes.js';
 import { Spool } from '../lib/spool.js';
 import type { StageContext, StageFactory } from './context.js';
 import { emitDecision } from './decide.js';
+import { forwardHeadersOf } from './vet.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 /** Spooled bodies stay in memory up to this, then go to a file in the state dir. */
@@ -63,7 +63,7 @@ export const approve: StageFactory = (ctx) => async (flow) => {
   const session = flow.session!;
   const rule = decision.rule;
   const body = await bodyDigest(ctx, flow);
-  const headers = filterForwardHeaders(flow.req.headers);
+  const headers = flow.forwardHeaders ?? forwardHeadersOf(flow);
   const pairs = pairKeys(flow.pairs!);
   const shown = Object.fromEntries(boundHeaders(headers).map(([name, value]) => [name, ctx.masker.maskValue(value, { service: call.service }).value as string]));
   const outcome = await ctx.approvals.request({

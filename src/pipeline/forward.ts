@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createChunkResigner } from '../aws/chunked.js';
 import { s3UpstreamPath, upstreamOrigin } from '../aws/endpoints.js';
-import { filterForwardHeaders } from '../aws/headers.js';
 import { rewriteQueueUrlForm, rewriteQueueUrls } from '../aws/sqs-urls.js';
 import { signOutgoingRequest } from '../aws/sign.js';
 import { GatewayError, isGatewayError } from '../errors.js';
@@ -17,6 +16,7 @@ import type { Flow } from '../flow.js';
 import { prepareMaskedRequest, type ForwardRequest } from '../masking/request.js';
 import type { StageContext, StageFactory } from './context.js';
 import { guardUpload } from './limit.js';
+import { forwardHeadersOf } from './vet.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const PRESIGN_QUERY = /^x-amz-(algorithm|credential|date|expires|signedheaders|signature|security-token)$/i;
@@ -135,7 +135,7 @@ export const forward: StageFactory = (ctx) => async (flow) => {
     rawPath = s3UpstreamPath({ rawPath, bucket: call.bucket, clientPathStyle: call.pathStyle !== false, upstreamPathStyle: target.pathStyle !== false });
   }
   // Only what the client signed goes on (vet refused the rest); user-agent is sent but never signed.
-  const headers = filterForwardHeaders(flow.req.headersDistinct, { signedHeaders: parsed.signedHeaders, presigned: parsed.presigned, method: flow.method });
+  const headers = { ...(flow.forwardHeaders ?? forwardHeadersOf(flow)) };
   if (call.service === 'sqs') queueUrlsToUpstream(flow, target.origin);
   // A buffered body is sent as it is now (an SQS queue URL may have been rewritten): its length, not the client's.
   if (flow.body !== undefined && headers['content-length'] !== undefined) headers['content-length'] = String(flow.body.length);

@@ -6,7 +6,8 @@
 // against the call.
 
 import { requestAmbiguity } from '../aws/dispatch.js';
-import { unsignedForwardedHeaders, unsignedHeadersError } from '../aws/headers.js';
+import { filterForwardHeaders } from '../aws/headers.js';
+import type { Flow } from '../flow.js';
 import type { StageFactory } from './context.js';
 import { identifyInput } from './identify.js';
 
@@ -16,7 +17,13 @@ export const vet: StageFactory = (ctx) => (flow) => {
     flow.outcome = { kind: 'refused', error: ambiguity };
     return;
   }
-  const { parsed } = flow.signature!;
-  const unsigned = unsignedForwardedHeaders(flow.req.headersDistinct, { signedHeaders: parsed.signedHeaders, presigned: parsed.presigned, method: flow.method });
-  if (unsigned.length > 0) flow.outcome = { kind: 'refused', error: unsignedHeadersError(unsigned) };
+  // The headers that will go upstream, worked out once: approve binds them, forward sends them. An unsigned one the
+  // upstream interprets throws the refusal naming it (the runner makes it outcome `refused`).
+  flow.forwardHeaders = forwardHeadersOf(flow);
 };
+
+/** Only what the client signed (plus what may harmlessly travel unsigned), lower-case names. */
+export function forwardHeadersOf(flow: Flow): Record<string, string> {
+  const { parsed } = flow.signature!;
+  return filterForwardHeaders(flow.req.headersDistinct, { signedHeaders: parsed.signedHeaders, presigned: parsed.presigned, method: flow.method });
+}
