@@ -17,13 +17,11 @@ import { prepareMaskedRequest, type ForwardRequest } from '../masking/request.js
 import type { StageContext, StageFactory } from './context.js';
 import { guardUpload } from './limit.js';
 import { forwardHeadersOf } from './vet.js';
+import { firstHeader } from '../lib/headers.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const PRESIGN_QUERY = /^x-amz-(algorithm|credential|date|expires|signedheaders|signature|security-token)$/i;
 
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /** The path without the client's presigning parameters: the gateway signs upstream with its own Authorization. */
 function withoutPresignParams(rawPath: string): string {

@@ -17,10 +17,8 @@ import { mergeReports } from '../masking/report.js';
 import type { MaskedRequestPlan } from '../masking/request.js';
 import type { StageContext, StageFactory } from './context.js';
 import { sendUpstream } from './forward.js';
+import { firstHeader } from '../lib/headers.js';
 
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
 
 const TOO_LARGE = { fields: {}, detectors: {}, skipped: 'too-large' } as const;
 

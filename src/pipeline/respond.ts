@@ -7,10 +7,8 @@ import { GatewayError, toAwsErrorResponse } from '../errors.js';
 import { callHeader, type Flow } from '../flow.js';
 import type { StageContext, StageFactory } from './context.js';
 import { requestBytes } from './wire.js';
+import { firstHeader } from '../lib/headers.js';
 
-function firstHeader(value: unknown): string | undefined {
-  return Array.isArray(value) ? (value[0] as string) : (value as string | undefined);
-}
 
 function writeError(ctx: StageContext, flow: Flow, error: GatewayError): void {
   const { res } = flow;

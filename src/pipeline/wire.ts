@@ -4,6 +4,7 @@
 import type { RequestWire } from '../events.js';
 import type { Flow } from '../flow.js';
 import type { Masker } from '../masking/masker.js';
+import { firstHeader } from '../lib/headers.js';
 
 /** Presigned-URL parameters that carry or prove credentials: never recorded. */
 const SIGNATURE_PARAMS: ReadonlySet<string> = new Set([
@@ -16,9 +17,6 @@ const SIGNATURE_PARAMS: ReadonlySet<string> = new Set([
   'x-amz-expires',
 ]);
 
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
 
 function decode(text: string): string {
   try {
