@@ -2,10 +2,12 @@
 // certificate and key, then forwards each request to the upstream through a keep-alive agent sized like the
 // gateway's (UpstreamClient), streaming bodies both ways. The gap between it and the gateway is the cost of
 // what the gateway adds: SigV4 verification, identification, policy, re-signing, masking.
+// Streams are joined with .pipe() and explicit error handlers, not stream.pipeline(): on this machine two
+// pipeline() calls per request cut a Node forwarder from ~12k to ~4.6k requests/s (AbortController, finished()
+// listeners and a promise per stream), and a slow baseline would flatter the gateway's ratio.
 
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:https';
-import { pipeline } from 'node:stream/promises';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -25,7 +27,8 @@ export async function startForwarder({ upstreamUrl, certPem, keyPem, port = 0 })
       { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
       (response) => {
         res.writeHead(response.statusCode ?? 502, strip(response.headers));
-        pipeline(response, res).catch(() => res.destroy());
+        response.on('error', () => res.destroy());
+        response.pipe(res);
       },
     );
     outgoing.on('error', (error) => {
@@ -33,7 +36,11 @@ export async function startForwarder({ upstreamUrl, certPem, keyPem, port = 0 })
       res.writeHead(502, { 'content-type': 'text/plain' });
       res.end(`forwarder: ${error.message}`);
     });
-    pipeline(req, outgoing).catch(() => outgoing.destroy());
+    req.on('error', () => outgoing.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) outgoing.destroy();
+    });
+    req.pipe(outgoing);
   });
   server.keepAliveTimeout = 5_000;
   server.on('tlsClientError', () => undefined);
