@@ -130,8 +130,7 @@ function matchTemplate(
   headers: Headers,
 ): { labels: Record<string, string>; score: number[] } | undefined {
   if (t.method !== method) return undefined;
-  const m = t.pathRe.exec(path);
-  if (!m) return undefined;
+  // The query lookups first: most templates of a busy service (S3's ?acl, ?tagging, …) fail there, before a regex.
   for (const tq of t.query) {
     const values = q.values.get(tq.key);
     if (!values) return undefined;
@@ -142,6 +141,8 @@ function matchTemplate(
     if (!q.values.has(key)) return undefined;
     discriminators++;
   }
+  const m = t.pathRe.exec(path);
+  if (!m) return undefined;
   for (const name of t.requiredHeaders) {
     if (header(headers, name) === undefined) return undefined;
     discriminators++;

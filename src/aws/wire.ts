@@ -5,8 +5,12 @@ export type HeaderInput = Record<string, string | string[] | undefined>;
 /** Every value of a header, any name case; repeated headers (an array, as `req.headersDistinct` gives) kept apart. */
 export function headerValues(headers: HeaderInput, name: string): string[] {
   const out: string[] = [];
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || k.toLowerCase() !== name) continue;
+  // for…in, not Object.entries: no array of pairs per call (this runs several times per request). A name of
+  // another length cannot match, so most keys are skipped without lower-casing them.
+  for (const k in headers) {
+    if (k.length !== name.length || (k !== name && k.toLowerCase() !== name)) continue;
+    const v = headers[k];
+    if (v === undefined) continue;
     if (Array.isArray(v)) out.push(...v);
     else out.push(v);
   }

@@ -91,13 +91,25 @@ export class Limiter {
    * is its `concurrent` (default 32), never above its share of the upstream pool; a rule without `concurrent` has none.
    */
   async enter(scope: LimitScope, limits: LimitsConfig | undefined): Promise<Release | 'unlimited' | undefined> {
+    const max = this.#maxFor(scope, limits);
+    if (max === undefined) return 'unlimited';
+    return this.#slots.acquire(keyOf(scope), max, this.queueWaitMs);
+  }
+
+  /** `enter` without waiting: the slot when one is free now (the common case, no promise); undefined → call enter. */
+  enterNow(scope: LimitScope, limits: LimitsConfig | undefined): Release | 'unlimited' | undefined {
+    const max = this.#maxFor(scope, limits);
+    if (max === undefined) return 'unlimited';
+    return this.#slots.tryAcquire(keyOf(scope), max);
+  }
+
+  #maxFor(scope: LimitScope, limits: LimitsConfig | undefined): number | undefined {
     let max = limits?.concurrent;
     if (scope.ruleId === undefined) {
       max = Math.min(max ?? this.defaultConcurrency, this.maxAccountConcurrency);
       this.#applied.set(scope.account, max);
     }
-    if (max === undefined) return 'unlimited';
-    return this.#slots.acquire(keyOf(scope), max, this.queueWaitMs);
+    return max;
   }
 
   /** The message for a call that found no slot. */

@@ -19,6 +19,12 @@ export class Slots {
     this.#timers = timers;
   }
 
+  /** A release function when a slot is free right now (no queue, no promise); undefined when the caller must wait. */
+  tryAcquire(key: string, max: number): Release | undefined {
+    this.#limit.set(key, max);
+    return this.held(key) < max ? this.#take(key) : undefined;
+  }
+
   /** A release function, or undefined when no slot freed up within `waitMs`. */
   acquire(key: string, max: number, waitMs: number): Promise<Release | undefined> {
     this.#limit.set(key, max);

@@ -166,12 +166,16 @@ export function compileMasker(config: MaskingConfig): Masker {
     if (typeof value === 'string') {
       return { value: engine.maskString(value, [], null, report, 0) ?? value, report: report.build() };
     }
-    const json = toJson(value);
+    // Request parameters are almost always plain JSON data: stringified without a replacer, and handed back as they
+    // are when nothing in them was masked (no parse of a copy). Anything else goes through toJson's conversions.
+    const plain = isPlainJson(value, 0);
+    const json = plain ? JSON.stringify(value) : toJson(value);
     if (json === undefined) return { value, report: report.build() };
     const dynamodb = (info?.service ?? '').toLowerCase().includes('dynamodb');
     const masked = maskJsonText(json, engine, report, { basePath: [], maskAll: null, dynamodb, embeddedDepth: 0 });
     // toJson always produces valid JSON, so `undefined` cannot happen; fail closed anyway.
     if (masked === undefined) return { value: '[unmaskable value]', report: report.build() };
+    if (masked === null && plain) return { value, report: report.build() };
     return { value: JSON.parse(masked ?? json) as unknown, report: report.build() };
   }
 
@@ -185,6 +189,21 @@ export function compileMasker(config: MaskingConfig): Masker {
   }
 
   return { maskBody, maskValue, maskText, maskHeaders };
+}
+
+/** Strings, finite numbers, booleans, null, and arrays and plain objects of them (no cycles: depth-bounded). */
+function isPlainJson(value: unknown, depth: number): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || depth > 32) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isPlainJson(item, depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+  return true;
 }
 
 /**

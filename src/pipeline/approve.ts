@@ -52,13 +52,19 @@ async function bodyDigest(ctx: StageContext, flow: Flow): Promise<{ sha256: stri
   return { sha256: digest.sha256, bytes: digest.bytes };
 }
 
-export const approve: StageFactory = (ctx) => async (flow) => {
+export const approve: StageFactory = (ctx) => (flow) => {
   const decision = flow.decision!;
   if (decision.effect !== 'approve') {
-    // The final decision (after escalation) of a call that needs no human.
+    // The final decision (after escalation) of a call that needs no human (synchronous: no turn of the event loop).
     emitDecision(ctx, flow, decision, 'policy');
     return;
   }
+  return askForApproval(ctx, flow);
+};
+
+/** A call the policy holds for a human: the grant that covers it, or a held or denied call. */
+async function askForApproval(ctx: StageContext, flow: Flow): Promise<void> {
+  const decision = flow.decision!;
   const call = flow.call!;
   const session = flow.session!;
   const rule = decision.rule;
@@ -102,4 +108,4 @@ export const approve: StageFactory = (ctx) => async (flow) => {
   }
   flow.approval = { id: outcome.approvalId, via: outcome.via, grantId: outcome.grantId };
   emitDecision(ctx, flow, { ...decision, effect: 'allow' }, 'grant');
-};
+}

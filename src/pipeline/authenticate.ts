@@ -2,7 +2,7 @@
 // credentials belong to, refuses revoked sessions, and reads the body when the payload hash or identification
 // needs it (bounded).
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { bodyNeededForIdentify, errorProtocolFor } from '../aws/identify.js';
 import { parseSigV4, payloadHashFor, verifySigV4 } from '../aws/sigv4.js';
 import { GatewayError, type ErrorProtocol } from '../errors.js';
@@ -29,7 +29,7 @@ const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
 /** `?AWSAccessKeyId=…&Signature=…&Expires=…`: a SigV2 presigned URL (botocore's and `aws s3 presign`'s default). */
 const SIGV2_QUERY = /[?&]AWSAccessKeyId=[^&]*&?/;
 
-export const authenticate: StageFactory = (ctx) => async (flow) => {
+export const authenticate: StageFactory = (ctx) => (flow) => {
   if (SIGV2_QUERY.test(flow.rawPath) && /[?&]Signature=/.test(flow.rawPath) && !/[?&]X-Amz-Signature=/i.test(flow.rawPath)) {
     throw new GatewayError(
       'MISSING_AUTH',
@@ -48,21 +48,23 @@ export const authenticate: StageFactory = (ctx) => async (flow) => {
   if (revoked !== undefined) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${revoked}`);
   flow.session = session;
 
-  let payloadHash: string;
   const payload = payloadHashFor(parsed);
+  const verify = (payloadHash: string): void => {
+    const verified = verifySigV4(parsed, request, { secretAccessKey: session.secretAccessKey, payloadHash, now: ctx.now() });
+    flow.signature = { parsed, verified, payloadHash };
+  };
   if (payload.kind === 'compute' || bodyNeededForIdentify(parsed.service, flow.req.headers, undefined, { method: flow.method, rawPath: flow.rawPath })) {
-    const body = await readBodyLimited(flow.req, ctx.limits.maxBufferedBodyBytes, 'the request body', ctx.limits.bodyTimeoutMs, bodyReservation(ctx, flow));
-    flow.body = body;
-    const computed = createHash('sha256').update(body).digest('hex');
-    // A declared hash must be the body's: the call is decided on (and forwarded with) these bytes.
-    const declared = payload.kind === 'compute' ? payload.declared : HEX_SHA256.test(payload.value) ? payload.value : undefined;
-    if (declared !== undefined && declared.toLowerCase() !== computed) {
-      throw new GatewayError('SIGNATURE_MISMATCH', 'The provided x-amz-content-sha256 header does not match what was computed.', { awsCode: 'XAmzContentSHA256Mismatch', status: 400 });
-    }
-    payloadHash = payload.kind === 'compute' ? computed : payload.value;
-  } else {
-    payloadHash = payload.value;
+    return readBodyLimited(flow.req, ctx.limits.maxBufferedBodyBytes, 'the request body', ctx.limits.bodyTimeoutMs, bodyReservation(ctx, flow)).then((body) => {
+      flow.body = body;
+      const computed = hash('sha256', body, 'hex');
+      // A declared hash must be the body's: the call is decided on (and forwarded with) these bytes.
+      const declared = payload.kind === 'compute' ? payload.declared : HEX_SHA256.test(payload.value) ? payload.value : undefined;
+      if (declared !== undefined && declared.toLowerCase() !== computed) {
+        throw new GatewayError('SIGNATURE_MISMATCH', 'The provided x-amz-content-sha256 header does not match what was computed.', { awsCode: 'XAmzContentSHA256Mismatch', status: 400 });
+      }
+      verify(payload.kind === 'compute' ? computed : payload.value);
+    });
   }
-  const verified = verifySigV4(parsed, request, { secretAccessKey: session.secretAccessKey, payloadHash, now: ctx.now() });
-  flow.signature = { parsed, verified, payloadHash };
+  // No body to read (S3's declared hash): synchronous, no turn of the event loop.
+  verify(payload.value);
 };

@@ -14,6 +14,7 @@ import { formatDurationMs } from '../lib/duration.js';
 import type { Reservation } from '../limits/budget.js';
 import type { LimitScope } from '../limits/limiter.js';
 import type { LimitName, LimitsConfig } from '../limits/types.js';
+import type { Release } from '../limits/slots.js';
 import { uploadRateGuard } from '../proxy/upload-rate.js';
 import type { StageContext, StageFactory } from './context.js';
 import { emitDecision } from './decide.js';
@@ -64,9 +65,17 @@ function throttle(ctx: StageContext, flow: Flow, limit: LimitName, message: stri
   flow.outcome = { kind: 'refused', error: new GatewayError('THROTTLED', `portcullis: ${what} throttled: ${message}; retry with backoff`) };
 }
 
-/** Takes a concurrency slot and admits the call against the scope's rate limits; false when it was throttled. */
-async function admit(ctx: StageContext, flow: Flow, scope: LimitScope, limits: LimitsConfig | undefined): Promise<boolean> {
-  const slot = await ctx.limiter.enter(scope, limits);
+/**
+ * Takes a concurrency slot and admits the call against the scope's rate limits; false when it was throttled. A promise
+ * only when the call has to queue for a slot: the common case stays synchronous (no turn of the event loop).
+ */
+function admit(ctx: StageContext, flow: Flow, scope: LimitScope, limits: LimitsConfig | undefined): boolean | Promise<boolean> {
+  const now = ctx.limiter.enterNow(scope, limits);
+  if (now !== undefined) return admitWith(ctx, flow, scope, limits, now);
+  return ctx.limiter.enter(scope, limits).then((slot) => admitWith(ctx, flow, scope, limits, slot));
+}
+
+function admitWith(ctx: StageContext, flow: Flow, scope: LimitScope, limits: LimitsConfig | undefined, slot: Release | 'unlimited' | undefined): boolean {
   if (slot === undefined) {
     throttle(ctx, flow, 'concurrent', ctx.limiter.concurrencyMessage(scope, limits), scope.ruleId);
     return false;
@@ -81,9 +90,10 @@ async function admit(ctx: StageContext, flow: Flow, scope: LimitScope, limits: L
   return true;
 }
 
-export const limit: StageFactory = (ctx) => async (flow) => {
+export const limit: StageFactory = (ctx) => (flow) => {
   const account = flow.session!.serviceAccount;
-  await admit(ctx, flow, { account }, accountLimits(ctx, account));
+  const admitted = admit(ctx, flow, { account }, accountLimits(ctx, account));
+  if (admitted instanceof Promise) return admitted.then(() => undefined);
 };
 
 function ordinal(n: number): string {
@@ -92,13 +102,23 @@ function ordinal(n: number): string {
   return `${n}${suffix}`;
 }
 
-export const escalate: StageFactory = (ctx) => async (flow) => {
-  const decision = flow.decision!;
-  const rule = decision.rule;
+export const escalate: StageFactory = (ctx) => (flow) => {
+  const rule = flow.decision!.rule;
   if (rule === undefined || (rule.limits === undefined && rule.escalate === undefined)) return;
+  if (rule.limits !== undefined) {
+    const admitted = admit(ctx, flow, { account: flow.session!.serviceAccount, ruleId: rule.id }, rule.limits);
+    if (admitted instanceof Promise) return admitted.then((ok) => (ok ? escalateIfDue(ctx, flow) : undefined));
+    if (!admitted) return;
+  }
+  escalateIfDue(ctx, flow);
+};
+
+/** Past the deciding rule's `escalate.after` within its window: held for approval, or denied. */
+function escalateIfDue(ctx: StageContext, flow: Flow): void {
+  const decision = flow.decision!;
+  const rule = decision.rule!;
   const session = flow.session!;
   const call = flow.call!;
-  if (rule.limits !== undefined && !(await admit(ctx, flow, { account: session.serviceAccount, ruleId: rule.id }, rule.limits))) return;
   const policy = rule.escalate;
   if (policy === undefined || decision.effect !== 'allow') return;
   const count = ctx.limiter.countEscalation(session.serviceAccount, rule.id, policy.withinMs);
@@ -119,7 +139,7 @@ export const escalate: StageFactory = (ctx) => async (flow) => {
   flow.decision = denied;
   emitDecision(ctx, flow, denied, 'policy');
   flow.outcome = { kind: 'denied', error: new GatewayError('ACCESS_DENIED', `portcullis: ${call.action} on ${call.resource} for ${session.serviceAccount}: denied by rule ${rule.id}: ${why}`) };
-};
+}
 
 /** A share of the gateway's buffer budget for this call's body, given back when the call ends. */
 export function bodyReservation(ctx: StageContext, flow: Flow): Reservation {

@@ -22,16 +22,43 @@ import { firstHeader } from '../lib/headers.js';
 
 const TOO_LARGE = { fields: {}, detectors: {}, skipped: 'too-large' } as const;
 
-/** Reads up to `limit` bytes; over it, stops without destroying the stream (the rest can still be piped). */
-async function readUpTo(body: Readable, limit: number): Promise<{ data: Buffer; complete: boolean }> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
-    chunks.push(chunk as Buffer);
-    total += (chunk as Buffer).length;
-    if (total > limit) return { data: Buffer.concat(chunks, total), complete: false };
-  }
-  return { data: Buffer.concat(chunks, total), complete: true };
+/**
+ * Reads up to `limit` bytes; over it, stops without destroying the stream (the rest can still be piped). Plain
+ * listeners rather than an async iterator: the iterator costs a promise per chunk and an object per call.
+ */
+function readUpTo(body: Readable, limit: number): Promise<{ data: Buffer; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = (complete: boolean): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+      resolve({ data: Buffer.concat(chunks, total), complete });
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total > limit) {
+        body.pause();
+        done(false);
+      }
+    };
+    const onEnd = (): void => done(true);
+    const onError = (error: Error): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('close', onClose);
+      reject(error);
+    };
+    // Closed before its end (the upstream went away mid-body): an error, never a short body taken as whole.
+    const onClose = (): void => onError(new Error('the upstream closed the connection before the body ended'));
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+    body.on('close', onClose);
+  });
 }
 
 /** Whether the request sent for masking asks the upstream something other than what the client asked. */

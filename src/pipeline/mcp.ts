@@ -7,11 +7,15 @@
 import { GatewayError } from '../errors.js';
 import { handleMcpEndpoint } from '../mcp/endpoints.js';
 import { MCP_PATH_PREFIX, PORTCULLIS_SERVICE } from '../mcp/protocol.js';
-import type { StageFactory } from './context.js';
+import type { Flow } from '../flow.js';
+import type { StageContext, StageFactory } from './context.js';
 
-export const mcp: StageFactory = (ctx) => async (flow) => {
-  const signedFor = flow.signature!.parsed.service;
-  if (signedFor !== PORTCULLIS_SERVICE) return;
+export const mcp: StageFactory = (ctx) => (flow) => {
+  if (flow.signature!.parsed.service !== PORTCULLIS_SERVICE) return;
+  return answerMcp(ctx, flow);
+};
+
+async function answerMcp(ctx: StageContext, flow: Flow): Promise<void> {
   const q = flow.rawPath.indexOf('?');
   const path = q < 0 ? flow.rawPath : flow.rawPath.slice(0, q);
   if (!path.startsWith(MCP_PATH_PREFIX)) {
@@ -21,4 +25,4 @@ export const mcp: StageFactory = (ctx) => async (flow) => {
   const body = Buffer.from(JSON.stringify(answer));
   flow.response = { status: 200, headers: { 'content-type': 'application/json', 'content-length': body.length }, body };
   flow.outcome = { kind: 'answered' };
-};
+}

@@ -8,7 +8,7 @@ import { callHeader } from '../flow.js';
 import type { StageFactory } from './context.js';
 import { clientTraceparent, requestWire } from './wire.js';
 
-export const record: StageFactory = (ctx) => async (flow) => {
+export const record: StageFactory = (ctx) => (flow) => {
   const call = flow.call!;
   const event: GatewayEvent = {
     at: ctx.now().toISOString(),
@@ -22,9 +22,9 @@ export const record: StageFactory = (ctx) => async (flow) => {
     traceparent: clientTraceparent(flow),
     ...ctx.toolCalls.attribute(flow.session!.sessionId, ctx.now().getTime()),
   };
-  if (ctx.recordingDurability === 'strict') {
-    await ctx.recorder.recordDurable(event);
-  } else if (!ctx.recorder.record(event)) {
+  // Batch durability is synchronous (no promise, so the runner does not wait a turn); strict waits for the fsync.
+  if (ctx.recordingDurability === 'strict') return ctx.recorder.recordDurable(event).then(() => ctx.publish(event));
+  if (!ctx.recorder.record(event)) {
     throw new GatewayError(
       'RECORDING_FAILED',
       `portcullis: the session recording cannot be written (${ctx.recorder.failure()?.message ?? 'recorder unavailable'}); calls are refused until it can (recording.on_failure: deny)`,

@@ -5,13 +5,18 @@
 import { GatewayError, toAwsErrorResponse } from '../errors.js';
 import { handleStsRequest, isStsWebIdentityRequest } from '../identity/sts.js';
 import { readBodyLimited } from '../proxy/body.js';
-import type { StageFactory } from './context.js';
+import type { Flow } from '../flow.js';
+import type { StageContext, StageFactory } from './context.js';
 import { bodyReservation } from './limit.js';
 
 const MAX_STS_BODY_BYTES = 64 * 1024;
 
-export const sts: StageFactory = (ctx) => async (flow) => {
+export const sts: StageFactory = (ctx) => (flow) => {
   if (!isStsWebIdentityRequest(flow.method, flow.req.headers, flow.rawPath)) return;
+  return answerSts(ctx, flow);
+};
+
+async function answerSts(ctx: StageContext, flow: Flow): Promise<void> {
   const body = await readBodyLimited(flow.req, MAX_STS_BODY_BYTES, 'the AssumeRoleWithWebIdentity form', ctx.limits.bodyTimeoutMs, bodyReservation(ctx, flow));
   const outcome = await handleStsRequest(new URLSearchParams(body.toString('utf8')), {
     verifier: ctx.verifier,
@@ -49,4 +54,4 @@ export const sts: StageFactory = (ctx) => async (flow) => {
   }
   flow.response = { status: response.status, headers: { ...response.headers, 'content-length': Buffer.byteLength(response.body) }, body: Buffer.from(response.body) };
   flow.outcome = { kind: 'answered' };
-};
+}

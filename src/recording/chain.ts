@@ -1,7 +1,7 @@
 // The pure core of a recording: which line an event becomes, how a line is serialised and chained, and what a
 // digest signs. No I/O here; the recorder and the verifier both build on it.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { GatewayEvent, MaskingReport, RequestWire, ToolCallOutcome } from '../events.js';
 import type { Effect } from '../config/types.js';
 
@@ -209,7 +209,7 @@ export interface DigestPayload {
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 /** Serialises a line with `seq` and `prev` first so files read naturally. JSON never contains a raw newline. */
