@@ -71,7 +71,20 @@ export function isVirtualHostableBucket(bucket: string): boolean {
   return /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) && !bucket.includes('--');
 }
 
+/** Parsed overrides: the same one or two endpoint strings arrive on every call. Small; a bad one is never kept. */
+const parsedOverrides = new Map<string, { origin: string; host: string }>();
+
 function parseOverride(override: string): { origin: string; host: string } {
+  let parsed = parsedOverrides.get(override);
+  if (parsed === undefined) {
+    parsed = parseOverrideUrl(override);
+    if (parsedOverrides.size >= 64) parsedOverrides.clear();
+    parsedOverrides.set(override, parsed);
+  }
+  return parsed;
+}
+
+function parseOverrideUrl(override: string): { origin: string; host: string } {
   let url: URL;
   try {
     url = new URL(override);

@@ -146,11 +146,22 @@ function unsupportedAlgorithm(algorithm: string): GatewayError | undefined {
   return undefined;
 }
 
+const USUAL_AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([^,\s]+)$/;
+
 function parseAuthorizationHeader(authorization: string): Pick<
   ParsedSignature,
   'accessKeyId' | 'scopeDate' | 'region' | 'service' | 'signedHeaders' | 'signature'
 > {
   const where = 'Authorization';
+  // What every SDK sends, read with one regex; anything else (other spacing, order, errors) takes the general path.
+  const usual = USUAL_AUTHORIZATION.exec(authorization);
+  if (usual !== null) {
+    return {
+      ...parseCredential(where, usual[1]!),
+      signedHeaders: parseSignedHeaders(where, usual[2]!),
+      signature: parseSignature(where, usual[3]!),
+    };
+  }
   const text = authorization.trim();
   const space = text.search(/\s/);
   const algorithm = space === -1 ? text : text.slice(0, space);

@@ -20,7 +20,7 @@ const MAX_EMBEDDED_DEPTH = 4;
 
 /**
  * Regex sources that every hit of a detector must contain; strings without any skip the detectors.
- * null: no literal trigger (handled by the length rule in detect()).
+ * null: no literal trigger — a secret access key is found by `hasKeyRun` instead.
  */
 const DETECTOR_TRIGGERS: Record<DetectorName, string | null> = {
   aws_access_key_id: 'A[KS]IA',
@@ -30,6 +30,23 @@ const DETECTOR_TRIGGERS: Record<DetectorName, string | null> = {
   email: '@',
   credit_card: '[2-6](?:[ -]?[0-9]){12}',
 };
+
+/**
+ * Whether `text` has 40 consecutive characters of a secret access key's alphabet (A-Z a-z 0-9 / +), which every
+ * candidate the detector looks at is (SECRET_CANDIDATE in detectors.ts). One pass; a regex `[…]{40}` in the trigger
+ * alternation would retry up to 40 characters at every position.
+ */
+function hasKeyRun(text: string): boolean {
+  if (text.length < 40) return false;
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const inAlphabet = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 47 && c <= 57) || c === 43;
+    if (!inAlphabet) run = 0;
+    else if (++run >= 40) return true;
+  }
+  return false;
+}
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -46,6 +63,8 @@ export class Engine implements CompiledRules {
   #textFieldPrefilter: RegExp | null = null;
   /** One cheap test per short string before running the built-in detectors. */
   #detectorTrigger: RegExp | null = null;
+  /** The secret access key detector is on: strings with a 40-character run of its alphabet go to the detectors. */
+  #secretKeys = false;
 
   constructor(config: MaskingConfig) {
     if (!Number.isFinite(config.maxBodyBytes) || config.maxBodyBytes < 0) {
@@ -72,6 +91,7 @@ export class Engine implements CompiledRules {
     });
     this.detectorNames = names;
     const triggers = [...names].map((name) => DETECTOR_TRIGGERS[name]).filter((t) => t !== null);
+    this.#secretKeys = names.has('aws_secret_access_key');
     this.#detectorTrigger = triggers.length > 0 ? new RegExp(triggers.join('|')) : null;
     config.patterns.forEach((pattern, index) => {
       if (typeof pattern.name !== 'string' || pattern.name === '') throw new Error(`masking.patterns[${index}]: name is required`);
@@ -115,8 +135,7 @@ export class Engine implements CompiledRules {
         if (found.length > 0) spans = spans.concat(found);
       }
     }
-    // Strings of 40+ characters may hold a secret access key, which has no literal trigger.
-    if (text.length >= 40 || (this.#detectorTrigger !== null && this.#detectorTrigger.test(text))) {
+    if ((this.#secretKeys && hasKeyRun(text)) || (this.#detectorTrigger !== null && this.#detectorTrigger.test(text))) {
       for (const detector of this.detectors) {
         const found = detector(text, context);
         if (found.length > 0) spans = spans.length === 0 ? found : spans.concat(found);
@@ -172,8 +191,11 @@ export class Engine implements CompiledRules {
 
   #compileTextFieldRules(rules: FieldRule[]): void {
     if (rules.length > 0) {
-      const names = [...new Set(rules.map((r) => escapeRegex(r.segments[r.segments.length - 1])))];
-      this.#textFieldPrefilter = new RegExp(names.join('|'), 'i');
+      const names = [...new Set(rules.map((r) => escapeRegex(r.segments[r.segments.length - 1])))].join('|');
+      // What every shape below needs: the name opening an element (`<Name>`, `<ns:Name attr>`), or followed by a
+      // quote, a backslash (escaped quote) or `=`/`:` after blanks. The bare name is not enough: a rule such as
+      // `Parameter.Value` would send every string with the word "value" in it through all the shapes.
+      this.#textFieldPrefilter = new RegExp(`<(?:[\\w.-]+:)?(?:${names})[\\s>]|(?:${names})(?:["'\\\\]|[ \\t]*[=:])`, 'i');
     }
     for (const rule of rules) {
       const name = escapeRegex(rule.segments[rule.segments.length - 1]);

@@ -25,8 +25,17 @@ export interface UpstreamRequest {
   idleTimeoutMs: number;
 }
 
+interface OriginParts {
+  https: boolean;
+  hostname: string;
+  port: string | number;
+  agent: HttpAgent;
+}
+
 export class UpstreamClient {
   readonly #agents = new Map<string, HttpAgent>();
+  /** Each origin string parsed once (a URL per call is a measurable cost on the hot path). */
+  readonly #origins = new Map<string, OriginParts>();
   readonly #socketsPerOrigin: number;
 
   /** `socketsPerOrigin`: the pool per upstream origin (the limit stage keeps any one account to a share of it). */
@@ -44,19 +53,32 @@ export class UpstreamClient {
     return agent;
   }
 
+  #origin(text: string): OriginParts {
+    let parts = this.#origins.get(text);
+    if (parts === undefined) {
+      const origin = new URL(text);
+      const https = origin.protocol === 'https:';
+      parts = { https, hostname: origin.hostname.replace(/^\[|\]$/g, ''), port: origin.port || (https ? 443 : 80), agent: this.#agent(origin) };
+      // Bounded: virtual-host S3 origins are one per bucket.
+      if (this.#origins.size >= 1024) this.#origins.clear();
+      this.#origins.set(text, parts);
+    }
+    return parts;
+  }
+
   send(request: UpstreamRequest): Promise<UpstreamResponse> {
-    const origin = new URL(request.origin);
-    const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
+    const origin = this.#origin(request.origin);
+    const send = origin.https ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const outgoing = send(
         {
-          protocol: origin.protocol,
-          hostname: origin.hostname.replace(/^\[|\]$/g, ''),
-          port: origin.port || (origin.protocol === 'https:' ? 443 : 80),
+          protocol: origin.https ? 'https:' : 'http:',
+          hostname: origin.hostname,
+          port: origin.port,
           method: request.method,
           path: request.path,
           headers: request.headers,
-          agent: this.#agent(origin),
+          agent: origin.agent,
           timeout: request.idleTimeoutMs,
         },
         (response) => resolve({ statusCode: response.statusCode ?? 502, headers: response.headers, body: response }),
@@ -81,5 +103,6 @@ export class UpstreamClient {
   close(): void {
     for (const agent of this.#agents.values()) agent.destroy();
     this.#agents.clear();
+    this.#origins.clear();
   }
 }
