@@ -80,7 +80,24 @@ let keys;
 let caPem;
 const results = { load: [], large: [], masking: [], recording: [] };
 
-function policyYaml(upstreamUrl, masking = '') {
+/**
+ * `count` rules a busy team's policy could have, none of which decides the bench's calls (their buckets, tables and
+ * secrets are others): deny, allow and approve, with wildcards, principals and `access:` levels.
+ */
+function manyRules(count) {
+  const rules = [];
+  for (let i = 0; i < count; i += 1) {
+    const kind = i % 5;
+    if (kind === 0) rules.push(`  - id: deny-archive-${i}\n    effect: deny\n    actions: ["s3:GetObject", "s3:PutObject", "s3:Delete*"]\n    resources: ["arn:aws:s3:::archive-${i}/*"]`);
+    else if (kind === 1) rules.push(`  - id: allow-table-${i}\n    effect: allow\n    principals: ["bench"]\n    actions: ["dynamodb:GetItem", "dynamodb:Query"]\n    resources: ["arn:aws:dynamodb:us-east-1:123456789012:table/t-${i}"]`);
+    else if (kind === 2) rules.push(`  - id: approve-secret-${i}\n    effect: approve\n    actions: ["secretsmanager:GetSecretValue"]\n    resources: ["arn:aws:secretsmanager:*:123456789012:secret:prod/s-${i}-*"]`);
+    else if (kind === 3) rules.push(`  - id: deny-logs-${i}\n    effect: deny\n    principals: ["bench"]\n    access: [Write]\n    resources: ["arn:aws:s3:::logs-${i}/*"]`);
+    else rules.push(`  - id: allow-reports-${i}\n    effect: allow\n    actions: ["s3:List*", "s3:Get*"]\n    resources: ["arn:aws:s3:::reports-${i}", "arn:aws:s3:::reports-${i}/*"]`);
+  }
+  return `${rules.join('\n')}\n`;
+}
+
+function policyYaml(upstreamUrl, masking = '', extraRules = '') {
   return `version: 1
 upstream:
   endpoint: ${upstreamUrl}
@@ -94,7 +111,7 @@ rules:
   - id: allow-all
     effect: allow
     actions: ["*"]
-${masking}`;
+${extraRules}${masking}`;
 }
 
 async function startGateway(policyFile, gatewayStateDir = stateDir, options = {}) {
@@ -320,7 +337,37 @@ async function main() {
   results.recording = recorded.map((r, i) => ({ variant: recordingVariants[i].label, ...r }));
   }
 
-  // 4. Large objects: memory of the proxy while 1 GiB streams up and down.
+  // 4. Scale: the per-call figure with 1,000 rules in the policy and 10,000 live sessions, against the default gateway.
+  if (!skip.has('scale')) {
+    const ruleCount = envNumber('BENCH_SCALE_RULES', 1000);
+    const sessionCount = envNumber('BENCH_SCALE_SESSIONS', 10_000);
+    section(`Scale: ${fmt(ruleCount)} rules and ${fmt(sessionCount)} live sessions (GetObject, 1 KiB object)`);
+    const scaled = await startVariant(policyYaml(upstream.info.url, '', manyRules(Math.max(0, ruleCount - 1))));
+    // Sessions through the gateway's own STS, as clients open them, over keep-alive connections, 16 at a time.
+    const { Agent } = await import('node:https');
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    const opened = performance.now();
+    let left = Math.max(0, sessionCount - 1);
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (left > 0) {
+          left -= 1;
+          await gatewayCredentials({ gatewayUrl: scaled.info.url, keys, serviceAccount: 'bench', roleArn: ROLE_ARN, ca: caPem, agent });
+        }
+      }),
+    );
+    agent.destroy();
+    const status = (await scaled.request({ cmd: 'sessions' })).sessions;
+    console.log(`opened ${fmt(sessionCount - 1)} more sessions in ${fmt((performance.now() - opened) / 1000, 1)} s; the gateway counts ${fmt(status)} live`);
+    const [plainR, scaledR] = await compare([gatewayTarget(gateway), gatewayTarget(scaled)], allScenarios[0].make);
+    loadTable([row('portcullis, 1 rule, 1 session', plainR, plainR), row(`portcullis, ${fmt(ruleCount)} rules, ${fmt(status)} sessions`, scaledR, plainR)]);
+    const growth = scaledR.cpuPerCallUs / plainR.cpuPerCallUs - 1;
+    console.log(`CPU per call with ${fmt(ruleCount)} rules and ${fmt(status)} sessions, per cent above the default gateway's: ${verdict(growth * 100, 10, { atMost: true, digits: 1 })}`);
+    results.scale = { rules: ruleCount, sessions: status, plain: plainR, scaled: scaledR, growth };
+    await stopChild(scaled);
+  }
+
+  // 5. Large objects: memory of the proxy while 1 GiB streams up and down.
   section(`Large object: ${mib(largeBytes)} PUT (UNSIGNED-PAYLOAD) and GET, streamed`);
   if (largeBytes === 0) {
     console.log('skipped (BENCH_LARGE_MIB=0)');
@@ -361,9 +408,10 @@ async function main() {
   for (const r of results.load) console.log(`${r.scenario}: portcullis ${fmt(r.portcullis.rps)} req/s, forwarder ${fmt(r.forwarder.rps)} req/s, ratio ${fmt(ratio(r.portcullis.rps, r.forwarder.rps), 2)}`);
   for (const r of results.masking) console.log(`${r.variant}: ${fmt(r.rps)} req/s`);
   for (const r of results.recording) console.log(`${r.variant}: ${fmt(r.rps)} req/s`);
+  if (results.scale) console.log(`scale (${fmt(results.scale.rules)} rules, ${fmt(results.scale.sessions)} sessions): CPU per call ${fmt(results.scale.scaled.cpuPerCallUs)} µs vs ${fmt(results.scale.plain.cpuPerCallUs)} µs (${fmt(results.scale.growth * 100, 1)} %)`);
   for (const r of results.large) console.log(`${r.target} ${r.method} ${mib(largeBytes)}: ${fmt(r.mibPerS)} MiB/s, RSS +${mib(r.growthBytes)}`);
 
-  // 5. Latency at one connection: what the gateway adds to a single caller.
+  // 6. Latency at one connection: what the gateway adds to a single caller.
   if (!skip.has('latency')) {
     section('Added latency at one connection: GetObject, 1 KiB object');
     const [base1, gw1] = await compare([{ url: forwarder.info.url, handle: forwarder }, gatewayTarget(gateway)], allScenarios[0].make, { conns: 1 });

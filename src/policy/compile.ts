@@ -15,6 +15,23 @@ export interface CompiledRule {
   rank: number;
   matchPrincipal: Matcher;
   matchResource: Matcher;
+  /**
+   * The literal start of each resource pattern (up to its first `*` or `?`; '' for `*`): a resource can only match
+   * the rule if one of these begins it. Evaluation uses them to skip rules for other buckets, tables, secrets.
+   */
+  resourcePrefixes: string[];
+}
+
+/** Rules an action reaches (file order), indexed by their resources' literal prefixes. */
+export interface ActionRules {
+  rules: CompiledRule[];
+  /** A character trie of resourcePrefixes; each node lists positions in `rules` whose prefix ends there. */
+  prefixes: PrefixNode;
+}
+
+export interface PrefixNode {
+  positions: number[];
+  next: Map<number, PrefixNode>;
 }
 
 /** One action pattern of one rule whose operation part has a glob (or whose service part does). */
@@ -43,7 +60,7 @@ export interface CompiledPolicy {
    * Memo of action → rules whose action patterns match it, in file order. Which rules an action reaches
    * depends only on this policy, and a gateway sees few distinct actions, so each is worked out once.
    */
-  actionCache: Map<string, CompiledRule[]>;
+  actionCache: Map<string, ActionRules>;
   /** The IAM access levels of an action (for rules with `access`); undefined for an action AWS does not define. */
   accessLevelsOf: (action: string) => readonly AccessLevel[] | undefined;
 }
@@ -56,6 +73,47 @@ export interface CompileOptions {
 /** The IAM table's access levels for an action. */
 export function iamAccessLevels(action: string): readonly AccessLevel[] | undefined {
   return iamActionInfo(action)?.accessLevels;
+}
+
+function literalPrefix(pattern: string): string {
+  const star = pattern.indexOf('*');
+  const question = pattern.indexOf('?');
+  const end = star < 0 ? question : question < 0 ? star : Math.min(star, question);
+  return end < 0 ? pattern : pattern.slice(0, end);
+}
+
+/** The prefix trie over `rules` (see ActionRules). */
+export function indexByResourcePrefix(rules: CompiledRule[]): ActionRules {
+  const root: PrefixNode = { positions: [], next: new Map() };
+  rules.forEach((rule, position) => {
+    for (const prefix of rule.resourcePrefixes) {
+      let node = root;
+      for (let i = 0; i < prefix.length; i++) {
+        const c = prefix.charCodeAt(i);
+        let next = node.next.get(c);
+        if (next === undefined) node.next.set(c, (next = { positions: [], next: new Map() }));
+        node = next;
+      }
+      node.positions.push(position);
+    }
+  });
+  return { rules, prefixes: root };
+}
+
+/** Positions (ascending, once each) of the rules one of whose resource prefixes begins `resource`. */
+export function positionsReaching(index: ActionRules, resource: string): number[] {
+  let node: PrefixNode | undefined = index.prefixes;
+  const found: number[] = [...node.positions];
+  for (let i = 0; i < resource.length; i++) {
+    node = node.next.get(resource.charCodeAt(i));
+    if (node === undefined) break;
+    for (const position of node.positions) found.push(position);
+  }
+  found.sort((a, b) => a - b);
+  let kept = 0;
+  for (let i = 0; i < found.length; i++) if (i === 0 || found[i] !== found[i - 1]) found[kept++] = found[i]!;
+  found.length = kept;
+  return found;
 }
 
 /** Bound on actionCache entries; past it the cache starts over (a flood of made-up actions can't grow memory). */
@@ -84,6 +142,7 @@ export function compilePolicy(
       rank: RANK[rule.effect],
       matchPrincipal: compileMatcher(rule.principals),
       matchResource: compileMatcher(rule.resources),
+      resourcePrefixes: [...new Set(rule.resources.map(literalPrefix))],
     };
     rules.push(compiled);
     for (const action of new Set(rule.actions)) {

@@ -4,7 +4,7 @@
 // only state touched is the compiled policy's action memo, which never changes an answer.
 
 import type { Effect, RuleConfig } from './types.js';
-import { ACTION_CACHE_LIMIT, type CompiledPolicy, type CompiledRule } from './compile.js';
+import { ACTION_CACHE_LIMIT, indexByResourcePrefix, positionsReaching, type CompiledPolicy, type CompiledRule } from './compile.js';
 
 export interface EvaluationInput {
   /** Service-account name. */
@@ -31,16 +31,19 @@ export const DEFAULT_DENY = 'default-deny';
 
 export function evaluate(compiled: CompiledPolicy, input: EvaluationInput): Decision {
   const { principal, action, resource } = input;
-  let candidates = compiled.actionCache.get(action);
-  if (!candidates) {
-    candidates = rulesForAction(compiled, action);
+  let reached = compiled.actionCache.get(action);
+  if (!reached) {
+    reached = indexByResourcePrefix(rulesForAction(compiled, action));
     if (compiled.actionCache.size >= ACTION_CACHE_LIMIT) compiled.actionCache.clear();
-    compiled.actionCache.set(action, candidates);
+    compiled.actionCache.set(action, reached);
   }
 
   // Fail closed when the resource could not be derived (`*`): deny and approve rules apply whatever resources
   // they name, while an allow rule applies only if it allows every resource (names `*` or no resources).
   const resourceUnknown = resource === '*';
+  // Only rules one of whose resource patterns could begin this resource are tested (a policy of a thousand rules
+  // for other buckets costs a walk down a trie, not a thousand regexes); all of them when the resource is unknown.
+  const candidates = resourceUnknown ? reached.rules : positionsReaching(reached, resource).map((position) => reached.rules[position]!);
   let matched: CompiledRule[] | undefined;
   let decider: CompiledRule | undefined;
   for (const rule of candidates) {

@@ -10,11 +10,11 @@ export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** One HTTP(S) exchange with the whole body buffered (small answers only). */
-export function fetchBuffer(url, { method = 'GET', headers = {}, body, ca } = {}) {
+export function fetchBuffer(url, { method = 'GET', headers = {}, body, ca, agent = false } = {}) {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(target, { method, headers, ca, agent: false }, (res) => {
+    const req = send(target, { method, headers, ca, agent }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -26,7 +26,7 @@ export function fetchBuffer(url, { method = 'GET', headers = {}, body, ca } = {}
 }
 
 /** Gateway credentials for `serviceAccount` (an `issuer: local` account) via an unsigned STS form POST. */
-export async function gatewayCredentials({ gatewayUrl, keys, serviceAccount, roleArn, ca }) {
+export async function gatewayCredentials({ gatewayUrl, keys, serviceAccount, roleArn, ca, agent }) {
   const token = mintLocalToken(keys, { serviceAccount, ttlMs: 3_600_000, now: new Date() });
   const form = new URLSearchParams({
     Action: 'AssumeRoleWithWebIdentity',
@@ -40,6 +40,7 @@ export async function gatewayCredentials({ gatewayUrl, keys, serviceAccount, rol
     headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'content-length': Buffer.byteLength(form) },
     body: form,
     ca,
+    agent,
   });
   const text = res.body.toString('utf8');
   const field = (name) => new RegExp(`<${name}>([^<]+)</${name}>`).exec(text)?.[1];

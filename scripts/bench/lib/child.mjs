@@ -63,7 +63,7 @@ async function start() {
       baseCredentials: async () => ({ accessKeyId: 'AKIABENCHBASE0000000', secretAccessKey: 'bench-base-secret' }),
       drainMs: 2_000,
     });
-    return { url: gateway.url, close: async () => { await gateway.close(); await log?.flush(); } };
+    return { url: gateway.url, sessions: () => gateway.sessions({ active: true }).length, close: async () => { await gateway.close(); await log?.flush(); } };
   }
   throw new Error(`unknown role ${role} (upstream, forwarder, gateway)`);
 }
@@ -74,6 +74,7 @@ try {
     mem: () => ({ memory: process.memoryUsage() }),
     cpu: () => ({ cpu: process.cpuUsage() }),
     stats: () => ({ stats: server.stats ?? {} }),
+    sessions: () => ({ sessions: server.sessions?.() }),
   });
   process.send({ ready: true, url: server.url, pid: process.pid });
 } catch (error) {
