@@ -47,6 +47,7 @@ export type { GatewayOptions };
 import { Revocations } from './sessions/revocations.js';
 import { SessionTable } from './sessions/table.js';
 import { gatewayInfoPath, type GatewayInfo } from './state.js';
+import { markLowerCaseHeaders } from './lib/headers.js';
 
 /** Credentials the standard chain finds without asking the instance metadata service. */
 function hasConfiguredCredentials(env: NodeJS.ProcessEnv): boolean {
@@ -320,6 +321,11 @@ export class Gateway implements GatewayControl {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.#inFlight += 1;
+    if (req.httpVersionMajor === 1) {
+      // Node lower-cases HTTP/1.1 header names: lookups in these bags need no scan (lib/headers.ts).
+      markLowerCaseHeaders(req.headers);
+      markLowerCaseHeaders(req.headersDistinct);
+    }
     const flow: Flow = {
       requestId: newRequestId(),
       startedAtMs: Date.now(),

@@ -3,6 +3,7 @@
 // sign. Cross-checked in tests against @smithy/signature-v4 (JS SDK v3) and botocore.
 
 import { createHmac, hash } from 'node:crypto';
+import { hasLowerCaseNames } from '../lib/headers.js';
 
 /** Request headers as Node gives them (`req.headers` or `req.headersDistinct`), or a plain record. */
 export type HeaderBag = Record<string, string | readonly string[] | number | undefined>;
@@ -146,6 +147,11 @@ export function canonicalQuery(rawQuery: string, options: { excludeSignature?: b
 /** All values of one header (case-insensitive name), or undefined when absent. */
 export function headerValues(headers: HeaderBag, name: string): string[] | undefined {
   const lower = name.toLowerCase();
+  if (hasLowerCaseNames(headers)) {
+    const value = headers[lower];
+    if (value === undefined) return undefined;
+    return Array.isArray(value) ? [...(value as readonly string[])] : [String(value)];
+  }
   let found: string[] | undefined;
   // for…in, not Object.keys: no array per call; a key of another length is skipped without lower-casing it.
   for (const key in headers) {

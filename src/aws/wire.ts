@@ -1,9 +1,15 @@
 // Reading a request's raw parts (headers, query, form bodies) the one way identify and dispatch both use. Pure.
 
+import { hasLowerCaseNames } from '../lib/headers.js';
+
 export type HeaderInput = Record<string, string | string[] | undefined>;
 
 /** Every value of a header, any name case; repeated headers (an array, as `req.headersDistinct` gives) kept apart. */
 export function headerValues(headers: HeaderInput, name: string): string[] {
+  if (hasLowerCaseNames(headers)) {
+    const value = headers[name];
+    return value === undefined ? [] : Array.isArray(value) ? [...(value as string[])] : [value];
+  }
   const out: string[] = [];
   // for…in, not Object.entries: no array of pairs per call (this runs several times per request). A name of
   // another length cannot match, so most keys are skipped without lower-casing them.

@@ -12,7 +12,8 @@ export class VerifiedSessions {
   readonly #keys: GatewayKeys;
   readonly #now: Clock;
   readonly #maxEntries: number;
-  readonly #cache = new Map<string, GatewaySession>();
+  /** Keyed by access key id; the entry keeps the token it was verified with, which must be the one presented. */
+  readonly #cache = new Map<string, { token: string; session: GatewaySession }>();
 
   constructor(options: { keys: GatewayKeys; now: Clock; maxEntries?: number }) {
     this.#keys = options.keys;
@@ -23,13 +24,13 @@ export class VerifiedSessions {
   /** Throws GatewayError (INVALID_CLIENT_TOKEN, EXPIRED_TOKEN) like verifyGatewayCredentials. */
   verify(accessKeyId: string, sessionToken: string | undefined): GatewaySession {
     const now = this.#now();
-    const key = sessionToken === undefined ? undefined : `${accessKeyId}.${sessionToken}`;
-    const cached = key === undefined ? undefined : this.#cache.get(key);
-    if (cached && cached.expiresAt.getTime() > now.getTime()) return cached;
+    // No string built from the (long) token per call: the key id finds the entry, the token must be identical.
+    const cached = sessionToken === undefined ? undefined : this.#cache.get(accessKeyId);
+    if (cached && cached.token === sessionToken && cached.session.expiresAt.getTime() > now.getTime()) return cached.session;
     const session = verifyGatewayCredentials(this.#keys, { accessKeyId, sessionToken }, now);
-    if (key !== undefined) {
-      if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value!);
-      this.#cache.set(key, session);
+    if (sessionToken !== undefined) {
+      if (!this.#cache.has(accessKeyId) && this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value!);
+      this.#cache.set(accessKeyId, { token: sessionToken, session });
     }
     return session;
   }

@@ -214,7 +214,10 @@ export function sha256Hex(data: string | Uint8Array): string {
 
 /** Serialises a line with `seq` and `prev` first so files read naturally. JSON never contains a raw newline. */
 export function serializeLine(body: Unchained<RecordLine>, seq: number, prev: string | null): string {
-  return JSON.stringify({ seq, prev, ...body });
+  // The same text as JSON.stringify({ seq, prev, ...body }) without copying the body into a new object.
+  if ('seq' in body || 'prev' in body) return JSON.stringify({ seq, prev, ...body });
+  const rest = JSON.stringify(body);
+  return `{"seq":${JSON.stringify(seq)},"prev":${JSON.stringify(prev)}${rest === '{}' ? '}' : `,${rest.slice(1)}`}`;
 }
 
 /** The exact bytes a digest's JWS signs: fixed key order, so signer and verifier agree without canonicalisation. */
