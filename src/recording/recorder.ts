@@ -26,6 +26,9 @@ import { SessionTable } from './session-table.js';
 
 const WRITE_CONCURRENCY = 16;
 
+/** Least time between two saves of the session index while calls flow (flush() and close() save at once). */
+const INDEX_SAVE_MS = 1_000;
+
 export class Recorder {
   readonly #o: ResolvedRecorderOptions;
   readonly #sessions: SessionTable;
@@ -43,6 +46,11 @@ export class Recorder {
   #tickTimer: unknown;
   #running: Promise<void> = Promise.resolve();
   #nextFlush: Promise<void> | undefined;
+  /** Sessions changed since the index was last saved; saves are at most one per INDEX_SAVE_MS unless flush() asks. */
+  #indexDirty = false;
+  #indexSavedMs = Number.NEGATIVE_INFINITY;
+  #indexTimer: unknown;
+  #saveIndexNow = false;
 
   constructor(options: RecorderOptions) {
     this.#o = resolveRecorderOptions(options);
@@ -99,8 +107,13 @@ export class Recorder {
     });
   }
 
-  /** Writes everything queued so far. */
+  /** Writes everything queued so far, and the session index. */
   flush(): Promise<void> {
+    this.#saveIndexNow = true;
+    return this.#flush();
+  }
+
+  #flush(): Promise<void> {
     if (this.#nextFlush) return this.#nextFlush;
     const next = this.#running.then(() => {
       this.#nextFlush = undefined;
@@ -118,6 +131,7 @@ export class Recorder {
     this.#clearTimer(this.#tickTimer);
     this.#clearTimer(this.#flushTimer);
     this.#clearTimer(this.#retryTimer);
+    this.#clearTimer(this.#indexTimer);
     await this.flush();
     for (const s of this.#sessions.values()) {
       if (s.status === 'open' && s.sinceDigest > 0) s.pending.push({ kind: 'checkpoint' });
@@ -146,7 +160,7 @@ export class Recorder {
   }
 
   #flushSoon(): void {
-    this.flush().catch((error: unknown) => this.#report(error as Error));
+    this.#flush().catch((error: unknown) => this.#report(error as Error));
   }
 
   #enqueue(item: Queued): void {
@@ -224,11 +238,37 @@ export class Recorder {
     };
     await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, dirty.length) }, worker));
 
-    if (dirty.length > 0 && this.#index) {
-      await this.#index.save().catch((error: unknown) => this.#report(new Error(`recording: index not saved: ${(error as Error).message}`)));
-    }
+    if (dirty.length > 0) this.#indexDirty = true;
+    await this.#saveIndex();
     if (failed) this.#scheduleRetry();
     else if (this.#failure && (dirty.length > 0 || (await this.#probe()))) this.#recovered();
+  }
+
+  /**
+   * The index (db.json) is rewritten whole, so it is saved at most once per INDEX_SAVE_MS while calls flow (with ten
+   * thousand sessions it is megabytes, and batches flush every 50 ms); flush() and close() save it at once. The
+   * recordings are written first and are the record: a crash loses at most the last second of index counts.
+   */
+  async #saveIndex(): Promise<void> {
+    const force = this.#saveIndexNow;
+    this.#saveIndexNow = false;
+    if (!this.#indexDirty || !this.#index) return;
+    const nowMs = this.#o.now().getTime();
+    const waitMs = this.#indexSavedMs + INDEX_SAVE_MS - nowMs;
+    if (!force && waitMs > 0) {
+      this.#indexTimer ??= this.#o.setTimer(() => {
+        this.#indexTimer = undefined;
+        if (this.#closed) return;
+        this.#saveIndexNow = true;
+        this.#flushSoon();
+      }, waitMs);
+      return;
+    }
+    this.#clearTimer(this.#indexTimer);
+    this.#indexTimer = undefined;
+    this.#indexDirty = false;
+    this.#indexSavedMs = nowMs;
+    await this.#index.save().catch((error: unknown) => this.#report(new Error(`recording: index not saved: ${(error as Error).message}`)));
   }
 
   #scheduleRetry(): void {
