@@ -6,6 +6,10 @@
 
 import { write as fsWrite } from 'node:fs';
 
+/** How long lines may wait to be written together, and how much makes a write at once. */
+const BATCH_MS = 10;
+const BATCH_BYTES = 64 * 1024;
+
 export interface HeadlessWriter {
   (line: string): void;
   /** Writes everything queued; resolves when it is out. */
@@ -19,7 +23,7 @@ export function createHeadlessWriter(options: { fd?: number; maxQueuedBytes?: nu
   let queuedBytes = 0;
   let dropped = 0;
   let writing = false;
-  let scheduled = false;
+  let scheduled: NodeJS.Timeout | undefined;
   let open = true;
   let idle: (() => void)[] = [];
 
@@ -29,7 +33,8 @@ export function createHeadlessWriter(options: { fd?: number; maxQueuedBytes?: nu
   };
 
   const writeOut = () => {
-    scheduled = false;
+    if (scheduled !== undefined) clearTimeout(scheduled);
+    scheduled = undefined;
     if (!open || writing || queue.length === 0) return settle();
     if (dropped > 0) {
       queue.push(`${JSON.stringify({ event: 'log.dropped', lines: dropped, reason: 'stdout was not read fast enough' })}\n`);
@@ -73,17 +78,16 @@ export function createHeadlessWriter(options: { fd?: number; maxQueuedBytes?: nu
     }
     queue.push(`${line}\n`);
     queuedBytes += line.length + 1;
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(writeOut);
-    }
+    // Lines gather for a few milliseconds (or up to 64 KiB) and go out in one write: a write per turn of the event
+    // loop would be a thread-pool round trip for every few calls.
+    if (queuedBytes >= BATCH_BYTES && !writing) writeOut();
+    else scheduled ??= setTimeout(writeOut, BATCH_MS);
   }) as HeadlessWriter;
 
   writer.flush = () =>
     new Promise<void>((resolve) => {
       idle.push(resolve);
-      if (!scheduled) writeOut();
-      else settle();
+      writeOut();
     });
   return writer;
 }
