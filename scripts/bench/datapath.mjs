@@ -34,6 +34,7 @@ const { fetchBuffer, gatewayCredentials, signS3, UNSIGNED_PAYLOAD } = await impo
 const { sampleRss, startChild } = await import('./lib/children.mjs');
 const { runLoad, warmUp } = await import('./lib/load.mjs');
 const { ensureWrk, runWrk } = await import('./lib/wrk.mjs');
+const { startNginx } = await import('./lib/nginx.mjs');
 const { fmt, mib, ms, ratio, section, table, verdict } = await import('./lib/report.mjs');
 
 const envNumber = (name, fallback) => {
@@ -63,8 +64,8 @@ const ROLE_ARN = 'arn:aws:iam::123456789012:role/bench';
 const CHILD = join(here, 'lib/child.mjs');
 
 // The whole bench must stop by itself, even if something hangs: generous budget, then a hard exit.
-// 14 targets measured in all (3 + 3 + 4 + 4), each warmed up once and measured in `rounds` slices.
-const budgetMs = (14 * (durationS + warmupMaxS + 5 * rounds + 10) + 900) * 1000;
+// At most 20 targets measured in all (4 + 4 + 4 + 4 + 2 + 2), each warmed up once and measured in `rounds` slices.
+const budgetMs = (20 * (durationS + warmupMaxS + 5 * rounds + 10) + 900) * 1000;
 const watchdog = setTimeout(() => {
   console.error(`datapath bench: still running after ${Math.round(budgetMs / 1000)} s; giving up`);
   process.exit(1); // children are killed by the exit hook in children.mjs
@@ -278,17 +279,30 @@ async function main() {
     if (res.status !== 200) throw new Error(`${scenario.name} through the gateway answered ${res.status}: ${res.body.toString('utf8').slice(0, 300)}`);
   }
 
-  // 1. Small requests: upstream directly, forwarder, gateway.
+  // nginx where it is installed (BENCH_NGINX=0 leaves it out): a C proxy's figure beside the Node forwarder's.
+  const nginx = scenarios.length > 0 && process.env.BENCH_NGINX !== '0' ? await startNginx({ upstreamUrl: upstream.info.url, certPem: cert.certPem, keyPem: cert.keyPem, dir: join(dir, 'nginx') }) : undefined;
+  if (nginx) children.push(nginx.handle);
+  console.log(nginx ? 'nginx: installed, measured as a second baseline (one worker process)' : 'nginx: not installed, left out (apt-get install nginx adds it to the small-request runs)');
+
+  // 1. Small requests: upstream directly, forwarder, nginx where installed, gateway.
   for (const scenario of scenarios) {
     section(`${scenario.name}`);
-    const [direct, base, gw] = await compare(
-      [{ url: upstream.info.url, handle: upstream }, { url: forwarder.info.url, handle: forwarder }, gatewayTarget(gateway)],
+    const measured = await compare(
+      [{ url: upstream.info.url, handle: upstream }, { url: forwarder.info.url, handle: forwarder }, ...(nginx ? [nginx] : []), gatewayTarget(gateway)],
       scenario.make,
     );
-    loadTable([row('upstream (plain HTTP, direct)', direct), row('forwarder (HTTPS, no checks)', base, base), row('portcullis (HTTPS, full pipeline)', gw, base)]);
+    const [direct, base] = measured;
+    const gw = measured.at(-1);
+    const nginxR = nginx ? measured[2] : undefined;
+    loadTable([
+      row('upstream (plain HTTP, direct)', direct),
+      row('forwarder (HTTPS, no checks)', base, base),
+      ...(nginxR ? [row('nginx (HTTPS, one worker)', nginxR, base)] : []),
+      row('portcullis (HTTPS, full pipeline)', gw, base),
+    ]);
     const target = scenario.key === 'get' ? 0.6 : 0.5;
     console.log(`portcullis/forwarder req/s: ${verdict(ratio(gw.rps, base.rps), target)}; portcullis CPU per call: ${verdict(gw.cpuPerCallUs, 150, { atMost: true, digits: 0 })} µs`);
-    results.load.push({ scenario: scenario.name, direct, forwarder: base, portcullis: gw });
+    results.load.push({ scenario: scenario.name, direct, forwarder: base, nginx: nginxR, portcullis: gw });
   }
 
   // 2. Masking: a JSON object the masker parses and rewrites, under three policies, each in its own gateway.
@@ -405,7 +419,7 @@ async function main() {
   }
 
   section('Summary');
-  for (const r of results.load) console.log(`${r.scenario}: portcullis ${fmt(r.portcullis.rps)} req/s, forwarder ${fmt(r.forwarder.rps)} req/s, ratio ${fmt(ratio(r.portcullis.rps, r.forwarder.rps), 2)}`);
+  for (const r of results.load) console.log(`${r.scenario}: portcullis ${fmt(r.portcullis.rps)} req/s, forwarder ${fmt(r.forwarder.rps)} req/s${r.nginx ? `, nginx ${fmt(r.nginx.rps)} req/s` : ''}, ratio ${fmt(ratio(r.portcullis.rps, r.forwarder.rps), 2)}`);
   for (const r of results.masking) console.log(`${r.variant}: ${fmt(r.rps)} req/s`);
   for (const r of results.recording) console.log(`${r.variant}: ${fmt(r.rps)} req/s`);
   if (results.scale) console.log(`scale (${fmt(results.scale.rules)} rules, ${fmt(results.scale.sessions)} sessions): CPU per call ${fmt(results.scale.scaled.cpuPerCallUs)} µs vs ${fmt(results.scale.plain.cpuPerCallUs)} µs (${fmt(results.scale.growth * 100, 1)} %)`);
