@@ -15,6 +15,10 @@ export interface FieldRule {
   segments: string[];
 }
 
+/** Bounds of the engine's memo of clean strings: longer strings are not remembered; past the count it starts over. */
+const CLEAN_MEMO_MAX_CHARS = 256;
+const CLEAN_MEMO_MAX_ENTRIES = 8192;
+
 /** JSON strings nested inside JSON strings are unwrapped this many levels deep, then treated as text. */
 const MAX_EMBEDDED_DEPTH = 4;
 
@@ -65,6 +69,8 @@ export class Engine implements CompiledRules {
   #detectorTrigger: RegExp | null = null;
   /** The secret access key detector is on: strings with a 40-character run of its alphabet go to the detectors. */
   #secretKeys = false;
+  /** Short strings (with their key name from 40 characters) that detect() found nothing in; bounded. */
+  readonly #clean = new Set<string>();
 
   constructor(config: MaskingConfig) {
     if (!Number.isFinite(config.maxBodyBytes) || config.maxBodyBytes < 0) {
@@ -128,6 +134,20 @@ export class Engine implements CompiledRules {
    */
   detect(text: string, context: DetectContext, report: ReportBuilder): string | null {
     if (text.length === 0) return null;
+    // Strings found clean before are clean again (the answer depends only on the text, and on the key name for
+    // strings long enough to hide a secret key): API answers repeat ids, names and notes call after call. Only
+    // clean strings are remembered, so no secret is kept beyond the call that carried it.
+    const memoKey = text.length > CLEAN_MEMO_MAX_CHARS ? undefined : text.length < 40 ? text : `${context.keyName?.length ?? -1}:${context.keyName ?? ''}:${text}`;
+    if (memoKey !== undefined && this.#clean.has(memoKey)) return null;
+    const masked = this.#detect(text, context, report);
+    if (masked === null && memoKey !== undefined) {
+      if (this.#clean.size >= CLEAN_MEMO_MAX_ENTRIES) this.#clean.clear();
+      this.#clean.add(memoKey);
+    }
+    return masked;
+  }
+
+  #detect(text: string, context: DetectContext, report: ReportBuilder): string | null {
     let spans: Span[] = [];
     if (this.#textFieldPrefilter !== null && this.#textFieldPrefilter.test(text)) {
       for (const detector of this.textFieldDetectors) {
