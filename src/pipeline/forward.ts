@@ -15,9 +15,24 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import type { Flow } from '../flow.js';
 import { prepareMaskedRequest, type ForwardRequest } from '../masking/request.js';
 import type { StageContext, StageFactory } from './context.js';
-import { guardUpload } from './limit.js';
+import { readBodyLimited } from '../proxy/body.js';
+import { bodyReservation, guardUpload } from './limit.js';
 import { forwardHeadersOf } from './vet.js';
 import { firstHeader } from '../lib/headers.js';
+
+/**
+ * A body of a declared length up to this is read whole before it is forwarded (within the body timeout, against
+ * the buffer budget): one write upstream instead of a stream through the upload-rate guard. Larger bodies stream.
+ */
+const SMALL_BODY_BYTES = 64 * 1024;
+
+/** The declared length of a small body still unread in the client's stream, or undefined. */
+function smallUnreadBody(flow: Flow): number | undefined {
+  if (flow.body !== undefined || flow.spool !== undefined || flow.method === 'GET' || flow.method === 'HEAD') return undefined;
+  if (flow.signature!.payloadHash.startsWith('STREAMING-')) return undefined;
+  const declared = Number(firstHeader(flow.req.headers['content-length']));
+  return Number.isSafeInteger(declared) && declared > 0 && declared <= SMALL_BODY_BYTES ? declared : undefined;
+}
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const PRESIGN_QUERY = /^x-amz-(algorithm|credential|date|expires|signedheaders|signature|security-token)$/i;
@@ -131,6 +146,9 @@ export const forward: StageFactory = (ctx) => async (flow) => {
   let rawPath = parsed.presigned ? withoutPresignParams(flow.rawPath) : flow.rawPath;
   if (call.service === 's3' && call.bucket !== undefined) {
     rawPath = s3UpstreamPath({ rawPath, bucket: call.bucket, clientPathStyle: call.pathStyle !== false, upstreamPathStyle: target.pathStyle !== false });
+  }
+  if (smallUnreadBody(flow) !== undefined) {
+    flow.body = await readBodyLimited(flow.req, SMALL_BODY_BYTES, 'the request body', ctx.limits.bodyTimeoutMs, bodyReservation(ctx, flow));
   }
   // Only what the client signed goes on (vet refused the rest); user-agent is sent but never signed.
   const headers = { ...(flow.forwardHeaders ?? forwardHeadersOf(flow)) };

@@ -13,37 +13,54 @@ function overBudget(stream: Readable, what: string, bytes: number): GatewayError
  * Buffers a body of at most `maxBytes`, received within `timeoutMs` (a client trickling a body must not
  * hold a socket and a handler indefinitely). With a `reservation` of the gateway's buffer budget, the declared
  * Content-Length is reserved before reading and every byte as it arrives; over budget is a THROTTLED error.
+ * Plain listeners rather than an async iterator: this runs on every buffered call, and the iterator costs a
+ * promise per chunk.
  */
-export async function readBodyLimited(stream: Readable, maxBytes: number, what: string, timeoutMs = 30_000, reservation?: Reservation): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
+export function readBodyLimited(stream: Readable, maxBytes: number, what: string, timeoutMs = 30_000, reservation?: Reservation): Promise<Buffer> {
   const declared = Number((stream as Readable & { headers?: Record<string, unknown> }).headers?.['content-length']);
   if (reservation && Number.isSafeInteger(declared) && declared > 0 && declared <= maxBytes && !reservation.reserve(declared)) {
-    throw overBudget(stream, what, declared);
+    return Promise.reject(overBudget(stream, what, declared));
   }
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    stream.destroy();
-  }, timeoutMs);
-  try {
-    for await (const chunk of stream) {
-      const buffer = chunk as Buffer;
-      total += buffer.length;
+  if (stream.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const finish = (error?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, total));
+    };
+    const timer = setTimeout(() => {
+      finish(new GatewayError('MALFORMED_REQUEST', `${what} was not received within ${Math.round(timeoutMs / 1000)}s`, { awsCode: 'RequestTimeout', status: 408 }));
+      stream.destroy();
+    }, timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
       if (total > maxBytes) {
+        finish(new GatewayError('BODY_TOO_LARGE', `${what} is larger than the gateway buffers (${maxBytes} bytes)`));
         stream.resume();
-        throw new GatewayError('BODY_TOO_LARGE', `${what} is larger than the gateway buffers (${maxBytes} bytes)`);
+        return;
       }
-      if (reservation && !reservation.reserve(total)) throw overBudget(stream, what, total);
-      chunks.push(buffer);
-    }
-  } catch (error) {
-    if (!timedOut) throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-  if (timedOut) {
-    throw new GatewayError('MALFORMED_REQUEST', `${what} was not received within ${Math.round(timeoutMs / 1000)}s`, { awsCode: 'RequestTimeout', status: 408 });
-  }
-  return Buffer.concat(chunks, total);
+      if (reservation && !reservation.reserve(total)) {
+        finish(overBudget(stream, what, total));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => finish();
+    const onError = (error: Error): void => finish(error);
+    // Closed before its end: the client went away mid-body.
+    const onClose = (): void => finish(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
 }
