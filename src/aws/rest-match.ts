@@ -9,6 +9,8 @@ export interface CompiledTemplate {
   op: OperationModel;
   method: string;
   pathRe: RegExp;
+  /** The literal start of the path (before the first label): a path that does not begin with it cannot match. */
+  pathPrefix: string;
   labels: string[];
   /** Template query: key (and value when the template fixes one). */
   query: { key: string; value?: string }[];
@@ -36,9 +38,11 @@ function compileTemplate(op: OperationModel): CompiledTemplate | undefined {
   let literalChars = 0;
   let greedy = false;
   let last = 0;
+  let pathPrefix: string | undefined;
   const labelRe = /\{([^}]+)\}/g;
   for (let m = labelRe.exec(pathPart); m; m = labelRe.exec(pathPart)) {
     const literal = pathPart.slice(last, m.index);
+    pathPrefix ??= literal;
     re += escapeRe(literal);
     literalChars += literal.length;
     const name = m[1] as string;
@@ -59,6 +63,7 @@ function compileTemplate(op: OperationModel): CompiledTemplate | undefined {
   const trailingSlash = tail.endsWith('/') && (tail.length > 1 || labels.length > 0);
   if (trailingSlash) tail = tail.slice(0, -1);
   literalChars += tail.length;
+  pathPrefix ??= tail;
   re += escapeRe(tail);
   if (re !== '/') re += '/?';
   const query = queryPart
@@ -79,6 +84,7 @@ function compileTemplate(op: OperationModel): CompiledTemplate | undefined {
     op,
     method: op.method.toUpperCase(),
     pathRe: new RegExp(`^${re}$`),
+    pathPrefix,
     labels,
     query,
     requiredQuery,
@@ -129,7 +135,7 @@ function matchTemplate(
   q: ParsedQuery,
   headers: Headers,
 ): { labels: Record<string, string>; score: number[] } | undefined {
-  if (t.method !== method) return undefined;
+  if (t.method !== method || !path.startsWith(t.pathPrefix)) return undefined;
   // The query lookups first: most templates of a busy service (S3's ?acl, ?tagging, …) fail there, before a regex.
   for (const tq of t.query) {
     const values = q.values.get(tq.key);
