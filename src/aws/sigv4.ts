@@ -88,10 +88,27 @@ function single(headers: HeaderBag, name: string): string | undefined {
   return values[0];
 }
 
+/**
+ * Credentials and SignedHeaders lists already read once: a client sends the same ones call after call (per session
+ * and day), so the checks below run once per distinct text. Only valid texts are kept; bounded, cleared when full.
+ */
+const readCredentials = new Map<string, Readonly<Pick<ParsedSignature, 'accessKeyId' | 'scopeDate' | 'region' | 'service'>>>();
+const readSignedHeaders = new Map<string, readonly string[]>();
+const READ_MEMO_MAX = 1024;
+
+function remember<T>(memo: Map<string, T>, key: string, value: T): T {
+  if (key.length > 512) return value; // no megabytes of memo from a hostile header
+  if (memo.size >= READ_MEMO_MAX) memo.clear();
+  memo.set(key, value);
+  return value;
+}
+
 function parseCredential(where: string, credential: string): Pick<
   ParsedSignature,
   'accessKeyId' | 'scopeDate' | 'region' | 'service'
 > {
+  const known = readCredentials.get(credential);
+  if (known !== undefined) return { ...known };
   const parts = credential.split('/');
   if (parts.length !== 5) {
     throw malformed(`${where}: Credential must be ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request, got ${quote(credential)}`);
@@ -106,10 +123,12 @@ function parseCredential(where: string, credential: string): Pick<
   if (terminator !== 'aws4_request') {
     throw malformed(`${where}: Credential must end with /aws4_request, got ${quote(terminator)}`);
   }
-  return { accessKeyId, scopeDate, region, service };
+  return { ...remember(readCredentials, credential, { accessKeyId, scopeDate, region, service }) };
 }
 
 function parseSignedHeaders(where: string, text: string): string[] {
+  const known = readSignedHeaders.get(text);
+  if (known !== undefined) return [...known];
   if (text === '') throw malformed(`${where}: SignedHeaders is empty`);
   const names = text.split(';');
   for (let i = 0; i < names.length; i++) {
@@ -118,6 +137,7 @@ function parseSignedHeaders(where: string, text: string): string[] {
     if (!HEADER_NAME.test(name) && name !== ':authority') throw malformed(`${where}: SignedHeaders has an invalid header name ${quote(name)} (lowercase expected)`);
     if (i > 0 && !(names[i - 1]! < name)) throw malformed(`${where}: SignedHeaders must be sorted and without duplicates`);
   }
+  remember(readSignedHeaders, text, [...names]);
   return names;
 }
 
