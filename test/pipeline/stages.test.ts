@@ -132,6 +132,27 @@ describe('forward and mask', () => {
     expect(lab.events.some((e) => e.type === 'response' && e.requestId === flow.requestId && e.status === 200)).toBe(true);
   });
 
+  it('a small PutObject body is read whole and forwarded byte for byte with its length', async () => {
+    const body = 'small body '.repeat(1000);
+    const { flow, status } = await lab.send(['authenticate', 'identify', 'decide', 'forward', 'mask'], { method: 'PUT', path: '/reports/small.txt', service: 's3', body });
+    expect(status).toBe(200);
+    expect(flow.body?.toString('utf8')).toBe(body); // buffered before forwarding
+    const hit = lab.upstream.hits.at(-1)!;
+    expect(hit.method).toBe('PUT');
+    expect(hit.body.toString('utf8')).toBe(body);
+    expect(hit.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+  });
+
+  it('a PutObject body over 64 KiB streams through unbuffered and arrives byte for byte', async () => {
+    const body = 'large body '.repeat(10_000);
+    const { flow, status } = await lab.send(['authenticate', 'identify', 'decide', 'forward', 'mask'], { method: 'PUT', path: '/reports/large.txt', service: 's3', body });
+    expect(status).toBe(200);
+    expect(flow.body).toBeUndefined();
+    const hit = lab.upstream.hits.at(-1)!;
+    expect(hit.body.toString('utf8')).toBe(body);
+    expect(hit.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+  });
+
   it('an unreachable upstream ends the call as failed with a 503 in the client’s protocol', async () => {
     const policy = lab.context.policy;
     const saved = lab.context.upstreamEndpoint;
