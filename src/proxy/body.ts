@@ -55,9 +55,11 @@ export function readBodyLimited(stream: Readable, maxBytes: number, what: string
       chunks.push(chunk);
     };
     const onEnd = (): void => finish();
-    const onError = (error: Error): void => finish(error);
-    // Closed before its end: the client went away mid-body.
-    const onClose = (): void => finish(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    // An error on the client's stream (`aborted`) or a close before its end: the client went away mid-body. A
+    // refusal, not a gateway fault.
+    const cutOff = (cause?: Error): GatewayError => new GatewayError('MALFORMED_REQUEST', `${what} was cut off before its end`, { awsCode: 'IncompleteBody', status: 400, cause });
+    const onError = (error: Error): void => finish(cutOff(error));
+    const onClose = (): void => finish(cutOff());
     stream.on('data', onData);
     stream.on('end', onEnd);
     stream.on('error', onError);
