@@ -42,6 +42,21 @@ describe('masking prefilters', () => {
     );
   });
 
+  test('the memo of clean strings: a secret is masked every time, and a key-shaped value found clean under one key is still masked under a key-like one', () => {
+    const report = new ReportBuilder();
+    const keyId = 'AKIAIOSFODNN7EXAMPLE';
+    expect(engine.detect(keyId, {}, report)).not.toBeNull();
+    expect(engine.detect(keyId, {}, report)).not.toBeNull(); // never remembered as clean
+    // 40 characters of the secret-key alphabet, all lower case: not a secret under an ordinary key…
+    const hexish = 'abcdef0123456789abcdef0123456789abcdef01';
+    expect(engine.detect(hexish, { keyName: 'note' }, report)).toBeNull();
+    expect(engine.detect(hexish, { keyName: 'note' }, report)).toBeNull();
+    // …but under a key-like name it is, although the same text was just found clean under `note`.
+    expect(engine.detect(hexish, { keyName: 'SecretAccessKey' }, report)).toBe('****');
+    expect(engine.detect(hexish, { keyName: 'SecretAccessKey' }, report)).toBe('****');
+    expect(engine.detect(hexish, {}, report)).toBeNull();
+  });
+
   test('prose with the word "value" in it is not a field shape, "Value": … is', () => {
     const report = new ReportBuilder();
     expect(engine.detect('plain text value number 3 with nothing secret in it', {}, report)).toBeNull();
