@@ -1,26 +1,12 @@
 // Reading a request's raw parts (headers, query, form bodies) the one way identify and dispatch both use. Pure.
 
-import { hasLowerCaseNames } from '../lib/headers.js';
+import { headerValues as canonicalHeaderValues } from './canonical.js';
 
 export type HeaderInput = Record<string, string | string[] | undefined>;
 
 /** Every value of a header, any name case; repeated headers (an array, as `req.headersDistinct` gives) kept apart. */
 export function headerValues(headers: HeaderInput, name: string): string[] {
-  if (hasLowerCaseNames(headers)) {
-    const value = headers[name];
-    return value === undefined ? [] : Array.isArray(value) ? [...(value as string[])] : [value];
-  }
-  const out: string[] = [];
-  // for…in, not Object.entries: no array of pairs per call (this runs several times per request). A name of
-  // another length cannot match, so most keys are skipped without lower-casing them.
-  for (const k in headers) {
-    if (k.length !== name.length || (k !== name && k.toLowerCase() !== name)) continue;
-    const v = headers[k];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) out.push(...v);
-    else out.push(v);
-  }
-  return out;
+  return canonicalHeaderValues(headers, name) ?? [];
 }
 
 /** The first value of a header (lower-case `name`), any name case. */

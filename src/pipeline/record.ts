@@ -10,8 +10,9 @@ import { clientTraceparent, requestWire } from './wire.js';
 
 export const record: StageFactory = (ctx) => (flow) => {
   const call = flow.call!;
+  const now = ctx.now();
   const event: GatewayEvent = {
-    at: ctx.now().toISOString(),
+    at: now.toISOString(),
     type: 'request',
     ...callHeader(flow),
     service: call.service,
@@ -20,7 +21,7 @@ export const record: StageFactory = (ctx) => (flow) => {
     sourceIp: flow.sourceIp,
     http: requestWire(flow, ctx.masker),
     traceparent: clientTraceparent(flow),
-    ...ctx.toolCalls.attribute(flow.session!.sessionId, ctx.now().getTime()),
+    ...ctx.toolCalls.attribute(flow.session!.sessionId, now.getTime()),
   };
   // Batch durability is synchronous (no promise, so the runner does not wait a turn); strict waits for the fsync.
   if (ctx.recordingDurability === 'strict') return ctx.recorder.recordDurable(event).then(() => ctx.publish(event));
