@@ -14,7 +14,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import { EMPTY_SHA256, hmac, sha256Hex } from './canonical.js';
+import { EMPTY_SHA256, hmacWithKey, sha256Hex } from './canonical.js';
 import {
   SIGNATURE_MISMATCH_MESSAGE,
   STREAMING_SIGNED,
@@ -38,7 +38,7 @@ export function streamingMode(payloadHash: string | undefined): StreamingMode {
 
 export function chunkSignature(ctx: ChunkSigningContext, previousSignature: string, data: Uint8Array): string {
   const toSign = `AWS4-HMAC-SHA256-PAYLOAD\n${ctx.amzDate}\n${ctx.scope}\n${previousSignature}\n${EMPTY_SHA256}\n${sha256Hex(data)}`;
-  return hmac(ctx.signingKey, toSign).toString('hex');
+  return hmacWithKey(ctx.signingKey, toSign).toString('hex');
 }
 
 /** Trailer headers are canonicalised like signed headers: `name:value\n`, lowercase names, sorted. */
@@ -56,7 +56,7 @@ export function trailerSignature(
   trailers: ReadonlyArray<readonly [string, string]>,
 ): string {
   const toSign = `AWS4-HMAC-SHA256-TRAILER\n${ctx.amzDate}\n${ctx.scope}\n${previousSignature}\n${sha256Hex(canonicalTrailers(trailers))}`;
-  return hmac(ctx.signingKey, toSign).toString('hex');
+  return hmacWithKey(ctx.signingKey, toSign).toString('hex');
 }
 
 export interface ChunkResignerOptions {

@@ -2,9 +2,10 @@
 // (canonical.ts), so the request the gateway verified is the request it signs. Pure.
 
 import type { AwsCredentials } from './upstream.js';
-import { SIGV4_ALGORITHM, canonicalRequest, credentialScope, formatAmzDate, hmac, stringToSign } from './canonical.js';
+import { SIGV4_ALGORITHM, canonicalRequest, credentialScope, formatAmzDate, hmacWithKey, stringToSign } from './canonical.js';
 import { SigningKeyCache, defaultSigningKeyCache } from './sigv4-keycache.js';
 import type { VerifiedSignature } from './sigv4.js';
+import { markLowerCaseHeaders } from '../lib/headers.js';
 
 export type { AwsCredentials };
 
@@ -25,6 +26,8 @@ export interface SignOutgoingInput {
   payloadHash: string;
   now: Date;
   keyCache?: SigningKeyCache;
+  /** A lower-case header name neither signed nor returned (the caller adds it back unsigned). */
+  leaveOut?: string;
 }
 
 export interface SignedOutgoing {
@@ -40,9 +43,12 @@ const SIGNER_OWNED = new Set(['authorization', 'host', 'x-amz-date', 'x-amz-secu
 /** Signs the outgoing request with real credentials; returns the headers and the chunk-signing seed. */
 export function signOutgoingRequest(input: SignOutgoingInput): SignedOutgoing {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(input.headers)) {
+  // Every name lower-cased here (and by the signer below): canonicalHeaders reads the bag by key.
+  markLowerCaseHeaders(headers);
+  for (const name in input.headers) {
+    const value = input.headers[name]!;
     const lower = name.toLowerCase();
-    if (SIGNER_OWNED.has(lower)) continue;
+    if (SIGNER_OWNED.has(lower) || lower === input.leaveOut) continue;
     headers[lower] = headers[lower] === undefined ? value : `${headers[lower]},${value}`;
   }
   const amzDate = formatAmzDate(input.now);
@@ -65,7 +71,7 @@ export function signOutgoingRequest(input: SignOutgoingInput): SignedOutgoing {
   });
   const cache = input.keyCache ?? defaultSigningKeyCache;
   const signingKey = cache.get(input.credentials.secretAccessKey, scopeDate, input.region, input.service);
-  const signature = hmac(signingKey, stringToSign(amzDate, scope, canonical)).toString('hex');
+  const signature = hmacWithKey(signingKey, stringToSign(amzDate, scope, canonical)).toString('hex');
   headers.authorization =
     `${SIGV4_ALGORITHM} Credential=${input.credentials.accessKeyId}/${scope}, ` +
     `SignedHeaders=${signedHeaders.join(';')}, Signature=${signature}`;

@@ -15,7 +15,7 @@ import {
   credentialScope,
   formatAmzDate,
   headerValues,
-  hmac,
+  hmacWithKey,
   isS3Service,
   parseAmzDate,
   percentDecode,
@@ -437,7 +437,7 @@ export function verifySigV4(parsed: ParsedSignature, req: SigV4Request, options:
   }
   const cache = options.keyCache ?? defaultSigningKeyCache;
   const signingKey = cache.get(options.secretAccessKey, parsed.scopeDate, parsed.region, parsed.service);
-  const expected = hmac(signingKey, stringToSign(parsed.amzDateText, scope, canonical));
+  const expected = hmacWithKey(signingKey, stringToSign(parsed.amzDateText, scope, canonical));
   const provided = Buffer.from(parsed.signature, 'hex');
   if (provided.length !== expected.length || !timingSafeEqual(provided, expected)) {
     throw new GatewayError('SIGNATURE_MISMATCH', SIGNATURE_MISMATCH_MESSAGE);

@@ -87,16 +87,31 @@ function queueUrlsToUpstream(flow: Flow, upstreamOrigin: string): void {
   flow.signature = { ...flow.signature!, payloadHash: createHash('sha256').update(flow.body).digest('hex') };
 }
 
+/** Upstream origins parsed once (a URL per call is a measurable cost); bounded, virtual-host S3 has one per bucket. */
+const originUrls = new Map<string, URL>();
+function originUrl(origin: string): URL {
+  let url = originUrls.get(origin);
+  if (url === undefined) {
+    if (originUrls.size >= 1024) originUrls.clear();
+    url = new URL(origin);
+    originUrls.set(origin, url);
+  }
+  return url;
+}
+
 /** Signs `request` for the upstream and sends it; fills flow.upstream. */
 export async function sendUpstream(ctx: StageContext, flow: Flow, request: ForwardRequest): Promise<void> {
   const session = flow.session!;
   const { parsed } = flow.signature!;
   const target = flow.target!;
   const credentials = await ctx.upstreamCredentials.forRole(session.serviceAccount, session.roleArn);
-  const { 'user-agent': userAgent, ...headers } = request.headers as Record<string, string>;
+  const headers = request.headers as Record<string, string>;
+  const userAgent = headers['user-agent'];
   const signed = signOutgoingRequest({
+    // Sent but never signed: the signer leaves it out of its copy and it is added back below.
+    leaveOut: 'user-agent',
     method: request.method,
-    url: new URL(target.origin),
+    url: originUrl(target.origin),
     rawPath: request.path,
     headers,
     region: target.signingRegion,

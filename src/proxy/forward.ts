@@ -32,6 +32,17 @@ interface OriginParts {
   agent: HttpAgent;
 }
 
+function headerList(headers: OutgoingHttpHeaders): string[] {
+  const list: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const one of value as readonly string[]) list.push(name, one);
+    else list.push(name, String(value));
+  }
+  return list;
+}
+
 export class UpstreamClient {
   readonly #agents = new Map<string, HttpAgent>();
   /** Each origin string parsed once (a URL per call is a measurable cost on the hot path). */
@@ -77,7 +88,9 @@ export class UpstreamClient {
           port: origin.port,
           method: request.method,
           path: request.path,
-          headers: request.headers,
+          // A flat [name, value, …] list is written as it is (each name and value still validated by Node), where an
+          // object is first copied header by header into the request with setHeader.
+          headers: headerList(request.headers),
           agent: origin.agent,
           timeout: request.idleTimeoutMs,
         },
