@@ -292,6 +292,22 @@ export type UnstampedEvent = GatewayEvent extends infer E ? (E extends unknown ?
 
 export type EventListener = (event: GatewayEvent) => void;
 
+const serialized = new WeakMap<GatewayEvent, string>();
+
+/**
+ * The event's JSON, made once and shared by every consumer that writes it out (the headless log, each admin event
+ * stream): with a dashboard or `portcullis events` attached, an event is not serialised again per reader. Events are
+ * not changed after they are emitted.
+ */
+export function eventJson(event: GatewayEvent): string {
+  let json = serialized.get(event);
+  if (json === undefined) {
+    json = JSON.stringify(event);
+    serialized.set(event, json);
+  }
+  return json;
+}
+
 /** A tiny synchronous fan-out; listeners must not throw (a throwing listener is isolated and reported). */
 export class EventBus {
   readonly #listeners = new Set<EventListener>();

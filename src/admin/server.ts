@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { chmod, lstat, mkdir, stat, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { adminSocketPath } from '../state.js';
-import type { GatewayEvent } from '../events.js';
+import { eventJson, type GatewayEvent } from '../events.js';
 import { AdminError } from './errors.js';
 import {
   DEFAULT_HEARTBEAT_MS,
@@ -219,7 +219,7 @@ function openEventStream(
   // History first, then live events: both in the same turn, so nothing falls between them.
   for (const event of history) write(`${JSON.stringify({ ...event, replayed: true })}\n`);
   const unsubscribe = control.bus.subscribe((event: GatewayEvent) => {
-    if (eventMatches(event, filter)) write(`${JSON.stringify(event)}\n`);
+    if (eventMatches(event, filter)) write(`${eventJson(event)}\n`);
   });
   const heartbeat = setInterval(() => write('{"type":"heartbeat"}\n'), options.heartbeatMs);
   heartbeat.unref();

@@ -2,7 +2,7 @@
 // event per line on stdout, the first being {"event":"listening",...}.
 
 import { closeSync, openSync, statSync } from 'node:fs';
-import { describeStop, EventBus, type GatewayEvent, type StopCounts } from '../events.js';
+import { describeStop, EventBus, eventJson, type GatewayEvent, type StopCounts } from '../events.js';
 import { formatDuration } from '../tui/format.js';
 import { Gateway } from '../gateway.js';
 import { resolveStateDir } from '../state.js';
@@ -28,7 +28,7 @@ export function parseListen(text: string): ListenAddress {
 export function headlessLine(event: GatewayEvent): string {
   // Events are stamped `{ at, type, … }`: the line is that JSON with `type` renamed `event` and moved first, made
   // from one stringify rather than two object copies and a stringify (several lines per call on the hot path).
-  const json = JSON.stringify(event);
+  const json = eventJson(event);
   const typeJson = JSON.stringify(event.type);
   if (typeof event.at === 'string' && !('event' in event)) {
     const atJson = JSON.stringify(event.at);

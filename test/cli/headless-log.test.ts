@@ -43,3 +43,16 @@ describe('headless log writer', () => {
     expect(lines()).toEqual([]);
   });
 });
+
+describe('one serialisation per event', () => {
+  it('the headless line and an admin stream line are made from the same JSON, and read as the event', async () => {
+    const { eventJson } = await import('../../src/events.js');
+    const { headlessLine } = await import('../../src/cli/start.js');
+    const event = { at: '2026-12-07T10:00:00.000Z', type: 'policy.loaded', file: 'p.yaml', sha256: 'ab', rules: 3 } as unknown as Parameters<typeof eventJson>[0];
+    const json = eventJson(event);
+    expect(json).toBe(JSON.stringify(event));
+    expect(eventJson(event)).toBe(json);
+    expect(JSON.parse(headlessLine(event))).toEqual({ event: 'policy.loaded', at: '2026-12-07T10:00:00.000Z', file: 'p.yaml', sha256: 'ab', rules: 3 });
+    expect(headlessLine(event).startsWith('{"event":"policy.loaded","at":')).toBe(true);
+  });
+});
