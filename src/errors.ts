@@ -1,5 +1,6 @@
 // GatewayError: technical failures and refusals that become AWS-format error responses.
 // The code is a closed union users can match on; `awsCode` is what the client's SDK sees.
+import { encode as encodeCbor } from 'cborg';
 
 export type GatewayErrorCode =
   | 'ACCESS_DENIED'
@@ -80,12 +81,13 @@ export function isGatewayError(value: unknown): value is GatewayError {
 }
 
 /** How the client's protocol expects errors to be shaped. */
-export type ErrorProtocol = 'json' | 'query' | 'rest-xml' | 'rest-json';
+export type ErrorProtocol = 'json' | 'query' | 'rest-xml' | 'rest-json' | 'rpc-v2-cbor';
 
 export interface ErrorResponse {
   status: number;
   headers: Record<string, string>;
-  body: string;
+  /** Text, or bytes for a CBOR error. */
+  body: string | Buffer;
 }
 
 const JSON_CODE_ALIASES: Record<string, string> = {
@@ -100,6 +102,7 @@ function xmlEscape(text: string): string {
 const THROTTLE_SHAPES: Record<ErrorProtocol, { status: number; awsCode: string }> = {
   json: { status: 429, awsCode: 'ThrottlingException' },
   'rest-json': { status: 429, awsCode: 'ThrottlingException' },
+  'rpc-v2-cbor': { status: 429, awsCode: 'ThrottlingException' },
   'rest-xml': { status: 503, awsCode: 'SlowDown' },
   query: { status: 429, awsCode: 'Throttling' },
 };
@@ -114,6 +117,15 @@ export function toAwsErrorResponse(thrown: GatewayError, protocol: ErrorProtocol
       status: error.status,
       headers: { ...common, 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': type },
       body: JSON.stringify({ __type: type, message: error.message, Message: error.message }),
+    };
+  }
+  if (protocol === 'rpc-v2-cbor') {
+    // Smithy RPC v2 CBOR: the SDK reads the code from `__type` in a CBOR map (a JSON body would not parse).
+    const type = JSON_CODE_ALIASES[error.awsCode] ?? error.awsCode;
+    return {
+      status: error.status,
+      headers: { ...common, 'content-type': 'application/cbor', 'smithy-protocol': 'rpc-v2-cbor', 'x-amzn-errortype': type },
+      body: Buffer.from(encodeCbor({ __type: type, message: error.message, Message: error.message })),
     };
   }
   if (protocol === 'rest-xml') {

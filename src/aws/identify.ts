@@ -16,6 +16,7 @@ import { deriveResources, partitionFor } from './resources.js';
 import { hostServes, hostWithoutPort, matchRest, virtualHostBucket } from './rest-match.js';
 import { parseCopySource, readsCopySource } from './s3-wire.js';
 import { RPC_V2_PATH, header, isForm, parseQuery, type HeaderInput, type ParsedQuery } from './wire.js';
+import type { ErrorProtocol } from '../errors.js';
 
 export { virtualHostBucket };
 
@@ -311,14 +312,15 @@ function isS3DeleteObjects(method: string, rawPath: string): boolean {
 /**
  * The error format a client of this signing service expects, before the call is identified (e.g. a bad
  * signature). After identification prefer `CallInfo.protocol`. `headers` refines services that speak two forms
- * (SQS JSON vs its legacy query form). CBOR RPC clients get JSON: the closest shape we produce.
+ * (SQS JSON vs its legacy query form; a `smithy-protocol: rpc-v2-cbor` client gets CBOR errors).
  */
 export function errorProtocolFor(
   signingService: string,
   headers?: Headers,
   index: ServiceIndex = loadServiceIndex(),
-): 'json' | 'query' | 'rest-xml' | 'rest-json' {
+): ErrorProtocol {
   if (headers) {
+    if ((header(headers, 'smithy-protocol') ?? '').toLowerCase() === 'rpc-v2-cbor') return 'rpc-v2-cbor';
     if (header(headers, 'x-amz-target') !== undefined) return 'json';
     if (isForm(headers) && signingService !== 's3') {
       const candidates = index.bySigningName.get(signingService) ?? [];
@@ -330,13 +332,11 @@ export function errorProtocolFor(
   return errorProtocolOf(primary);
 }
 
-/** The error format for an identified call (`ec2` errors are query-shaped; CBOR RPC gets JSON, see errorProtocolFor). */
-export function errorProtocolOf(call: Pick<CallInfo, 'protocol'>): 'json' | 'query' | 'rest-xml' | 'rest-json' {
+/** The error format for an identified call (`ec2` errors are query-shaped; CBOR RPC errors are CBOR). */
+export function errorProtocolOf(call: Pick<CallInfo, 'protocol'>): ErrorProtocol {
   switch (call.protocol) {
     case 'ec2':
       return 'query';
-    case 'rpc-v2-cbor':
-      return 'json';
     default:
       return call.protocol;
   }

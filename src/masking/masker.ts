@@ -8,12 +8,13 @@ import { decodeBody, parseContentEncoding } from './encoding.js';
 import { Engine } from './engine.js';
 import { headerNameRules, maskHeaderValues, type MaskedHeaders } from './headers.js';
 import { maskJsonText } from './json.js';
+import { decodeCbor, maskCborBody } from './cbor.js';
 import { ReportBuilder } from './report.js';
 import type { HeaderValue } from './response.js';
 import { maskXmlText } from './xml.js';
 
-export type AwsProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json';
-export type BodyFormat = 'json' | 'xml' | 'text' | 'binary';
+export type AwsProtocol = 'json' | 'query' | 'ec2' | 'rest-xml' | 'rest-json' | 'rpc-v2-cbor';
+export type BodyFormat = 'json' | 'xml' | 'text' | 'cbor' | 'binary';
 
 export interface BodyInfo {
   contentType?: string;
@@ -38,6 +39,8 @@ export interface MaskedBody {
   report: MaskingReport;
   /** How the body was read (`text` after a failed JSON/XML parse); `binary` also for skipped bodies. */
   format: BodyFormat;
+  /** For a body that is not text (CBOR): the masked document as JSON text, for recordings and the dashboard. */
+  excerpt?: string;
 }
 
 /**
@@ -47,6 +50,8 @@ export interface MaskedBody {
  */
 export interface UndecodableBody {
   outcome: 'undecodable';
+  /** What could not be read: the Content-Encoding, or the document inside it (a CBOR answer that does not decode). */
+  unreadable: 'encoding' | 'document';
   /** The coding as the upstream named it (`zstd`, `gzip`). */
   encoding: string;
   reason: string;
@@ -74,6 +79,7 @@ function formatFromContentType(contentType: string | undefined): BodyFormat | un
   if (base === '') return undefined;
   if (base === 'application/json' || base.startsWith('application/x-amz-json') || base.endsWith('+json') || base === 'text/json') return 'json';
   if (base === 'text/xml' || base === 'application/xml' || base.endsWith('+xml')) return 'xml';
+  if (base === 'application/cbor' || base.endsWith('+cbor')) return 'cbor';
   if (base.startsWith('text/') || base === 'application/x-www-form-urlencoded') return 'text';
   return undefined;
 }
@@ -103,6 +109,7 @@ function decideFormat(body: Buffer, info: BodyInfo): { format: BodyFormat; sniff
   // GetObject and anything with an unknown or binary type), which are sniffed.
   const isObjectBody = info.service === 's3' && info.operation === 'GetObject';
   if (info.contentType === undefined && !isObjectBody) {
+    if (info.protocol === 'rpc-v2-cbor') return { format: 'cbor', sniffed: false };
     if (info.protocol === 'json' || info.protocol === 'rest-json') return { format: 'json', sniffed: false };
     if (info.protocol === 'query' || info.protocol === 'ec2' || info.protocol === 'rest-xml') return { format: 'xml', sniffed: false };
   }
@@ -128,8 +135,9 @@ export function compileMasker(config: MaskingConfig): Masker {
   function maskBody(body: Buffer, info: BodyInfo): BodyResult {
     const report = new ReportBuilder();
     const untouched = (skipped: MaskingReport['skipped'], format: BodyFormat): MaskedBody => ({ outcome: 'unchanged', body, changed: false, report: report.build(skipped), format });
-    const undecodable = (encoding: string, reason: string): UndecodableBody => ({
+    const undecodable = (encoding: string, reason: string, unreadable: UndecodableBody['unreadable'] = 'encoding'): UndecodableBody => ({
       outcome: 'undecodable',
+      unreadable,
       encoding,
       reason,
       body: Buffer.alloc(0),
@@ -153,6 +161,16 @@ export function compileMasker(config: MaskingConfig): Masker {
 
     const { format } = decideFormat(plain, info);
     if (format === 'binary') return untouched('binary', 'binary');
+    if (format === 'cbor') {
+      const masked = maskCborBody(plain, engine, report);
+      if (masked === undefined) {
+        // An API answer the masker cannot read is withheld; an object that merely claims to be CBOR is bytes.
+        if (info.protocol === 'rpc-v2-cbor') return undecodable('cbor', 'the body is not CBOR the masker can read (malformed, a duplicate key, or a tag Smithy does not use)', 'document');
+        return untouched('binary', 'binary');
+      }
+      if (masked === null) return { ...untouched(undefined, 'cbor'), excerpt: cborExcerpt(decodeCbor(plain)) };
+      return { outcome: 'masked', body: masked.bytes, changed: true, report: report.build(), format: 'cbor', excerpt: cborExcerpt(masked.value) };
+    }
     const dynamodb = (info.service ?? '').toLowerCase().includes('dynamodb');
     const result = maskDocument(plain.toString('utf8'), format, dynamodb, report);
     if (result.masked === null) return untouched(undefined, result.format);
@@ -189,6 +207,16 @@ export function compileMasker(config: MaskingConfig): Masker {
   }
 
   return { maskBody, maskValue, maskText, maskHeaders };
+}
+
+/** A CBOR document as JSON text (bytes as their length, big numbers as text), cut for an excerpt. */
+function cborExcerpt(value: unknown): string {
+  const json = JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Uint8Array) return `[binary ${v.length} bytes]`;
+    if (typeof v === 'bigint') return v.toString();
+    return v;
+  });
+  return (json ?? 'null').slice(0, 2048);
 }
 
 /** Strings, finite numbers, booleans, null, and arrays and plain objects of them (no cycles: depth-bounded). */

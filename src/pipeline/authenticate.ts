@@ -40,7 +40,8 @@ export const authenticate: StageFactory = (ctx) => (flow) => {
   // Repeated headers kept apart: SigV4 joins them with ',', Node's req.headers with ', '.
   const request = { method: flow.method, rawPath: flow.rawPath, headers: flow.req.headersDistinct };
   const parsed = parseSigV4(request);
-  flow.errorProtocol = errorProtocolFor(parsed.service) as ErrorProtocol;
+  // A Smithy RPC v2 CBOR client reads CBOR errors; otherwise the signing service's own shape (refined once identified).
+  flow.errorProtocol = flow.req.headers['smithy-protocol']?.toString().toLowerCase() === 'rpc-v2-cbor' ? 'rpc-v2-cbor' : (errorProtocolFor(parsed.service) as ErrorProtocol);
   const session = ctx.verifiedSessions.verify(parsed.accessKeyId, parsed.securityToken);
   const notMember = membershipRefusal(ctx.members, session.serviceAccount, session.roleArn);
   if (notMember !== undefined) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${notMember}`);

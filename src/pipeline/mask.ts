@@ -84,7 +84,7 @@ function streamed(flow: Flow, headers: MaskedHeaders, prefix?: Buffer): FlowResp
 /** SQS answers name queues by URL; those URLs point at the gateway, as the client addressed it (sqs-urls.ts). */
 function keepQueueUrlsOnGateway(flow: Flow, result: MaskedBody): void {
   const host = flow.req.headers.host;
-  if (host === undefined || result.format === 'binary') return;
+  if (host === undefined || result.format === 'binary' || result.format === 'cbor') return;
   const text = result.body.toString('utf8');
   const rewritten = rewriteQueueUrls(text, `https://${host}`);
   if (rewritten === text) return;
@@ -124,15 +124,13 @@ async function maskedResponse(ctx: StageContext, flow: Flow): Promise<FlowRespon
   const result = ctx.masker.maskBody(read.data, {
     contentType: firstHeader(upstream.headers['content-type']),
     contentEncoding: firstHeader(upstream.headers['content-encoding']),
-    protocol: call.protocol === 'rpc-v2-cbor' ? undefined : call.protocol,
+    protocol: call.protocol,
     service: call.service,
     operation: call.operation,
   });
   if (result.outcome === 'undecodable') {
-    throw new GatewayError(
-      'UNMASKABLE_RESPONSE',
-      `portcullis: the upstream answered with Content-Encoding ${result.encoding}, which the gateway cannot read to mask (${result.reason}); the answer is withheld`,
-    );
+    const what = result.unreadable === 'document' ? `a ${result.encoding.toUpperCase()} body` : `Content-Encoding ${result.encoding}`;
+    throw new GatewayError('UNMASKABLE_RESPONSE', `portcullis: the upstream answered with ${what}, which the gateway cannot read to mask (${result.reason}); the answer is withheld`);
   }
   const masking = mergeReports(result.report, headers.report);
   if (call.service === 'sqs') keepQueueUrlsOnGateway(flow, result);
@@ -141,7 +139,8 @@ async function maskedResponse(ctx: StageContext, flow: Flow): Promise<FlowRespon
     const extra = Object.fromEntries(Object.entries(answer.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value]));
     throw new GatewayError('MALFORMED_REQUEST', answer.message, { status: answer.status, awsCode: answer.code, headers: extra });
   }
-  const excerpt = result.report.skipped === 'binary' || result.report.skipped === 'encoded' ? undefined : result.body.subarray(0, 2048).toString('utf8');
+  const excerpt =
+    result.excerpt ?? (result.report.skipped === 'binary' || result.report.skipped === 'encoded' ? undefined : result.body.subarray(0, 2048).toString('utf8'));
   return {
     status: answer.status,
     headers: answer.headers,

@@ -587,7 +587,7 @@ describe('errorProtocolOf', () => {
     ['ec2', 'query'],
     ['rest-xml', 'rest-xml'],
     ['rest-json', 'rest-json'],
-    ['rpc-v2-cbor', 'json'],
+    ['rpc-v2-cbor', 'rpc-v2-cbor'],
   ] as const)('%s → %s', (protocol, want) => {
     expect(errorProtocolOf({ protocol })).toBe(want);
   });
@@ -620,5 +620,12 @@ describe('generated table', () => {
     expect(index.byId.get('sqs')?.queryCompatible).toBe(true);
     expect(index.byId.get('s3')?.operations.has('GetBucketLifecycle')).toBe(false); // deprecated alias folded
     expect(index.services.length).toBeGreaterThan(300);
+  });
+});
+
+describe('errorProtocolFor a CBOR client', () => {
+  it('a request with smithy-protocol: rpc-v2-cbor gets CBOR errors, before it is identified', () => {
+    expect(errorProtocolFor('monitoring', { 'smithy-protocol': 'rpc-v2-cbor' })).toBe('rpc-v2-cbor');
+    expect(errorProtocolFor('monitoring', { 'x-amz-target': 'GraniteServiceVersion20100801.DescribeAlarms' })).toBe('json');
   });
 });
