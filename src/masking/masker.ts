@@ -164,8 +164,8 @@ export function compileMasker(config: MaskingConfig): Masker {
     if (format === 'cbor') {
       const masked = maskCborBody(plain, engine, report);
       if (masked === undefined) {
-        // An API answer the masker cannot read is withheld; an object that merely claims to be CBOR is bytes.
-        if (info.protocol === 'rpc-v2-cbor') return undecodable('cbor', 'the body is not CBOR the masker can read (malformed, a duplicate key, or a tag Smithy does not use)', 'document');
+        // An API answer the masker cannot read is withheld; an S3 object that merely claims to be CBOR is bytes.
+        if (!(info.service === 's3' && info.operation === 'GetObject')) return undecodable('cbor', 'the body is not CBOR the masker can read (malformed, a duplicate key, or a tag Smithy does not use)', 'document');
         return untouched('binary', 'binary');
       }
       if (masked === null) return { ...untouched(undefined, 'cbor'), excerpt: cborExcerpt(decodeCbor(plain)) };

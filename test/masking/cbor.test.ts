@@ -107,6 +107,11 @@ describe('a CBOR answer the masker cannot read is withheld', () => {
     expect(result.body.length).toBe(0);
   });
 
+  test('an answer to a JSON call that claims to be CBOR and is not is withheld too', () => {
+    const result = masker.maskBody(Buffer.from([0xff, 0x00, 0x13]), { contentType: 'application/cbor', protocol: 'json', service: 'monitoring', operation: 'GetDashboard' });
+    expect(result.outcome).toBe('undecodable');
+  });
+
   test('an S3 object that only claims to be CBOR stays the bytes it is (like any binary object)', () => {
     const body = Buffer.from([0xff, 0x00, 0x13]);
     const result = masker.maskBody(body, { contentType: 'application/cbor', protocol: 'rest-xml', service: 's3', operation: 'GetObject' });
