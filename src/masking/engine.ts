@@ -69,6 +69,12 @@ export class Engine implements CompiledRules {
   #detectorTrigger: RegExp | null = null;
   /** The secret access key detector is on: strings with a 40-character run of its alphabet go to the detectors. */
   #secretKeys = false;
+  /**
+   * Per detector (same order as `detectors`), what a string must contain for it to have a hit: its trigger, or for
+   * the secret access key a 40-character run of the alphabet (`'key-run'`). A string that passed the shared test is
+   * given only to the detectors whose own condition it meets (an email is not scanned for keys, JWTs and cards).
+   */
+  readonly #gates: (RegExp | 'key-run')[] = [];
   /** Short strings (with their key name from 40 characters) that detect() found nothing in; bounded. */
   readonly #clean = new Set<string>();
 
@@ -94,6 +100,8 @@ export class Engine implements CompiledRules {
       }
       names.add(name);
       this.detectors.push(detector);
+      const trigger = DETECTOR_TRIGGERS[name];
+      this.#gates.push(trigger === null ? 'key-run' : new RegExp(trigger));
     });
     this.detectorNames = names;
     const triggers = [...names].map((name) => DETECTOR_TRIGGERS[name]).filter((t) => t !== null);
@@ -155,9 +163,12 @@ export class Engine implements CompiledRules {
         if (found.length > 0) spans = spans.concat(found);
       }
     }
-    if ((this.#secretKeys && hasKeyRun(text)) || (this.#detectorTrigger !== null && this.#detectorTrigger.test(text))) {
-      for (const detector of this.detectors) {
-        const found = detector(text, context);
+    const keyRun = this.#secretKeys && hasKeyRun(text);
+    if (keyRun || (this.#detectorTrigger !== null && this.#detectorTrigger.test(text))) {
+      for (let i = 0; i < this.detectors.length; i++) {
+        const gate = this.#gates[i]!;
+        if (gate === 'key-run' ? !keyRun : !gate.test(text)) continue;
+        const found = this.detectors[i]!(text, context);
         if (found.length > 0) spans = spans.length === 0 ? found : spans.concat(found);
       }
     }
