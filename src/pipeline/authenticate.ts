@@ -5,7 +5,7 @@
 import { hash } from 'node:crypto';
 import { bodyNeededForIdentify, errorProtocolFor } from '../aws/identify.js';
 import { parseSigV4, payloadHashFor, verifySigV4 } from '../aws/sigv4.js';
-import { GatewayError, type ErrorProtocol } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import type { LoadedPolicy } from '../config/load.js';
 import { readBodyLimited } from '../proxy/body.js';
 import type { StageFactory } from './context.js';
@@ -40,8 +40,9 @@ export const authenticate: StageFactory = (ctx) => (flow) => {
   // Repeated headers kept apart: SigV4 joins them with ',', Node's req.headers with ', '.
   const request = { method: flow.method, rawPath: flow.rawPath, headers: flow.req.headersDistinct };
   const parsed = parseSigV4(request);
-  // A Smithy RPC v2 CBOR client reads CBOR errors; otherwise the signing service's own shape (refined once identified).
-  flow.errorProtocol = flow.req.headers['smithy-protocol']?.toString().toLowerCase() === 'rpc-v2-cbor' ? 'rpc-v2-cbor' : (errorProtocolFor(parsed.service) as ErrorProtocol);
+  // The client's error shape from its signing service and headers (a CBOR client reads CBOR, SQS's query form XML);
+  // refined once the call is identified.
+  flow.errorProtocol = errorProtocolFor(parsed.service, flow.req.headers);
   const session = ctx.verifiedSessions.verify(parsed.accessKeyId, parsed.securityToken);
   const notMember = membershipRefusal(ctx.members, session.serviceAccount, session.roleArn);
   if (notMember !== undefined) throw new GatewayError('INVALID_CLIENT_TOKEN', `The security token included in the request is invalid: ${notMember}`);
