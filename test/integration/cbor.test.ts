@@ -1,11 +1,15 @@
-// Smithy RPC v2 CBOR end to end, with raw SigV4-signed requests as a client that picks the CBOR protocol sends them
-// (CloudWatch, GameLift, Comprehend Medical… speak it; boto3 1.43 and the JS SDK still choose JSON for them, so no
-// stock client here sends CBOR by itself). A CBOR answer must be masked as CBOR, a refusal must be a CBOR error the
-// SDKs can read, and a CBOR answer the gateway cannot read must be withheld. The upstream is a small CloudWatch
+// Smithy RPC v2 CBOR end to end (CloudWatch, GameLift, Comprehend Medical… speak it): with raw SigV4-signed requests,
+// and with the stock JS SDK v3 CloudWatch client switched to its CBOR protocol (`protocol: AwsSmithyRpcV2CborProtocol`;
+// boto3 1.43 and the JS SDK still choose JSON for CloudWatch by default). A CBOR answer must be masked as CBOR, a
+// refusal must be a CBOR error the SDK reads as the named error, and a CBOR answer the gateway cannot read must be
+// withheld. The upstream is a small CloudWatch
 // stand-in on port 0 answering in CBOR, because moto_server (5.2) does not speak the CBOR protocol; it also answers
 // the gateway's AssumeRole and GetCallerIdentity, and records every call that reaches it, so a refused call is shown
 // never to have left.
 
+import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmsCommand, GetDashboardCommand } from '@aws-sdk/client-cloudwatch';
+import { AwsSmithyRpcV2CborProtocol } from '@aws-sdk/core/protocols';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { decode, encode, Tagged } from 'cborg';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EventBus, type GatewayEvent } from '../../src/events.js';
 import { Gateway } from '../../src/gateway.js';
 import { mintLocalToken } from '../../src/identity/local-token.js';
-import { request as httpsRequest } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 import { signOutgoingRequest, type AwsCredentials } from '../../src/aws/sigv4.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/metrics';
@@ -204,5 +208,49 @@ describe('CloudWatch over Smithy RPC v2 CBOR through the gateway', () => {
     expect(answer.status).toBe(502);
     expect(answer.body.includes(Buffer.from(PASSWORD))).toBe(false);
     expect(read(answer).message).toContain('CBOR body');
+  });
+});
+
+describe('the JS SDK v3 CloudWatch client on its CBOR protocol, through the gateway', () => {
+  const client = () =>
+    new CloudWatchClient({
+      endpoint: gateway.url,
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 1,
+      protocol: AwsSmithyRpcV2CborProtocol,
+      requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: gateway.ca.certPem }) }),
+    });
+
+  test('reads a masked answer with its types', async () => {
+    const before = hits.filter((h) => h === 'DescribeAlarms').length;
+    const out = await client().send(new DescribeAlarmsCommand({}));
+    expect(hits.filter((h) => h === 'DescribeAlarms').length).toBe(before + 1);
+    const [alarm] = out.MetricAlarms ?? [];
+    expect(alarm?.AlarmDescription).toMatch(/^page on-call; old key AKIA/);
+    expect(alarm?.AlarmDescription).not.toContain(KEY_ID);
+    expect(alarm).toMatchObject({ AlarmName: 'cpu-high', Threshold: 80.5, ActionsEnabled: true });
+    expect(alarm?.StateUpdatedTimestamp?.toISOString()).toBe('2023-11-14T22:13:20.000Z');
+    const dashboard = await client().send(new GetDashboardCommand({ DashboardName: 'ops' }));
+    expect(JSON.parse(dashboard.DashboardBody ?? '')).toEqual({ widgets: [], password: '****' });
+  });
+
+  test('a denial is the named error with the rule\'s message, and the call never reaches the upstream', async () => {
+    const error = await client()
+      .send(new DeleteAlarmsCommand({ AlarmNames: ['cpu-high'] }))
+      .then(() => undefined, (e: unknown) => e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } });
+    expect(error?.$metadata?.httpStatusCode).toBe(403);
+    expect(error?.name).toMatch(/AccessDenied/);
+    expect(error?.message).toContain('alarms are not deleted by bots');
+    expect(hits).not.toContain('DeleteAlarms');
+  });
+
+  test('a withheld answer is an error, never the bytes', async () => {
+    const error = await client()
+      .send(new GetDashboardCommand({ DashboardName: 'broken' }))
+      .then(() => undefined, (e: unknown) => e as { message?: string; $metadata?: { httpStatusCode?: number } });
+    expect(error?.$metadata?.httpStatusCode).toBe(502);
+    expect(error?.message).toContain('CBOR body');
+    expect(JSON.stringify(error)).not.toContain(PASSWORD);
   });
 });
