@@ -1,19 +1,9 @@
 // `limits:` and `escalate:` in the policy file: parsed into the limits types, every mistake located.
 import { describe, expect, it } from 'vitest';
 import { formatPolicyError, parsePolicy } from '../../src/config/load.js';
+import { identityHead } from '../fixtures/policy-text.js';
 
-const head = `version: 1
-identity:
-  issuers:
-    - name: okta
-      issuer: https://idp.example.com
-      audience: portcullis
-service_accounts:
-  - name: agent
-    issuer: okta
-    subject: "0oa1"
-    roles: ["arn:aws:iam::123456789012:role/agent"]
-`;
+const head = identityHead('agent', 'agent');
 
 function policy(account: string, rule: string) {
   return `${head}${account}rules:
