@@ -8,6 +8,7 @@
 //   client is rewritten to `/bkt/key` (see s3UpstreamPath).
 import { loadServiceIndex, type ServiceIndex } from './models.js';
 import { partitionFor } from './resources.js';
+import { BoundedMemo } from '../lib/memo.js';
 
 export interface UpstreamTarget {
   endpointPrefix: string;
@@ -72,17 +73,8 @@ export function isVirtualHostableBucket(bucket: string): boolean {
 }
 
 /** Parsed overrides: the same one or two endpoint strings arrive on every call. Small; a bad one is never kept. */
-const parsedOverrides = new Map<string, { origin: string; host: string }>();
-
-function parseOverride(override: string): { origin: string; host: string } {
-  let parsed = parsedOverrides.get(override);
-  if (parsed === undefined) {
-    parsed = parseOverrideUrl(override);
-    if (parsedOverrides.size >= 64) parsedOverrides.clear();
-    parsedOverrides.set(override, parsed);
-  }
-  return parsed;
-}
+const parsedOverrides = new BoundedMemo(64, parseOverrideUrl);
+const parseOverride = (override: string): { origin: string; host: string } => parsedOverrides.get(override);
 
 function parseOverrideUrl(override: string): { origin: string; host: string } {
   let url: URL;

@@ -19,6 +19,7 @@ import { readBodyLimited } from '../proxy/body.js';
 import { bodyReservation, guardUpload } from './limit.js';
 import { forwardHeadersOf } from './vet.js';
 import { firstHeader } from '../lib/headers.js';
+import { BoundedMemo } from '../lib/memo.js';
 
 /**
  * A body of a declared length up to this is read whole before it is forwarded (within the body timeout, against
@@ -88,16 +89,7 @@ function queueUrlsToUpstream(flow: Flow, upstreamOrigin: string): void {
 }
 
 /** Upstream origins parsed once (a URL per call is a measurable cost); bounded, virtual-host S3 has one per bucket. */
-const originUrls = new Map<string, URL>();
-function originUrl(origin: string): URL {
-  let url = originUrls.get(origin);
-  if (url === undefined) {
-    if (originUrls.size >= 1024) originUrls.clear();
-    url = new URL(origin);
-    originUrls.set(origin, url);
-  }
-  return url;
-}
+const originUrls = new BoundedMemo(1024, (origin) => new URL(origin));
 
 /** Signs `request` for the upstream and sends it; fills flow.upstream. */
 export async function sendUpstream(ctx: StageContext, flow: Flow, request: ForwardRequest): Promise<void> {
@@ -111,7 +103,7 @@ export async function sendUpstream(ctx: StageContext, flow: Flow, request: Forwa
     // Sent but never signed: the signer leaves it out of its copy and it is added back below.
     leaveOut: 'user-agent',
     method: request.method,
-    url: originUrl(target.origin),
+    url: originUrls.get(target.origin),
     rawPath: request.path,
     headers,
     region: target.signingRegion,

@@ -7,6 +7,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
+import { BoundedMemo } from '../lib/memo.js';
 
 export interface UpstreamResponse {
   statusCode: number;
@@ -45,8 +46,13 @@ function headerList(headers: OutgoingHttpHeaders): string[] {
 
 export class UpstreamClient {
   readonly #agents = new Map<string, HttpAgent>();
-  /** Each origin string parsed once (a URL per call is a measurable cost on the hot path). */
-  readonly #origins = new Map<string, OriginParts>();
+  /** Each origin string parsed once (a URL per call is a measurable cost on the hot path); bounded, virtual-host S3
+   * origins are one per bucket. */
+  readonly #origins = new BoundedMemo<OriginParts>(1024, (text) => {
+    const origin = new URL(text);
+    const https = origin.protocol === 'https:';
+    return { https, hostname: origin.hostname.replace(/^\[|\]$/g, ''), port: origin.port || (https ? 443 : 80), agent: this.#agent(origin) };
+  });
   readonly #socketsPerOrigin: number;
 
   /** `socketsPerOrigin`: the pool per upstream origin (the limit stage keeps any one account to a share of it). */
@@ -64,21 +70,8 @@ export class UpstreamClient {
     return agent;
   }
 
-  #origin(text: string): OriginParts {
-    let parts = this.#origins.get(text);
-    if (parts === undefined) {
-      const origin = new URL(text);
-      const https = origin.protocol === 'https:';
-      parts = { https, hostname: origin.hostname.replace(/^\[|\]$/g, ''), port: origin.port || (https ? 443 : 80), agent: this.#agent(origin) };
-      // Bounded: virtual-host S3 origins are one per bucket.
-      if (this.#origins.size >= 1024) this.#origins.clear();
-      this.#origins.set(text, parts);
-    }
-    return parts;
-  }
-
   send(request: UpstreamRequest): Promise<UpstreamResponse> {
-    const origin = this.#origin(request.origin);
+    const origin = this.#origins.get(request.origin);
     const send = origin.https ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const outgoing = send(
