@@ -18,7 +18,7 @@ const MAX_DEPTH = 256;
 class TooDeep extends Error {}
 
 /** The decoded document, or undefined when the bytes are not one well-formed CBOR item Smithy could have sent. */
-export function decodeCbor(body: Uint8Array): unknown {
+function decodeCbor(body: Uint8Array): unknown {
   try {
     // Duplicate keys are refused: parsers differ on which one wins, and the client's reading must be the masker's.
     return decode(body, { tags: KEPT_TAGS, rejectDuplicateMapKeys: true, useMaps: false });
@@ -28,10 +28,10 @@ export function decodeCbor(body: Uint8Array): unknown {
 }
 
 /**
- * Masks a CBOR document. Returns the new bytes, null when nothing changed, or undefined when the body is not
- * CBOR the masker can read (the caller refuses it: never passed through unread).
+ * Masks a CBOR document. Returns the masked document and its new bytes (null when nothing changed), or undefined
+ * when the body is not CBOR the masker can read (the caller refuses it: never passed through unread).
  */
-export function maskCborBody(body: Uint8Array, rules: CompiledRules, report: ReportBuilder): { bytes: Buffer; value: unknown } | null | undefined {
+export function maskCborBody(body: Uint8Array, rules: CompiledRules, report: ReportBuilder): { bytes: Buffer | null; value: unknown } | undefined {
   const value = decodeCbor(body);
   if (value === undefined && body.length > 0) return undefined;
   const walker = new CborWalker(rules, report);
@@ -42,7 +42,7 @@ export function maskCborBody(body: Uint8Array, rules: CompiledRules, report: Rep
     if (error instanceof TooDeep) return undefined;
     throw error;
   }
-  if (!walker.changed) return null;
+  if (!walker.changed) return { bytes: null, value };
   return { bytes: Buffer.from(encode(masked)), value: masked };
 }
 

@@ -8,7 +8,7 @@ import { decodeBody, parseContentEncoding } from './encoding.js';
 import { Engine } from './engine.js';
 import { headerNameRules, maskHeaderValues, type MaskedHeaders } from './headers.js';
 import { maskJsonText } from './json.js';
-import { decodeCbor, maskCborBody } from './cbor.js';
+import { maskCborBody } from './cbor.js';
 import { ReportBuilder } from './report.js';
 import type { HeaderValue } from './response.js';
 import { maskXmlText } from './xml.js';
@@ -168,8 +168,9 @@ export function compileMasker(config: MaskingConfig): Masker {
         if (!(info.service === 's3' && info.operation === 'GetObject')) return undecodable('cbor', 'the body is not CBOR the masker can read (malformed, a duplicate key, or a tag Smithy does not use)', 'document');
         return untouched('binary', 'binary');
       }
-      if (masked === null) return { ...untouched(undefined, 'cbor'), excerpt: cborExcerpt(decodeCbor(plain)) };
-      return { outcome: 'masked', body: masked.bytes, changed: true, report: report.build(), format: 'cbor', excerpt: cborExcerpt(masked.value) };
+      const excerpt = cborExcerpt(masked.value);
+      if (masked.bytes === null) return { ...untouched(undefined, 'cbor'), excerpt };
+      return { outcome: 'masked', body: masked.bytes, changed: true, report: report.build(), format: 'cbor', excerpt };
     }
     const dynamodb = (info.service ?? '').toLowerCase().includes('dynamodb');
     const result = maskDocument(plain.toString('utf8'), format, dynamodb, report);
