@@ -100,6 +100,7 @@ describe('a CBOR answer the masker cannot read is withheld', () => {
     ['a duplicate key (parsers differ on which wins)', duplicateKeys],
     ['a tag Smithy does not use', unknownTag],
     ['nested 2,000 deep', deep],
+    ['a second document after the first (a reader that stops at the first would miss it)', Buffer.concat([Buffer.from(encode({ ok: true })), Buffer.from(encode({ SecretAccessKey: SECRET }))])],
   ])('%s → undecodable, nothing of the body kept', (_name, body) => {
     const result = masker.maskBody(body, CBOR_API);
     expect(result.outcome).toBe('undecodable');
