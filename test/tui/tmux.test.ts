@@ -331,7 +331,8 @@ describe.skipIf(!hasTmux)('dashboard in tmux', () => {
     keys(t, '3');
     await shows(t, 'Enter call detail');
     keys(t, 'Enter');
-    const detail = await shows(t, 'Pairs decided (1)');
+    // Wait for the modal's last line in view, not its first: a capture can land while tmux is still painting it.
+    const detail = await shows(t, /Pairs decided \(1\)[\s\S]*Masking {5}/);
     expect(detail).toMatch(/Call dynamodb:Query r-\d+/);
     // Every pair with the rule that decided it, the resource whole (wrapped at a separator, never cut).
     expect(detail).toMatch(/ALLOW +dynamodb:Query on arn:aws:dynamodb:eu-west-1:123456789012: +│.*\n.*│ {10}table\/orders  \(rule allow-reads\)/);
